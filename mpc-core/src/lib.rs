@@ -1,0 +1,38 @@
+//! # mpc-core
+//!
+//! Sans-IO building blocks of the custody appliance's threshold ECDSA (CGGMP24, i.e. IACR
+//! ePrint 2021/060, revision of 2024-10-21; figure numbers refer to that revision).
+//!
+//! - [`params`]: App. C.1 security parameters as named constants, checked at compile time.
+//! - [`primes`]: safe-prime generation (sieve, Fermat, Miller–Rabin) with progress and
+//!   cancellation.
+//! - [`paillier`]: Paillier-Blum encryption on `num-bigint` with CRT for the key owner.
+//! - [`ring_pedersen`]: ring-Pedersen parameters (N̂, s, t) and commitments.
+//! - [`transcript`]: the one Fiat–Shamir transcript type.
+//! - [`encoding`]: canonical, capped byte encoding and decoding.
+//! - [`zk`]: the zero-knowledge proofs Πsch, Πmod, Πprm, Πfac, Πenc-elg, Πaff-g, Πaff-g*,
+//!   Πelog and Πdec.
+//!
+//! No I/O, no threads, no clocks, no logging: callers own all of that.
+//!
+//! ## Side channels
+//! Curve arithmetic on secrets is constant time (`k256`). Big-integer arithmetic is
+//! `num-bigint`, which is variable time; `audits/bigint-timing.md` lists every operation that
+//! touches a secret and what that means for it.
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+#![allow(non_snake_case)]
+
+extern crate alloc;
+
+pub mod arith;
+pub mod encoding;
+pub mod paillier;
+pub mod params;
+pub mod primes;
+pub mod ring_pedersen;
+pub mod transcript;
+pub mod zk;
+
+#[cfg(any(test, feature = "test-fixtures"))]
+pub mod fixtures;

@@ -1,0 +1,432 @@
+//! Paillier-Blum encryption on `num-bigint` (CGGMP24 §2.2 and Fig. 7's key requirements).
+//!
+//! N = p·q with p ≡ q ≡ 3 (mod 4) safe primes, N ≥ 3072 bits (PARAM-01). Encryption uses
+//! g = N + 1, so enc(m; ρ) = (1 + m·N)·ρ^N mod N². The key owner decrypts and does every other
+//! exponentiation modulo N² with the CRT over p² and q² (DFNS spec §2.2), reducing exponents
+//! modulo φ(p²) and φ(q²). Every ciphertext and every randomness received from outside is
+//! validated as a unit of its group before use (ENC / PRE-05): zero, N², multiples of p or q
+//! and values out of range are rejected with an error, never a panic.
+
+use core::fmt;
+
+use num_bigint::{BigInt, BigUint, Sign};
+use num_integer::Integer;
+use num_traits::{One, Zero};
+use rand_core::CryptoRngCore;
+
+use crate::arith::{crt_combine, is_unit_mod, mod_inverse, random_unit, SecretUint};
+use crate::params::{MAX_MODULUS_BITS, MIN_MODULUS_BITS};
+
+/// Why a Paillier key, ciphertext or randomness was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PaillierError {
+    /// N has fewer than [`MIN_MODULUS_BITS`] bits (PARAM-01).
+    #[error("Paillier modulus has {bits} bits, at least {MIN_MODULUS_BITS} are required")]
+    ModulusTooSmall {
+        /// Bits of the refused modulus.
+        bits: u64,
+    },
+    /// N has more than [`MAX_MODULUS_BITS`] bits.
+    #[error("Paillier modulus has {bits} bits, at most {MAX_MODULUS_BITS} are accepted")]
+    ModulusTooLarge {
+        /// Bits of the refused modulus.
+        bits: u64,
+    },
+    /// N is even.
+    #[error("Paillier modulus is even")]
+    EvenModulus,
+    /// A ciphertext is not a unit of Z*_{N²} (zero, ≥ N², or shares a factor with N).
+    #[error("ciphertext is not a unit modulo N²")]
+    CiphertextNotUnit,
+    /// A randomness value is not a unit of Z*_N.
+    #[error("randomness is not a unit modulo N")]
+    NonceNotUnit,
+    /// The primes do not make a Paillier-Blum key (equal, not 3 mod 4, or wrong size).
+    #[error("primes do not form a Paillier-Blum modulus: {0}")]
+    BadPrimes(&'static str),
+}
+
+/// A Paillier public key N (with N² cached).
+#[derive(Clone, PartialEq, Eq)]
+pub struct PaillierPublicKey {
+    n: BigUint,
+    nn: BigUint,
+}
+
+impl fmt::Debug for PaillierPublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PaillierPublicKey({} bits)", self.n.bits())
+    }
+}
+
+/// A Paillier ciphertext, known to be a unit of Z*_{N²} for the key it was checked against.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Ciphertext(BigUint);
+
+impl Ciphertext {
+    /// The ciphertext as an integer in [1, N²).
+    pub fn as_uint(&self) -> &BigUint {
+        &self.0
+    }
+}
+
+/// Paillier encryption randomness ρ ∈ Z*_N. Secret to the encryptor.
+pub struct Nonce(SecretUint);
+
+impl Nonce {
+    /// Exposes ρ (for proofs that mask it).
+    pub fn expose(&self) -> &BigUint {
+        self.0.expose()
+    }
+}
+
+impl fmt::Debug for Nonce {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Nonce(<redacted>)")
+    }
+}
+
+impl PaillierPublicKey {
+    /// Validates N: odd, at least [`MIN_MODULUS_BITS`] (PARAM-01, checked before any other
+    /// work) and at most [`MAX_MODULUS_BITS`] bits. That N is a product of two safe primes
+    /// is what Πmod (Fig. 12) and Πfac (Fig. 26) prove; this check only bounds cost and size.
+    pub fn from_modulus(n: BigUint) -> Result<Self, PaillierError> {
+        let bits = n.bits();
+        if bits < u64::from(MIN_MODULUS_BITS) {
+            return Err(PaillierError::ModulusTooSmall { bits });
+        }
+        if bits > u64::from(MAX_MODULUS_BITS) {
+            return Err(PaillierError::ModulusTooLarge { bits });
+        }
+        if n.is_even() {
+            return Err(PaillierError::EvenModulus);
+        }
+        let nn = &n * &n;
+        Ok(Self { n, nn })
+    }
+
+    /// N.
+    pub fn n(&self) -> &BigUint {
+        &self.n
+    }
+
+    /// N².
+    pub fn n_squared(&self) -> &BigUint {
+        &self.nn
+    }
+
+    /// Accepts `c` as a ciphertext only if it is a unit of Z*_{N²} (PRE-05).
+    pub fn ciphertext(&self, c: BigUint) -> Result<Ciphertext, PaillierError> {
+        // gcd(c, N²) = 1 ⟺ gcd(c, N) = 1; the gcd with N is half the size.
+        if c.is_zero() || c >= self.nn || !c.gcd(&self.n).is_one() {
+            return Err(PaillierError::CiphertextNotUnit);
+        }
+        Ok(Ciphertext(c))
+    }
+
+    /// Accepts `r` as randomness only if it is a unit of Z*_N.
+    pub fn check_nonce(&self, r: &BigUint) -> Result<(), PaillierError> {
+        if is_unit_mod(r, &self.n) {
+            Ok(())
+        } else {
+            Err(PaillierError::NonceNotUnit)
+        }
+    }
+
+    /// A fresh random nonce ρ ← Z*_N.
+    pub fn random_nonce(&self, rng: &mut impl CryptoRngCore) -> Nonce {
+        Nonce(SecretUint::new(random_unit(rng, &self.n)))
+    }
+
+    /// (1 + m·N) mod N² for any integer m (m is taken modulo N).
+    fn g_pow(&self, m: &BigInt) -> BigUint {
+        let m_mod_n = m.mod_floor(&BigInt::from(self.n.clone()));
+        let (_, m_mod_n) = m_mod_n.into_parts();
+        (BigUint::one() + m_mod_n * &self.n) % &self.nn
+    }
+
+    /// enc(m; ρ) = (1 + m·N)·ρ^N mod N², for a validated ρ ∈ Z*_N.
+    pub fn encrypt_with_nonce(&self, m: &BigInt, rho: &BigUint) -> Result<Ciphertext, PaillierError> {
+        self.check_nonce(rho)?;
+        let r_n = rho.modpow(&self.n, &self.nn);
+        Ok(Ciphertext(self.g_pow(m) * r_n % &self.nn))
+    }
+
+    /// enc(m) with fresh randomness; returns the ciphertext and its nonce.
+    pub fn encrypt(&self, rng: &mut impl CryptoRngCore, m: &BigInt) -> (Ciphertext, Nonce) {
+        let rho = self.random_nonce(rng);
+        let r_n = rho.expose().modpow(&self.n, &self.nn);
+        (Ciphertext(self.g_pow(m) * r_n % &self.nn), rho)
+    }
+
+    /// Homomorphic addition a ⊕ b = a·b mod N².
+    pub fn add(&self, a: &Ciphertext, b: &Ciphertext) -> Ciphertext {
+        Ciphertext(a.0.clone() * &b.0 % &self.nn)
+    }
+
+    /// Homomorphic scalar multiplication k ⊙ c = c^k mod N²; a negative k uses c^{-1}.
+    pub fn mul_plain(&self, c: &Ciphertext, k: &BigInt) -> Ciphertext {
+        let base = match k.sign() {
+            // c is a unit, so the inverse exists; fall back to c itself only if the invariant broke.
+            Sign::Minus => mod_inverse(&c.0, &self.nn).unwrap_or_else(|| c.0.clone()),
+            _ => c.0.clone(),
+        };
+        Ciphertext(base.modpow(k.magnitude(), &self.nn))
+    }
+
+    /// Homomorphic negation: an encryption of −m from an encryption of m.
+    pub fn negate(&self, c: &Ciphertext) -> Ciphertext {
+        Ciphertext(mod_inverse(&c.0, &self.nn).unwrap_or_else(|| c.0.clone()))
+    }
+}
+
+/// A Paillier-Blum secret key: the primes p, q and the CRT constants derived from them.
+pub struct PaillierSecretKey {
+    public: PaillierPublicKey,
+    p: SecretUint,
+    q: SecretUint,
+    pp: SecretUint,
+    qq: SecretUint,
+    /// φ(N) = (p − 1)(q − 1).
+    phi: SecretUint,
+    /// p(p − 1) = φ(p²), q(q − 1) = φ(q²): exponent moduli for CRT exponentiation mod N².
+    phi_pp: SecretUint,
+    phi_qq: SecretUint,
+    /// (p²)^{-1} mod q² and p^{-1} mod q for Garner recombination.
+    pp_inv_mod_qq: SecretUint,
+    p_inv_mod_q: SecretUint,
+    /// h_p = L_p((1+N)^{p−1} mod p²)^{-1} mod p, and h_q likewise (decryption constants).
+    hp: SecretUint,
+    hq: SecretUint,
+    /// N^{-1} mod φ(N): takes N-th roots (randomness recovery).
+    n_inv_mod_phi: SecretUint,
+}
+
+impl fmt::Debug for PaillierSecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PaillierSecretKey").field("public", &self.public).finish_non_exhaustive()
+    }
+}
+
+impl PaillierSecretKey {
+    /// Builds a key from two distinct primes p ≡ q ≡ 3 (mod 4) whose product has at least
+    /// [`MIN_MODULUS_BITS`] bits. Primality is the caller's guarantee (they come from
+    /// [`crate::primes::generate_safe_prime`] or a pool filled by it).
+    pub fn from_primes(p: BigUint, q: BigUint) -> Result<Self, PaillierError> {
+        let p = SecretUint::new(p);
+        let q = SecretUint::new(q);
+        let (pe, qe) = (p.expose(), q.expose());
+        if pe == qe {
+            return Err(PaillierError::BadPrimes("p = q"));
+        }
+        let four = BigUint::from(4u32);
+        let three = BigUint::from(3u32);
+        if pe % &four != three || qe % &four != three {
+            return Err(PaillierError::BadPrimes("p or q is not 3 mod 4"));
+        }
+        let public = PaillierPublicKey::from_modulus(pe * qe)?;
+        let pp = pe * pe;
+        let qq = qe * qe;
+        let pm1 = pe - 1u32;
+        let qm1 = qe - 1u32;
+        let phi = &pm1 * &qm1;
+        let phi_pp = pe * &pm1;
+        let phi_qq = qe * &qm1;
+        let pp_inv_mod_qq = mod_inverse(&pp, &qq).ok_or(PaillierError::BadPrimes("p and q not coprime"))?;
+        let p_inv_mod_q = mod_inverse(pe, qe).ok_or(PaillierError::BadPrimes("p and q not coprime"))?;
+        let n = public.n();
+        let g = n + 1u32;
+        let lp = (g.modpow(&pm1, &pp) - 1u32) / pe;
+        let lq = (g.modpow(&qm1, &qq) - 1u32) / qe;
+        let hp = mod_inverse(&lp, pe).ok_or(PaillierError::BadPrimes("decryption constant mod p"))?;
+        let hq = mod_inverse(&lq, qe).ok_or(PaillierError::BadPrimes("decryption constant mod q"))?;
+        let n_inv_mod_phi = mod_inverse(n, &phi).ok_or(PaillierError::BadPrimes("gcd(N, φ(N)) ≠ 1"))?;
+        Ok(Self {
+            public,
+            p,
+            q,
+            pp: SecretUint::new(pp),
+            qq: SecretUint::new(qq),
+            phi: SecretUint::new(phi),
+            phi_pp: SecretUint::new(phi_pp),
+            phi_qq: SecretUint::new(phi_qq),
+            pp_inv_mod_qq: SecretUint::new(pp_inv_mod_qq),
+            p_inv_mod_q: SecretUint::new(p_inv_mod_q),
+            hp: SecretUint::new(hp),
+            hq: SecretUint::new(hq),
+            n_inv_mod_phi: SecretUint::new(n_inv_mod_phi),
+        })
+    }
+
+    /// The public key N.
+    pub fn public(&self) -> &PaillierPublicKey {
+        &self.public
+    }
+
+    /// The prime p (for proofs of the key's structure).
+    pub(crate) fn p(&self) -> &BigUint {
+        self.p.expose()
+    }
+
+    /// The prime q.
+    pub(crate) fn q(&self) -> &BigUint {
+        self.q.expose()
+    }
+
+    /// φ(N).
+    pub(crate) fn phi(&self) -> &BigUint {
+        self.phi.expose()
+    }
+
+    /// N^{-1} mod φ(N).
+    pub(crate) fn n_inv_mod_phi(&self) -> &BigUint {
+        self.n_inv_mod_phi.expose()
+    }
+
+    /// p^{-1} mod q.
+    pub(crate) fn p_inv_mod_q(&self) -> &BigUint {
+        self.p_inv_mod_q.expose()
+    }
+
+    /// base^exp mod N² through the CRT over p² and q², exponents reduced mod φ(p²), φ(q²)
+    /// (DFNS spec Alg. 2). `base` must be a unit; a negative exponent inverts the result.
+    pub fn pow_mod_n2(&self, base: &BigUint, exp: &BigInt) -> BigUint {
+        let (pp, qq) = (self.pp.expose(), self.qq.expose());
+        let e_p = exp.mod_floor(&BigInt::from(self.phi_pp.expose().clone()));
+        let e_q = exp.mod_floor(&BigInt::from(self.phi_qq.expose().clone()));
+        let r_p = (base % pp).modpow(e_p.magnitude(), pp);
+        let r_q = (base % qq).modpow(e_q.magnitude(), qq);
+        crt_combine(&r_p, &r_q, pp, qq, self.pp_inv_mod_qq.expose())
+    }
+
+    /// base^exp mod N through the CRT over p and q (base a unit mod N, exp ≥ 0).
+    pub fn pow_mod_n(&self, base: &BigUint, exp: &BigUint) -> BigUint {
+        let (p, q) = (self.p.expose(), self.q.expose());
+        let r_p = (base % p).modpow(&(exp % (p - 1u32)), p);
+        let r_q = (base % q).modpow(&(exp % (q - 1u32)), q);
+        crt_combine(&r_p, &r_q, p, q, self.p_inv_mod_q.expose())
+    }
+
+    /// enc(m; ρ) computed by the key owner with the CRT (ρ^N mod N² is the expensive part).
+    pub fn encrypt_with_nonce(&self, m: &BigInt, rho: &BigUint) -> Result<Ciphertext, PaillierError> {
+        self.public.check_nonce(rho)?;
+        let n = self.public.n();
+        let r_n = self.pow_mod_n2(rho, &BigInt::from(n.clone()));
+        Ok(Ciphertext(self.public.g_pow(m) * r_n % self.public.n_squared()))
+    }
+
+    /// enc(m) with fresh randomness, by the key owner.
+    pub fn encrypt(&self, rng: &mut impl CryptoRngCore, m: &BigInt) -> (Ciphertext, Nonce) {
+        let rho = self.public.random_nonce(rng);
+        let n = self.public.n();
+        let r_n = self.pow_mod_n2(rho.expose(), &BigInt::from(n.clone()));
+        (Ciphertext(self.public.g_pow(m) * r_n % self.public.n_squared()), rho)
+    }
+
+    /// Decrypts to the representative in (−N/2, N/2] (CRT: m_p = L_p(c^{p−1} mod p²)·h_p).
+    pub fn decrypt(&self, c: &Ciphertext) -> BigInt {
+        let (p, q) = (self.p.expose(), self.q.expose());
+        let (pp, qq) = (self.pp.expose(), self.qq.expose());
+        let cp = (&c.0 % pp).modpow(&(p - 1u32), pp);
+        let cq = (&c.0 % qq).modpow(&(q - 1u32), qq);
+        let mp = ((cp - 1u32) / p) * self.hp.expose() % p;
+        let mq = ((cq - 1u32) / q) * self.hq.expose() % q;
+        let m = crt_combine(&mp, &mq, p, q, self.p_inv_mod_q.expose());
+        let n = self.public.n();
+        if &m > &(n >> 1) {
+            BigInt::from(m) - BigInt::from(n.clone())
+        } else {
+            BigInt::from(m)
+        }
+    }
+
+    /// Recovers the randomness ρ of a ciphertext: c ≡ ρ^N (mod N), so ρ = c^{N^{-1} mod φ(N)}
+    /// mod N. Needed when the owner must prove facts about a ciphertext it did not encrypt
+    /// itself (Πdec in Fig. 9).
+    pub fn recover_nonce(&self, c: &Ciphertext) -> Nonce {
+        let n = self.public.n();
+        Nonce(SecretUint::new(self.pow_mod_n(&(&c.0 % n), self.n_inv_mod_phi.expose())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha20Rng;
+
+    fn key() -> PaillierSecretKey {
+        let [p, q] = fixtures::safe_prime_pair(0);
+        PaillierSecretKey::from_primes(p, q).unwrap()
+    }
+
+    #[test]
+    fn encrypt_decrypt_round_trip_with_and_without_crt() {
+        let mut rng = ChaCha20Rng::seed_from_u64(1);
+        let sk = key();
+        let pk = sk.public().clone();
+        assert!(pk.n().bits() >= 3072);
+        for m in [BigInt::from(0), BigInt::from(1), BigInt::from(-1), crate::arith::random_signed_bits(&mut rng, 1500)] {
+            let (c, rho) = pk.encrypt(&mut rng, &m);
+            assert_eq!(sk.decrypt(&c), m);
+            assert_eq!(sk.encrypt_with_nonce(&m, rho.expose()).unwrap(), c, "CRT and plain encryption agree");
+            assert_eq!(sk.recover_nonce(&c).expose(), rho.expose());
+        }
+    }
+
+    #[test]
+    fn homomorphic_operations() {
+        let mut rng = ChaCha20Rng::seed_from_u64(2);
+        let sk = key();
+        let pk = sk.public();
+        let a = BigInt::from(123_456_789);
+        let b = BigInt::from(-987_654_321);
+        let (ca, _) = pk.encrypt(&mut rng, &a);
+        let (cb, _) = pk.encrypt(&mut rng, &b);
+        assert_eq!(sk.decrypt(&pk.add(&ca, &cb)), &a + &b);
+        assert_eq!(sk.decrypt(&pk.mul_plain(&ca, &BigInt::from(-7))), &a * -7);
+        assert_eq!(sk.decrypt(&pk.negate(&cb)), -&b);
+        let big = crate::arith::random_signed_bits(&mut rng, 600);
+        assert_eq!(sk.pow_mod_n2(ca.as_uint(), &big), crate::arith::mod_pow_signed(ca.as_uint(), &big, pk.n_squared()).unwrap());
+    }
+
+    /// PARAM-01: a small modulus is refused before anything else is looked at.
+    #[test]
+    fn small_or_even_modulus_is_refused() {
+        let small = BigUint::from(3233u32); // 61 · 53
+        assert_eq!(PaillierPublicKey::from_modulus(small), Err(PaillierError::ModulusTooSmall { bits: 12 }));
+        let almost = (BigUint::one() << 3071u32) + 1u32; // 3072 bits, but let us drop one bit
+        assert!(PaillierPublicKey::from_modulus(almost >> 1u32).is_err());
+        let even = BigUint::one() << 3072u32;
+        assert_eq!(PaillierPublicKey::from_modulus(even), Err(PaillierError::EvenModulus));
+        let huge = (BigUint::one() << 5000u32) + 1u32;
+        assert!(matches!(PaillierPublicKey::from_modulus(huge), Err(PaillierError::ModulusTooLarge { .. })));
+    }
+
+    /// PRE-05: zero, N², multiples of a factor and out-of-range values are not ciphertexts.
+    #[test]
+    fn non_unit_ciphertexts_and_nonces_are_refused() {
+        let sk = key();
+        let pk = sk.public();
+        for bad in [BigUint::zero(), pk.n_squared().clone(), pk.n_squared() + 1u32, pk.n().clone(), sk.p().clone(), sk.q() * 5u32] {
+            assert_eq!(pk.ciphertext(bad), Err(PaillierError::CiphertextNotUnit));
+        }
+        assert!(pk.ciphertext(BigUint::from(2u32)).is_ok());
+        for bad in [BigUint::zero(), pk.n().clone(), sk.p().clone()] {
+            assert_eq!(pk.check_nonce(&bad), Err(PaillierError::NonceNotUnit));
+            assert_eq!(pk.encrypt_with_nonce(&BigInt::from(1), &bad), Err(PaillierError::NonceNotUnit));
+        }
+    }
+
+    #[test]
+    fn bad_primes_are_refused_and_secrets_do_not_print() {
+        let [p, q] = fixtures::safe_prime_pair(0);
+        assert!(PaillierSecretKey::from_primes(p.clone(), p.clone()).is_err());
+        assert!(PaillierSecretKey::from_primes(p.clone(), &q + 2u32).is_err(), "q + 2 ≡ 1 mod 4");
+        let sk = PaillierSecretKey::from_primes(p.clone(), q).unwrap();
+        let shown = alloc::format!("{sk:?}");
+        assert!(!shown.contains(&p.to_string()) && !shown.contains(&alloc::format!("{p:x}")));
+    }
+}
