@@ -63,3 +63,9 @@ const _: () = assert!(ELL_PRIME + EPSILON + ELL + 2 < MIN_MODULUS_BITS);
 const _: () = assert!(STAT_REPETITIONS >= 128);
 // Moduli are at least 3072 bits (PARAM-01).
 const _: () = assert!(MIN_MODULUS_BITS >= 3072);
+
+/// Bit bound of the plaintext y proven by Πdec (Fig. 28) in the identification of Fig. 9: the
+/// aggregate δ_i/χ_i ciphertexts decrypt to sums of up to 2^16 terms, each within ±2^{ℓ'+ε+1}
+/// (products k·γ ∈ ±2^{2ℓ} plus masks ∈ ±2^{ℓ'+ε}), so ±2^{ℓ'+ε+20} bounds them with room.
+pub const DEC_PLAINTEXT_BITS: u32 = ELL_PRIME + EPSILON + 20;
+const _: () = assert!(DEC_PLAINTEXT_BITS + EPSILON + 2 < MIN_MODULUS_BITS);

@@ -24,6 +24,14 @@ use core::fmt;
 
 use crate::transcript::Transcript;
 
+pub mod aff_g;
+pub mod aff_g_star;
+pub mod dec;
+pub mod elog;
+pub mod enc_elg;
+pub mod fac;
+pub mod pi_mod;
+pub mod prm;
 pub mod sch;
 
 /// Length of the joint randomness ρ of a session.

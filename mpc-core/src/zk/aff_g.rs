@@ -1,0 +1,1 @@
+//! Πaff-g — Paillier affine operation with group commitment in range (CGGMP24 Fig. 25). (being written)

@@ -1,0 +1,1 @@
+//! Πfac — no small factor (CGGMP24 Fig. 26). (being written)

@@ -1,0 +1,1 @@
+//! Πmod — Paillier-Blum modulus (CGGMP24 Fig. 12). (being written)
