@@ -31,3 +31,31 @@ pub fn safe_prime_pair(i: usize) -> [BigUint; 2] {
         _ => panic!("fixture pair {i} missing: only {} safe primes committed", all.len()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::PRIME_BITS;
+    use crate::primes::miller_rabin;
+    use num_bigint::BigUint;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha20Rng;
+
+    /// The committed fixtures are what they claim: distinct 1536-bit safe primes, ≡ 3 mod 4,
+    /// top two bits set. (Few Miller–Rabin rounds: this re-checks committed data, the
+    /// generator's own error bound is tested in `primes`.)
+    #[test]
+    fn fixtures_are_distinct_safe_primes() {
+        let mut rng = ChaCha20Rng::seed_from_u64(1536);
+        let all = safe_primes();
+        assert!(all.len() >= 34, "fixtures: {}", all.len());
+        for (i, p) in all.iter().enumerate() {
+            assert_eq!(p.bits(), u64::from(PRIME_BITS), "prime {i}");
+            assert_eq!(p >> (PRIME_BITS - 2), BigUint::from(3u32), "top bits of prime {i}");
+            assert_eq!(p % 4u32, BigUint::from(3u32));
+            assert!(miller_rabin(&mut rng, p, 3), "prime {i}");
+            assert!(miller_rabin(&mut rng, &(p >> 1), 3), "(p-1)/2 of prime {i}");
+            assert!(all[..i].iter().all(|q| q != p), "duplicate prime {i}");
+        }
+    }
+}

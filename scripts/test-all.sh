@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, every test of the workspace, and that the fuzz
+# targets still compile. This is the command the README gives and the one CI runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy (all targets, warnings are errors)"
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+echo "== cargo test (workspace)"
+cargo test --workspace --all-features --no-fail-fast
+
+echo "== fuzz targets compile (cargo-fuzz crate, stable toolchain)"
+cargo check --manifest-path fuzz/Cargo.toml --bins
