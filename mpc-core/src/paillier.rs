@@ -42,6 +42,14 @@ pub enum PaillierError {
     /// A randomness value is not a unit of Z*_N.
     #[error("randomness is not a unit modulo N")]
     NonceNotUnit,
+    /// An encoded ciphertext does not have the fixed length of an element of Z_{N²}.
+    #[error("encoded ciphertext is {got} bytes, expected {expected}")]
+    CiphertextLength {
+        /// Length found.
+        got: usize,
+        /// Length of N² in bytes.
+        expected: usize,
+    },
     /// The primes do not make a Paillier-Blum key (equal, not 3 mod 4, or wrong size).
     #[error("primes do not form a Paillier-Blum modulus: {0}")]
     BadPrimes(&'static str),
@@ -123,6 +131,31 @@ impl PaillierPublicKey {
             return Err(PaillierError::CiphertextNotUnit);
         }
         Ok(Ciphertext(c))
+    }
+
+    /// Length in bytes of the fixed-width encoding of a ciphertext (the byte length of N²).
+    pub fn ciphertext_len(&self) -> usize {
+        (self.nn.bits() as usize).div_ceil(8)
+    }
+
+    /// Decodes a ciphertext from its fixed-width big-endian encoding (DESIGN §7) and validates
+    /// it as a unit of Z*_{N²}. Any other length, zero, N² or more, or a multiple of a factor
+    /// of N is refused.
+    pub fn ciphertext_from_bytes(&self, bytes: &[u8]) -> Result<Ciphertext, PaillierError> {
+        let expected = self.ciphertext_len();
+        if bytes.len() != expected {
+            return Err(PaillierError::CiphertextLength { got: bytes.len(), expected });
+        }
+        self.ciphertext(BigUint::from_bytes_be(bytes))
+    }
+
+    /// Fixed-width big-endian encoding of a ciphertext under this key.
+    pub fn ciphertext_to_bytes(&self, c: &Ciphertext) -> alloc::vec::Vec<u8> {
+        let len = self.ciphertext_len();
+        let raw = c.0.to_bytes_be();
+        let mut out = alloc::vec![0u8; len.saturating_sub(raw.len())];
+        out.extend_from_slice(&raw);
+        out
     }
 
     /// Accepts `r` as randomness only if it is a unit of Z*_N.
@@ -418,6 +451,20 @@ mod tests {
             assert_eq!(pk.check_nonce(&bad), Err(PaillierError::NonceNotUnit));
             assert_eq!(pk.encrypt_with_nonce(&BigInt::from(1), &bad), Err(PaillierError::NonceNotUnit));
         }
+    }
+
+    #[test]
+    fn ciphertext_encoding_is_fixed_width_and_validated() {
+        let mut rng = ChaCha20Rng::seed_from_u64(9);
+        let sk = key();
+        let pk = sk.public();
+        let (c, _) = pk.encrypt(&mut rng, &BigInt::from(42));
+        let bytes = pk.ciphertext_to_bytes(&c);
+        assert_eq!(bytes.len(), pk.ciphertext_len());
+        assert_eq!(pk.ciphertext_from_bytes(&bytes).unwrap(), c);
+        assert!(matches!(pk.ciphertext_from_bytes(&bytes[1..]), Err(PaillierError::CiphertextLength { .. })));
+        assert_eq!(pk.ciphertext_from_bytes(&alloc::vec![0u8; pk.ciphertext_len()]), Err(PaillierError::CiphertextNotUnit));
+        assert_eq!(pk.ciphertext_from_bytes(&alloc::vec![0xFFu8; pk.ciphertext_len()]), Err(PaillierError::CiphertextNotUnit));
     }
 
     #[test]
