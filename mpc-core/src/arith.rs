@@ -58,20 +58,22 @@ pub fn int_from_scalar(s: &Scalar) -> BigInt {
     BigInt::from(uint_from_scalar(s))
 }
 
-/// Uniform integer in [0, bound) by rejection sampling. `bound` must be positive.
+/// Uniform integer in [0, bound) by rejection sampling over the bit length of bound − 1
+/// (each draw is accepted with probability > 1/2). `bound` must be positive.
 pub fn random_below(rng: &mut impl CryptoRngCore, bound: &BigUint) -> BigUint {
     debug_assert!(!bound.is_zero());
-    let bits = bound.bits();
+    let bits = (bound - 1u32).bits();
     let nbytes = bits.div_ceil(8) as usize;
     let excess = (nbytes as u64) * 8 - bits;
-    let mut buf = vec![0u8; nbytes];
+    // One buffer for all draws, wiped when dropped. (Do not call `Vec::zeroize` between draws:
+    // it also truncates the vector, and the next draw would then read zero bytes.)
+    let mut buf = zeroize::Zeroizing::new(vec![0u8; nbytes]);
     loop {
-        rng.fill_bytes(&mut buf);
+        rng.fill_bytes(&mut buf[..]);
         if let Some(first) = buf.first_mut() {
             *first &= 0xFFu8 >> excess;
         }
-        let candidate = BigUint::from_bytes_be(&buf);
-        zeroize::Zeroize::zeroize(&mut buf);
+        let candidate = BigUint::from_bytes_be(&buf[..]);
         if &candidate < bound {
             return candidate;
         }
@@ -327,6 +329,32 @@ mod tests {
         for _ in 0..200 {
             assert!(is_unit_mod(&random_unit(&mut rng, &n), &n));
         }
+    }
+
+    /// Regression: a rejected draw once left the buffer empty, so the retry returned 0. Every
+    /// bound shape must give uniform-looking, non-degenerate output.
+    #[test]
+    fn random_below_is_not_degenerate_after_rejections() {
+        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        for bound in [BigUint::one() << 64u32, (BigUint::one() << 64u32) + 1u32, BigUint::from(3u32), BigUint::from(1_000_001u32)] {
+            let draws: Vec<BigUint> = (0..2000).map(|_| random_below(&mut rng, &bound)).collect();
+            assert!(draws.iter().all(|d| d < &bound));
+            let zeros = draws.iter().filter(|d| d.is_zero()).count();
+            let expected_zeros = 2000.0 / bound.to_string().parse::<f64>().unwrap_or(f64::MAX);
+            assert!((zeros as f64) <= expected_zeros * 3.0 + 5.0, "bound {bound}: {zeros} zeros");
+            // the upper part [⌊bound/2⌋, bound) is hit in proportion to its size
+            let half = &bound >> 1u32;
+            let high = draws.iter().filter(|d| *d >= &half).count() as f64;
+            let b = bound.to_string().parse::<f64>().unwrap_or(f64::MAX);
+            let h = half.to_string().parse::<f64>().unwrap_or(0.0);
+            let expected = 2000.0 * (b - h) / b;
+            assert!((high - expected).abs() < 150.0, "bound {bound}: {high} draws in the upper part, expected {expected}");
+        }
+        // signed masks: the end point −B must not be over-represented
+        let b = 1u64 << 20;
+        let lows = (0..2000).filter(|_| random_signed_bits(&mut rng, 20) == BigInt::from(-(b as i64))).count();
+        assert!(lows < 3, "{lows} draws equal to −2^20");
+        assert!(random_below(&mut rng, &BigUint::one()).is_zero());
     }
 
     #[test]
