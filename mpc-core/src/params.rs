@@ -69,3 +69,20 @@ const _: () = assert!(MIN_MODULUS_BITS >= 3072);
 /// (products k·γ ∈ ±2^{2ℓ} plus masks ∈ ±2^{ℓ'+ε}), so ±2^{ℓ'+ε+20} bounds them with room.
 pub const DEC_PLAINTEXT_BITS: u32 = ELL_PRIME + EPSILON + 20;
 const _: () = assert!(DEC_PLAINTEXT_BITS + EPSILON + 2 < MIN_MODULUS_BITS);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// PARAM-04: the values are App. C.1's, written once. A change here must be deliberate.
+    #[test]
+    fn param_04_values_are_app_c1() {
+        assert_eq!(ELL, CURVE_ORDER_BITS, "ℓ = |q|");
+        assert_eq!(EPSILON, 2 * ELL, "ε = 2ℓ");
+        assert_eq!(ELL_PRIME, 5 * ELL, "ℓ' = 5ℓ");
+        assert_eq!((ELL, EPSILON, ELL_PRIME), (256, 512, 1280));
+        assert_eq!(STAT_REPETITIONS, 128, "m = 128 (PARAM-03)");
+        assert_eq!(MIN_MODULUS_BITS, 3072, "N ≥ 3072 bits (PARAM-01)");
+        assert_eq!(PRIME_BITS, 1536);
+    }
+}
