@@ -230,6 +230,11 @@ impl<'a> Reader<'a> {
         if b.iter().all(|x| *x == 0) {
             return Ok(ProjectivePoint::IDENTITY);
         }
+        // Only the SEC1 compressed forms 0x02/0x03: k256 also parses other tags, which would
+        // give one point two encodings (and break byte-level echo checks and payload hashes).
+        if b[0] != 0x02 && b[0] != 0x03 {
+            return Err(DecodeError::BadPoint { field });
+        }
         let mut repr = k256::CompressedPoint::default();
         repr.copy_from_slice(b);
         let affine = Option::<AffinePoint>::from(AffinePoint::from_bytes(&repr)).ok_or(DecodeError::BadPoint { field })?;
@@ -304,6 +309,15 @@ mod tests {
         bad_point[1] = 0x02;
         bad_point[2..].fill(0xFF); // x ≥ field prime
         assert!(Reader::new(&bad_point, 1).unwrap().point("p").is_err());
+        // the same point under any tag but 0x02/0x03 is refused (one point, one encoding)
+        let good = point_bytes(&p);
+        for tag in [0x00u8, 0x01, 0x04, 0x05, 0x06, 0x07, 0xFF] {
+            let mut other = good;
+            other[0] = tag;
+            let mut input = alloc::vec![1u8];
+            input.extend_from_slice(&other);
+            assert!(Reader::new(&input, 1).unwrap().point("p").is_err(), "tag {tag:#04x}");
+        }
         let mut bad_scalar = [0xFFu8; 33];
         bad_scalar[0] = 1;
         assert!(Reader::new(&bad_scalar, 1).unwrap().scalar("s").is_err());
