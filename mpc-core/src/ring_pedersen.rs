@@ -122,6 +122,9 @@ impl RingPedersenParams {
 pub struct RingPedersenSecret {
     phi: SecretUint,
     lambda: SecretUint,
+    /// The prime factors of N̂ (for CRT exponentiation by the owner, e.g. in Πprm).
+    p: SecretUint,
+    q: SecretUint,
 }
 
 impl fmt::Debug for RingPedersenSecret {
@@ -148,7 +151,15 @@ impl RingPedersenSecret {
             let lambda = random_below(rng, &phi);
             let s = t.modpow(&lambda, &n);
             match RingPedersenParams::new(n.clone(), s, t) {
-                Ok(params) => return Ok((params, Self { phi: SecretUint::new(phi), lambda: SecretUint::new(lambda) })),
+                Ok(params) => {
+                    let secret = Self {
+                        phi: SecretUint::new(phi),
+                        lambda: SecretUint::new(lambda),
+                        p: SecretUint::new(p.clone()),
+                        q: SecretUint::new(q.clone()),
+                    };
+                    return Ok((params, secret));
+                }
                 // t or s came out as ±1 (negligible): draw again.
                 Err(RingPedersenError::BadBase(_)) => continue,
                 Err(e) => return Err(e),
@@ -164,6 +175,16 @@ impl RingPedersenSecret {
     /// λ with s = t^λ mod N̂.
     pub(crate) fn lambda(&self) -> &BigUint {
         self.lambda.expose()
+    }
+
+    /// The prime p of N̂ = p·q.
+    pub(crate) fn p(&self) -> &BigUint {
+        self.p.expose()
+    }
+
+    /// The prime q of N̂ = p·q.
+    pub(crate) fn q(&self) -> &BigUint {
+        self.q.expose()
     }
 }
 
