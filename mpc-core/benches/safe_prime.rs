@@ -1,5 +1,6 @@
 //! Safe-prime generation at the production size (1536 bits), single thread.
 //! `cargo bench -p mpc-core --bench safe_prime`
+#![allow(missing_docs)]
 use std::ops::ControlFlow;
 use std::time::Duration;
 

@@ -11,14 +11,12 @@ use std::io::Write;
 use std::ops::ControlFlow;
 use std::time::Instant;
 
-use k256::elliptic_curve::Field;
-use k256::{ProjectivePoint, Scalar};
 use mpc_core::arith::random_signed_bits;
+use mpc_core::fixtures::instances::{all_instances, Parties};
 use mpc_core::fixtures::safe_prime_pair;
 use mpc_core::paillier::PaillierSecretKey;
 use mpc_core::params::PRIME_BITS;
 use mpc_core::primes::generate_safe_prime;
-use mpc_core::zk::sch::{SchProof, SchStatement, SchWitness};
 use mpc_core::zk::ProofContext;
 
 fn timed<T>(label: &str, f: impl FnOnce() -> T) -> T {
@@ -70,15 +68,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("decryption mismatch".into());
     }
 
-    println!("\n3. Zero-knowledge proofs (prove, verify)");
+    println!("\n3. Zero-knowledge proofs: prove, verify, and the same proof replayed in another session");
+    println!("  (prover: the key above; verifier: fixture Paillier and ring-Pedersen keys)");
+    let parties = Parties { prover: sk, ..Parties::from_fixtures(&mut rng) };
     let rho = [0u8; 32];
     let ctx = ProofContext { session_id: b"demo-session", prover: 1, rho: &rho };
-    let x = Scalar::random(&mut rng);
-    let big_x = ProjectivePoint::GENERATOR * x;
-    let st = SchStatement { x: &big_x };
-    let proof = timed("Πsch prove (Fig. 22)", || SchProof::prove(&mut rng, &ctx, &st, &SchWitness { x: &x }))?;
-    timed("Πsch verify", || proof.verify(&ctx, &st))?;
-    println!("  Πsch: {} bytes", proof.to_bytes().len());
+    let replay = ProofContext { session_id: b"another-session", prover: 1, rho: &rho };
+    println!("  {:<20} {:>10} {:>10} {:>10}  replay", "proof", "prove ms", "verify ms", "bytes");
+    for instance in all_instances(&mut rng, &parties) {
+        let start = Instant::now();
+        let proof = instance.prove(&mut rng, &ctx)?;
+        let prove_ms = start.elapsed().as_secs_f64() * 1e3;
+        let start = Instant::now();
+        instance.verify(&ctx, &proof)?;
+        let verify_ms = start.elapsed().as_secs_f64() * 1e3;
+        let replayed = match instance.verify(&replay, &proof) {
+            Ok(()) => return Err(format!("{} verified in another session", instance.name()).into()),
+            Err(e) => e,
+        };
+        println!("  {:<20} {prove_ms:>10.1} {verify_ms:>10.1} {:>10}  refused ({replayed})", instance.name(), proof.len());
+    }
     println!("\nall checks passed");
     Ok(())
 }

@@ -11,6 +11,8 @@ use alloc::vec::Vec;
 
 use num_bigint::BigUint;
 
+pub mod instances;
+
 const SAFE_PRIMES_1536: &str = include_str!("../fixtures/safe_primes_1536.txt");
 
 /// All fixture safe primes, in file order.
