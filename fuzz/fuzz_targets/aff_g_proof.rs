@@ -10,7 +10,11 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(proof) = AffGProof::from_bytes(data) {
         assert_eq!(proof.to_bytes(), data);
         let k = common::keys();
-        let (c, d, y) = (BigUint::from(5u32), BigUint::from(7u32), BigUint::from(11u32));
+        let (c, d, y) = (
+            BigUint::from(5u32),
+            BigUint::from(7u32),
+            BigUint::from(11u32),
+        );
         let x = common::point(13);
         let st = AffGStatement {
             n0: k.verifier.public(),

@@ -23,7 +23,8 @@ pub fn keys() -> &'static Keys {
         let [p1, q1] = mpc_core::fixtures::safe_prime_pair(1);
         let [p2, q2] = mpc_core::fixtures::safe_prime_pair(2);
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(0xF022);
-        let (aux, aux_secret) = RingPedersenSecret::generate(&mut rng, &p2, &q2).expect("fixture ring-Pedersen");
+        let (aux, aux_secret) =
+            RingPedersenSecret::generate(&mut rng, &p2, &q2).expect("fixture ring-Pedersen");
         Keys {
             prover: PaillierSecretKey::from_primes(p0, q0).expect("fixture key"),
             verifier: PaillierSecretKey::from_primes(p1, q1).expect("fixture key"),
@@ -36,7 +37,11 @@ pub fn keys() -> &'static Keys {
 pub const RHO: [u8; 32] = [3u8; 32];
 
 pub fn ctx() -> ProofContext<'static> {
-    ProofContext { session_id: b"fuzz-session", prover: 1, rho: &RHO }
+    ProofContext {
+        session_id: b"fuzz-session",
+        prover: 1,
+        rho: &RHO,
+    }
 }
 
 /// Points for statements: G·k for small k.

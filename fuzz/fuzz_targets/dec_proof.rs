@@ -12,7 +12,14 @@ fuzz_target!(|data: &[u8]| {
         let k = common::keys();
         let (kk, d) = (BigUint::from(5u32), BigUint::from(7u32));
         let (x, s, g) = (common::point(13), common::point(17), common::point(1));
-        let st = DecStatement { n: k.prover.public(), cap_k: &kk, cap_d: &d, cap_x: &x, cap_s: &s, gamma: &g };
+        let st = DecStatement {
+            n: k.prover.public(),
+            cap_k: &kk,
+            cap_d: &d,
+            cap_x: &x,
+            cap_s: &s,
+            gamma: &g,
+        };
         let _ = proof.verify(&common::ctx(), &st);
     }
 });

@@ -12,7 +12,14 @@ fuzz_target!(|data: &[u8]| {
         let k = common::keys();
         let c = BigUint::from(12345u32);
         let (a, b, x) = (common::point(2), common::point(3), common::point(5));
-        let st = EncElgStatement { n0: k.prover.public(), aux: &k.aux, C: &c, A: &a, B: &b, X: &x };
+        let st = EncElgStatement {
+            n0: k.prover.public(),
+            aux: &k.aux,
+            cap_c: &c,
+            cap_a: &a,
+            cap_b: &b,
+            cap_x: &x,
+        };
         let _ = proof.verify(&common::ctx(), &st);
     }
 });

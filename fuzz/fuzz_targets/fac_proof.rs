@@ -9,7 +9,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(proof) = FacProof::from_bytes(data) {
         assert_eq!(proof.to_bytes(), data);
         let k = common::keys();
-        let st = FacStatement { n0: k.prover.public(), aux: &k.aux };
+        let st = FacStatement {
+            n0: k.prover.public(),
+            aux: &k.aux,
+        };
         let _ = proof.verify(&common::ctx(), &st);
     }
 });

@@ -10,7 +10,10 @@ fn key() -> &'static PaillierPublicKey {
     static KEY: OnceLock<PaillierPublicKey> = OnceLock::new();
     KEY.get_or_init(|| {
         let [p, q] = mpc_core::fixtures::safe_prime_pair(0);
-        PaillierSecretKey::from_primes(p, q).expect("fixture key").public().clone()
+        PaillierSecretKey::from_primes(p, q)
+            .expect("fixture key")
+            .public()
+            .clone()
     })
 }
 

@@ -9,7 +9,11 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(proof) = SchProof::from_bytes(data) {
         assert_eq!(proof.to_bytes(), data);
         let x = k256::ProjectivePoint::GENERATOR;
-        let ctx = ProofContext { session_id: b"fuzz", prover: 1, rho: &[0u8; 32] };
+        let ctx = ProofContext {
+            session_id: b"fuzz",
+            prover: 1,
+            rho: &[0u8; 32],
+        };
         let _ = proof.verify(&ctx, &SchStatement { x: &x });
     }
 });

@@ -1,6 +1,6 @@
 //! Paillier at 3072 bits: encryption by anyone, encryption and decryption by the key owner
 //! (CRT), homomorphic scalar multiplication. `cargo bench -p mpc-core --features test-fixtures --bench paillier`
-#![allow(missing_docs)]
+#![allow(missing_docs, clippy::expect_used)]
 use criterion::{criterion_group, criterion_main, Criterion};
 use mpc_core::arith::random_signed_bits;
 use mpc_core::fixtures::safe_prime_pair;

@@ -22,7 +22,10 @@ use mpc_core::zk::ProofContext;
 fn timed<T>(label: &str, f: impl FnOnce() -> T) -> T {
     let start = Instant::now();
     let out = f();
-    println!("  {label:<44} {:>9.1} ms", start.elapsed().as_secs_f64() * 1e3);
+    println!(
+        "  {label:<44} {:>9.1} ms",
+        start.elapsed().as_secs_f64() * 1e3
+    );
     out
 }
 
@@ -31,7 +34,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut rng = rand_core::OsRng;
     println!("mpc-core demo: CGGMP24 building blocks, one process, no network\n");
 
-    println!("1. Paillier-Blum key of the prover ({}-bit safe primes)", PRIME_BITS);
+    println!(
+        "1. Paillier-Blum key of the prover ({}-bit safe primes)",
+        PRIME_BITS
+    );
     let (p, q) = if use_fixtures {
         println!("  using committed fixture primes (--fixtures)");
         let [p, q] = safe_prime_pair(0);
@@ -42,19 +48,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let start = Instant::now();
             let prime = generate_safe_prime(&mut rng, PRIME_BITS, |progress| {
                 if progress.fermat_tests % 50 == 0 {
-                    print!("\r  searching for safe prime {which}: {} candidates tested", progress.fermat_tests);
+                    print!(
+                        "\r  searching for safe prime {which}: {} candidates tested",
+                        progress.fermat_tests
+                    );
                     let _ = std::io::stdout().flush();
                 }
                 ControlFlow::Continue(())
             })?;
-            println!("\r  safe prime {which} found in {:.1} s{:30}", start.elapsed().as_secs_f64(), "");
+            println!(
+                "\r  safe prime {which} found in {:.1} s{:30}",
+                start.elapsed().as_secs_f64(),
+                ""
+            );
             primes.push(prime);
         }
         let q = primes.pop().ok_or("missing prime")?;
         let p = primes.pop().ok_or("missing prime")?;
         (p, q)
     };
-    let sk = timed("key setup (CRT constants)", || PaillierSecretKey::from_primes(p, q))?;
+    let sk = timed("key setup (CRT constants)", || {
+        PaillierSecretKey::from_primes(p, q)
+    })?;
     let pk = sk.public().clone();
     println!("  N has {} bits", pk.n().bits());
 
@@ -63,18 +78,37 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (c, _) = timed("encrypt (public key)", || pk.encrypt(&mut rng, &m));
     let _ = timed("encrypt (owner, CRT)", || sk.encrypt(&mut rng, &m));
     let back = timed("decrypt (CRT)", || sk.decrypt(&c));
-    println!("  round trip: {}", if back == m { "ok" } else { "MISMATCH" });
+    println!(
+        "  round trip: {}",
+        if back == m { "ok" } else { "MISMATCH" }
+    );
     if back != m {
         return Err("decryption mismatch".into());
     }
 
-    println!("\n3. Zero-knowledge proofs: prove, verify, and the same proof replayed in another session");
+    println!(
+        "\n3. Zero-knowledge proofs: prove, verify, and the same proof replayed in another session"
+    );
     println!("  (prover: the key above; verifier: fixture Paillier and ring-Pedersen keys)");
-    let parties = Parties { prover: sk, ..Parties::from_fixtures(&mut rng) };
+    let parties = Parties {
+        prover: sk,
+        ..Parties::from_fixtures(&mut rng)
+    };
     let rho = [0u8; 32];
-    let ctx = ProofContext { session_id: b"demo-session", prover: 1, rho: &rho };
-    let replay = ProofContext { session_id: b"another-session", prover: 1, rho: &rho };
-    println!("  {:<20} {:>10} {:>10} {:>10}  replay", "proof", "prove ms", "verify ms", "bytes");
+    let ctx = ProofContext {
+        session_id: b"demo-session",
+        prover: 1,
+        rho: &rho,
+    };
+    let replay = ProofContext {
+        session_id: b"another-session",
+        prover: 1,
+        rho: &rho,
+    };
+    println!(
+        "  {:<20} {:>10} {:>10} {:>10}  replay",
+        "proof", "prove ms", "verify ms", "bytes"
+    );
     for instance in all_instances(&mut rng, &parties) {
         let start = Instant::now();
         let proof = instance.prove(&mut rng, &ctx)?;
@@ -86,7 +120,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Ok(()) => return Err(format!("{} verified in another session", instance.name()).into()),
             Err(e) => e,
         };
-        println!("  {:<20} {prove_ms:>10.1} {verify_ms:>10.1} {:>10}  refused ({replayed})", instance.name(), proof.len());
+        println!(
+            "  {:<20} {prove_ms:>10.1} {verify_ms:>10.1} {:>10}  refused ({replayed})",
+            instance.name(),
+            proof.len()
+        );
     }
     println!("\nall checks passed");
     Ok(())

@@ -10,7 +10,10 @@ use mpc_core::params::PRIME_BITS;
 use mpc_core::primes::SafePrimeGenerator;
 
 fn main() {
-    let count: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(8);
+    let count: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(8);
     let mut rng = rand_core::OsRng;
     let generator = SafePrimeGenerator::new();
     println!("# {count} safe primes of {PRIME_BITS} bits (p = 2q+1, p ≡ 3 mod 4, top two bits set); test fixtures only, public");
@@ -24,7 +27,11 @@ fn main() {
         match p {
             Ok(p) => {
                 println!("{p:x}");
-                eprintln!("safe prime {}/{count}: {:.2} s, {tests} candidates tested", i + 1, start.elapsed().as_secs_f64());
+                eprintln!(
+                    "safe prime {}/{count}: {:.2} s, {tests} candidates tested",
+                    i + 1,
+                    start.elapsed().as_secs_f64()
+                );
             }
             Err(e) => {
                 eprintln!("generation failed: {e}");

@@ -179,9 +179,19 @@ pub fn jacobi(a: &BigUint, n: &BigUint) -> i8 {
 
 /// Chinese remaindering of `r1 mod m1` and `r2 mod m2` with `m1_inv_mod_m2 = m1^{-1} mod m2`:
 /// returns the unique x in [0, m1·m2) (DFNS spec §2.2, Garner's form).
-pub fn crt_combine(r1: &BigUint, r2: &BigUint, m1: &BigUint, m2: &BigUint, m1_inv_mod_m2: &BigUint) -> BigUint {
+pub fn crt_combine(
+    r1: &BigUint,
+    r2: &BigUint,
+    m1: &BigUint,
+    m2: &BigUint,
+    m1_inv_mod_m2: &BigUint,
+) -> BigUint {
     let r1_mod_m2 = r1 % m2;
-    let diff = if r2 >= &r1_mod_m2 { r2 - &r1_mod_m2 } else { m2 - (&r1_mod_m2 - r2) % m2 };
+    let diff = if r2 >= &r1_mod_m2 {
+        r2 - &r1_mod_m2
+    } else {
+        m2 - (&r1_mod_m2 - r2) % m2
+    };
     let h = (diff * m1_inv_mod_m2) % m2;
     r1 + h * m1
 }
@@ -336,23 +346,36 @@ mod tests {
     #[test]
     fn random_below_is_not_degenerate_after_rejections() {
         let mut rng = ChaCha20Rng::seed_from_u64(3);
-        for bound in [BigUint::one() << 64u32, (BigUint::one() << 64u32) + 1u32, BigUint::from(3u32), BigUint::from(1_000_001u32)] {
+        for bound in [
+            BigUint::one() << 64u32,
+            (BigUint::one() << 64u32) + 1u32,
+            BigUint::from(3u32),
+            BigUint::from(1_000_001u32),
+        ] {
             let draws: Vec<BigUint> = (0..2000).map(|_| random_below(&mut rng, &bound)).collect();
             assert!(draws.iter().all(|d| d < &bound));
             let zeros = draws.iter().filter(|d| d.is_zero()).count();
             let expected_zeros = 2000.0 / bound.to_string().parse::<f64>().unwrap_or(f64::MAX);
-            assert!((zeros as f64) <= expected_zeros * 3.0 + 5.0, "bound {bound}: {zeros} zeros");
+            assert!(
+                (zeros as f64) <= expected_zeros * 3.0 + 5.0,
+                "bound {bound}: {zeros} zeros"
+            );
             // the upper part [⌊bound/2⌋, bound) is hit in proportion to its size
             let half = &bound >> 1u32;
             let high = draws.iter().filter(|d| *d >= &half).count() as f64;
             let b = bound.to_string().parse::<f64>().unwrap_or(f64::MAX);
             let h = half.to_string().parse::<f64>().unwrap_or(0.0);
             let expected = 2000.0 * (b - h) / b;
-            assert!((high - expected).abs() < 150.0, "bound {bound}: {high} draws in the upper part, expected {expected}");
+            assert!(
+                (high - expected).abs() < 150.0,
+                "bound {bound}: {high} draws in the upper part, expected {expected}"
+            );
         }
         // signed masks: the end point −B must not be over-represented
         let b = 1u64 << 20;
-        let lows = (0..2000).filter(|_| random_signed_bits(&mut rng, 20) == BigInt::from(-(b as i64))).count();
+        let lows = (0..2000)
+            .filter(|_| random_signed_bits(&mut rng, 20) == BigInt::from(-(b as i64)))
+            .count();
         assert!(lows < 3, "{lows} draws equal to −2^20");
         assert!(random_below(&mut rng, &BigUint::one()).is_zero());
     }

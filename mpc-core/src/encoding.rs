@@ -237,7 +237,8 @@ impl<'a> Reader<'a> {
         }
         let mut repr = k256::CompressedPoint::default();
         repr.copy_from_slice(b);
-        let affine = Option::<AffinePoint>::from(AffinePoint::from_bytes(&repr)).ok_or(DecodeError::BadPoint { field })?;
+        let affine = Option::<AffinePoint>::from(AffinePoint::from_bytes(&repr))
+            .ok_or(DecodeError::BadPoint { field })?;
         Ok(ProjectivePoint::from(affine))
     }
 
@@ -246,7 +247,11 @@ impl<'a> Reader<'a> {
     pub fn count(&mut self, field: &'static str, expected: usize) -> Result<(), DecodeError> {
         let got = self.u16(field)? as usize;
         if got != expected {
-            return Err(DecodeError::WrongCount { field, got, expected });
+            return Err(DecodeError::WrongCount {
+                field,
+                got,
+                expected,
+            });
         }
         Ok(())
     }
@@ -267,7 +272,13 @@ mod tests {
 
     #[test]
     fn integers_round_trip_and_reject_non_canonical() {
-        let values = [BigInt::from(0), BigInt::from(1), BigInt::from(-1), BigInt::from(256), BigInt::from(-65_537)];
+        let values = [
+            BigInt::from(0),
+            BigInt::from(1),
+            BigInt::from(-1),
+            BigInt::from(256),
+            BigInt::from(-65_537),
+        ];
         for v in &values {
             let bytes = Writer::new(7).int(v).finish();
             let mut r = Reader::new(&bytes, 7).unwrap();
@@ -276,16 +287,25 @@ mod tests {
         }
         // negative zero
         let neg_zero = [7u8, 1, 0, 0, 0, 0];
-        assert_eq!(Reader::new(&neg_zero, 7).unwrap().int("v", 8), Err(DecodeError::NonCanonical { field: "v" }));
+        assert_eq!(
+            Reader::new(&neg_zero, 7).unwrap().int("v", 8),
+            Err(DecodeError::NonCanonical { field: "v" })
+        );
         // leading zero byte
         let padded = [7u8, 0, 0, 0, 0, 2, 0, 5];
-        assert_eq!(Reader::new(&padded, 7).unwrap().int("v", 8), Err(DecodeError::NonCanonical { field: "v" }));
+        assert_eq!(
+            Reader::new(&padded, 7).unwrap().int("v", 8),
+            Err(DecodeError::NonCanonical { field: "v" })
+        );
         // bad sign byte
         let bad_sign = [7u8, 2, 0, 0, 0, 1, 5];
         assert!(Reader::new(&bad_sign, 7).unwrap().int("v", 8).is_err());
         // over cap, refused before reading the body
         let long = [7u8, 0, 0xFF, 0xFF, 0xFF, 0xFF];
-        assert!(matches!(Reader::new(&long, 7).unwrap().int("v", 8), Err(DecodeError::TooLong { .. })));
+        assert!(matches!(
+            Reader::new(&long, 7).unwrap().int("v", 8),
+            Err(DecodeError::TooLong { .. })
+        ));
         // trailing bytes
         let mut bytes = Writer::new(7).uint(&BigUint::from(3u32)).finish();
         bytes.push(0);
@@ -297,7 +317,11 @@ mod tests {
     #[test]
     fn points_and_scalars_round_trip_and_reject_garbage() {
         let p = ProjectivePoint::GENERATOR * Scalar::from(7u64);
-        let bytes = Writer::new(1).point(&p).point(&ProjectivePoint::IDENTITY).scalar(&Scalar::from(9u64)).finish();
+        let bytes = Writer::new(1)
+            .point(&p)
+            .point(&ProjectivePoint::IDENTITY)
+            .scalar(&Scalar::from(9u64))
+            .finish();
         let mut r = Reader::new(&bytes, 1).unwrap();
         assert_eq!(r.point("p").unwrap(), p);
         assert_eq!(r.point("id").unwrap(), ProjectivePoint::IDENTITY);
@@ -316,12 +340,21 @@ mod tests {
             other[0] = tag;
             let mut input = alloc::vec![1u8];
             input.extend_from_slice(&other);
-            assert!(Reader::new(&input, 1).unwrap().point("p").is_err(), "tag {tag:#04x}");
+            assert!(
+                Reader::new(&input, 1).unwrap().point("p").is_err(),
+                "tag {tag:#04x}"
+            );
         }
         let mut bad_scalar = [0xFFu8; 33];
         bad_scalar[0] = 1;
         assert!(Reader::new(&bad_scalar, 1).unwrap().scalar("s").is_err());
-        assert!(matches!(Reader::new(&[2u8], 1), Err(DecodeError::WrongTag { .. })));
-        assert!(matches!(Reader::new(&[], 1), Err(DecodeError::Truncated { .. })));
+        assert!(matches!(
+            Reader::new(&[2u8], 1),
+            Err(DecodeError::WrongTag { .. })
+        ));
+        assert!(matches!(
+            Reader::new(&[], 1),
+            Err(DecodeError::Truncated { .. })
+        ));
     }
 }

@@ -30,7 +30,10 @@ pub fn safe_prime_pair(i: usize) -> [BigUint; 2] {
     let all = safe_primes();
     match (all.get(2 * i), all.get(2 * i + 1)) {
         (Some(p), Some(q)) => [p.clone(), q.clone()],
-        _ => panic!("fixture pair {i} missing: only {} safe primes committed", all.len()),
+        _ => panic!(
+            "fixture pair {i} missing: only {} safe primes committed",
+            all.len()
+        ),
     }
 }
 
@@ -53,7 +56,11 @@ mod tests {
         assert!(all.len() >= 34, "fixtures: {}", all.len());
         for (i, p) in all.iter().enumerate() {
             assert_eq!(p.bits(), u64::from(PRIME_BITS), "prime {i}");
-            assert_eq!(p >> (PRIME_BITS - 2), BigUint::from(3u32), "top bits of prime {i}");
+            assert_eq!(
+                p >> (PRIME_BITS - 2),
+                BigUint::from(3u32),
+                "top bits of prime {i}"
+            );
             assert_eq!(p % 4u32, BigUint::from(3u32));
             assert!(miller_rabin(&mut rng, p, 3), "prime {i}");
             assert!(miller_rabin(&mut rng, &(p >> 1), 3), "(p-1)/2 of prime {i}");

@@ -21,7 +21,6 @@
 //! touches a secret and what that means for it.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
-#![allow(non_snake_case)]
 
 extern crate alloc;
 

@@ -144,7 +144,10 @@ impl PaillierPublicKey {
     pub fn ciphertext_from_bytes(&self, bytes: &[u8]) -> Result<Ciphertext, PaillierError> {
         let expected = self.ciphertext_len();
         if bytes.len() != expected {
-            return Err(PaillierError::CiphertextLength { got: bytes.len(), expected });
+            return Err(PaillierError::CiphertextLength {
+                got: bytes.len(),
+                expected,
+            });
         }
         self.ciphertext(BigUint::from_bytes_be(bytes))
     }
@@ -180,7 +183,11 @@ impl PaillierPublicKey {
     }
 
     /// enc(m; ρ) = (1 + m·N)·ρ^N mod N², for a validated ρ ∈ Z*_N.
-    pub fn encrypt_with_nonce(&self, m: &BigInt, rho: &BigUint) -> Result<Ciphertext, PaillierError> {
+    pub fn encrypt_with_nonce(
+        &self,
+        m: &BigInt,
+        rho: &BigUint,
+    ) -> Result<Ciphertext, PaillierError> {
         self.check_nonce(rho)?;
         let r_n = rho.modpow(&self.n, &self.nn);
         Ok(Ciphertext(self.g_pow(m) * r_n % &self.nn))
@@ -241,7 +248,9 @@ pub struct PaillierSecretKey {
 
 impl fmt::Debug for PaillierSecretKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PaillierSecretKey").field("public", &self.public).finish_non_exhaustive()
+        f.debug_struct("PaillierSecretKey")
+            .field("public", &self.public)
+            .finish_non_exhaustive()
     }
 }
 
@@ -269,15 +278,20 @@ impl PaillierSecretKey {
         let phi = &pm1 * &qm1;
         let phi_pp = pe * &pm1;
         let phi_qq = qe * &qm1;
-        let pp_inv_mod_qq = mod_inverse(&pp, &qq).ok_or(PaillierError::BadPrimes("p and q not coprime"))?;
-        let p_inv_mod_q = mod_inverse(pe, qe).ok_or(PaillierError::BadPrimes("p and q not coprime"))?;
+        let pp_inv_mod_qq =
+            mod_inverse(&pp, &qq).ok_or(PaillierError::BadPrimes("p and q not coprime"))?;
+        let p_inv_mod_q =
+            mod_inverse(pe, qe).ok_or(PaillierError::BadPrimes("p and q not coprime"))?;
         let n = public.n();
         let g = n + 1u32;
         let lp = (g.modpow(&pm1, &pp) - 1u32) / pe;
         let lq = (g.modpow(&qm1, &qq) - 1u32) / qe;
-        let hp = mod_inverse(&lp, pe).ok_or(PaillierError::BadPrimes("decryption constant mod p"))?;
-        let hq = mod_inverse(&lq, qe).ok_or(PaillierError::BadPrimes("decryption constant mod q"))?;
-        let n_inv_mod_phi = mod_inverse(n, &phi).ok_or(PaillierError::BadPrimes("gcd(N, φ(N)) ≠ 1"))?;
+        let hp =
+            mod_inverse(&lp, pe).ok_or(PaillierError::BadPrimes("decryption constant mod p"))?;
+        let hq =
+            mod_inverse(&lq, qe).ok_or(PaillierError::BadPrimes("decryption constant mod q"))?;
+        let n_inv_mod_phi =
+            mod_inverse(n, &phi).ok_or(PaillierError::BadPrimes("gcd(N, φ(N)) ≠ 1"))?;
         let q_mod_pm1 = qe % &pm1;
         let p_mod_qm1 = pe % &qm1;
         Ok(Self {
@@ -364,17 +378,26 @@ impl PaillierSecretKey {
     }
 
     /// enc(m; ρ) computed by the key owner with the CRT.
-    pub fn encrypt_with_nonce(&self, m: &BigInt, rho: &BigUint) -> Result<Ciphertext, PaillierError> {
+    pub fn encrypt_with_nonce(
+        &self,
+        m: &BigInt,
+        rho: &BigUint,
+    ) -> Result<Ciphertext, PaillierError> {
         self.public.check_nonce(rho)?;
         let r_n = self.nonce_pow_n(rho);
-        Ok(Ciphertext(self.public.g_pow(m) * r_n % self.public.n_squared()))
+        Ok(Ciphertext(
+            self.public.g_pow(m) * r_n % self.public.n_squared(),
+        ))
     }
 
     /// enc(m) with fresh randomness, by the key owner.
     pub fn encrypt(&self, rng: &mut impl CryptoRngCore, m: &BigInt) -> (Ciphertext, Nonce) {
         let rho = self.public.random_nonce(rng);
         let r_n = self.nonce_pow_n(rho.expose());
-        (Ciphertext(self.public.g_pow(m) * r_n % self.public.n_squared()), rho)
+        (
+            Ciphertext(self.public.g_pow(m) * r_n % self.public.n_squared()),
+            rho,
+        )
     }
 
     /// Decrypts to the representative in (−N/2, N/2] (CRT: m_p = L_p(c^{p−1} mod p²)·h_p).
@@ -387,7 +410,7 @@ impl PaillierSecretKey {
         let mq = ((cq - 1u32) / q) * self.hq.expose() % q;
         let m = crt_combine(&mp, &mq, p, q, self.p_inv_mod_q.expose());
         let n = self.public.n();
-        if &m > &(n >> 1) {
+        if m > (n >> 1) {
             BigInt::from(m) - BigInt::from(n.clone())
         } else {
             BigInt::from(m)
@@ -399,7 +422,9 @@ impl PaillierSecretKey {
     /// itself (Πdec in Fig. 9).
     pub fn recover_nonce(&self, c: &Ciphertext) -> Nonce {
         let n = self.public.n();
-        Nonce(SecretUint::new(self.pow_mod_n(&(&c.0 % n), self.n_inv_mod_phi.expose())))
+        Nonce(SecretUint::new(
+            self.pow_mod_n(&(&c.0 % n), self.n_inv_mod_phi.expose()),
+        ))
     }
 }
 
@@ -421,12 +446,25 @@ mod tests {
         let sk = key();
         let pk = sk.public().clone();
         assert!(pk.n().bits() >= 3072);
-        for m in [BigInt::from(0), BigInt::from(1), BigInt::from(-1), crate::arith::random_signed_bits(&mut rng, 1500)] {
+        for m in [
+            BigInt::from(0),
+            BigInt::from(1),
+            BigInt::from(-1),
+            crate::arith::random_signed_bits(&mut rng, 1500),
+        ] {
             let (c, rho) = pk.encrypt(&mut rng, &m);
             assert_eq!(sk.decrypt(&c), m);
-            assert_eq!(sk.encrypt_with_nonce(&m, rho.expose()).unwrap(), c, "CRT and plain encryption agree");
+            assert_eq!(
+                sk.encrypt_with_nonce(&m, rho.expose()).unwrap(),
+                c,
+                "CRT and plain encryption agree"
+            );
             let (c2, rho2) = sk.encrypt(&mut rng, &m);
-            assert_eq!(pk.encrypt_with_nonce(&m, rho2.expose()).unwrap(), c2, "owner encryption equals public encryption");
+            assert_eq!(
+                pk.encrypt_with_nonce(&m, rho2.expose()).unwrap(),
+                c2,
+                "owner encryption equals public encryption"
+            );
             assert_eq!(sk.recover_nonce(&c).expose(), rho.expose());
         }
     }
@@ -444,20 +482,32 @@ mod tests {
         assert_eq!(sk.decrypt(&pk.mul_plain(&ca, &BigInt::from(-7))), &a * -7);
         assert_eq!(sk.decrypt(&pk.negate(&cb)), -&b);
         let big = crate::arith::random_signed_bits(&mut rng, 600);
-        assert_eq!(sk.pow_mod_n2(ca.as_uint(), &big), crate::arith::mod_pow_signed(ca.as_uint(), &big, pk.n_squared()).unwrap());
+        assert_eq!(
+            sk.pow_mod_n2(ca.as_uint(), &big),
+            crate::arith::mod_pow_signed(ca.as_uint(), &big, pk.n_squared()).unwrap()
+        );
     }
 
     /// PARAM-01: a small modulus is refused before anything else is looked at.
     #[test]
     fn small_or_even_modulus_is_refused() {
         let small = BigUint::from(3233u32); // 61 · 53
-        assert_eq!(PaillierPublicKey::from_modulus(small), Err(PaillierError::ModulusTooSmall { bits: 12 }));
+        assert_eq!(
+            PaillierPublicKey::from_modulus(small),
+            Err(PaillierError::ModulusTooSmall { bits: 12 })
+        );
         let almost = (BigUint::one() << 3071u32) + 1u32; // 3072 bits, but let us drop one bit
         assert!(PaillierPublicKey::from_modulus(almost >> 1u32).is_err());
         let even = BigUint::one() << 3072u32;
-        assert_eq!(PaillierPublicKey::from_modulus(even), Err(PaillierError::EvenModulus));
+        assert_eq!(
+            PaillierPublicKey::from_modulus(even),
+            Err(PaillierError::EvenModulus)
+        );
         let huge = (BigUint::one() << 5000u32) + 1u32;
-        assert!(matches!(PaillierPublicKey::from_modulus(huge), Err(PaillierError::ModulusTooLarge { .. })));
+        assert!(matches!(
+            PaillierPublicKey::from_modulus(huge),
+            Err(PaillierError::ModulusTooLarge { .. })
+        ));
     }
 
     /// PRE-05: zero, N², multiples of a factor and out-of-range values are not ciphertexts.
@@ -465,13 +515,23 @@ mod tests {
     fn non_unit_ciphertexts_and_nonces_are_refused() {
         let sk = key();
         let pk = sk.public();
-        for bad in [BigUint::zero(), pk.n_squared().clone(), pk.n_squared() + 1u32, pk.n().clone(), sk.p().clone(), sk.q() * 5u32] {
+        for bad in [
+            BigUint::zero(),
+            pk.n_squared().clone(),
+            pk.n_squared() + 1u32,
+            pk.n().clone(),
+            sk.p().clone(),
+            sk.q() * 5u32,
+        ] {
             assert_eq!(pk.ciphertext(bad), Err(PaillierError::CiphertextNotUnit));
         }
         assert!(pk.ciphertext(BigUint::from(2u32)).is_ok());
         for bad in [BigUint::zero(), pk.n().clone(), sk.p().clone()] {
             assert_eq!(pk.check_nonce(&bad), Err(PaillierError::NonceNotUnit));
-            assert_eq!(pk.encrypt_with_nonce(&BigInt::from(1), &bad), Err(PaillierError::NonceNotUnit));
+            assert_eq!(
+                pk.encrypt_with_nonce(&BigInt::from(1), &bad),
+                Err(PaillierError::NonceNotUnit)
+            );
         }
     }
 
@@ -484,16 +544,28 @@ mod tests {
         let bytes = pk.ciphertext_to_bytes(&c);
         assert_eq!(bytes.len(), pk.ciphertext_len());
         assert_eq!(pk.ciphertext_from_bytes(&bytes).unwrap(), c);
-        assert!(matches!(pk.ciphertext_from_bytes(&bytes[1..]), Err(PaillierError::CiphertextLength { .. })));
-        assert_eq!(pk.ciphertext_from_bytes(&alloc::vec![0u8; pk.ciphertext_len()]), Err(PaillierError::CiphertextNotUnit));
-        assert_eq!(pk.ciphertext_from_bytes(&alloc::vec![0xFFu8; pk.ciphertext_len()]), Err(PaillierError::CiphertextNotUnit));
+        assert!(matches!(
+            pk.ciphertext_from_bytes(&bytes[1..]),
+            Err(PaillierError::CiphertextLength { .. })
+        ));
+        assert_eq!(
+            pk.ciphertext_from_bytes(&alloc::vec![0u8; pk.ciphertext_len()]),
+            Err(PaillierError::CiphertextNotUnit)
+        );
+        assert_eq!(
+            pk.ciphertext_from_bytes(&alloc::vec![0xFFu8; pk.ciphertext_len()]),
+            Err(PaillierError::CiphertextNotUnit)
+        );
     }
 
     #[test]
     fn bad_primes_are_refused_and_secrets_do_not_print() {
         let [p, q] = fixtures::safe_prime_pair(0);
         assert!(PaillierSecretKey::from_primes(p.clone(), p.clone()).is_err());
-        assert!(PaillierSecretKey::from_primes(p.clone(), &q + 2u32).is_err(), "q + 2 ≡ 1 mod 4");
+        assert!(
+            PaillierSecretKey::from_primes(p.clone(), &q + 2u32).is_err(),
+            "q + 2 ≡ 1 mod 4"
+        );
         let sk = PaillierSecretKey::from_primes(p.clone(), q).unwrap();
         let shown = alloc::format!("{sk:?}");
         assert!(!shown.contains(&p.to_string()) && !shown.contains(&alloc::format!("{p:x}")));

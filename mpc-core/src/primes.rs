@@ -98,7 +98,9 @@ impl SafePrimeGenerator {
 
     /// A generator sieving with the odd primes below `limit`.
     pub fn with_sieve_limit(limit: u32) -> Self {
-        Self { primes: small_odd_primes(limit.max(8)) }
+        Self {
+            primes: small_odd_primes(limit.max(8)),
+        }
     }
 
     /// Generates a random safe prime p of exactly `bits` bits whose two top bits are set (so
@@ -119,7 +121,11 @@ impl SafePrimeGenerator {
         // Small sizes (tests): sieve only with primes well below the candidates, and use a
         // window that fits below 2^q_bits.
         let max_sieve_prime = 1u64 << (bits / 2).min(32);
-        let primes: &[u32] = match self.primes.iter().position(|&r| u64::from(r) >= max_sieve_prime) {
+        let primes: &[u32] = match self
+            .primes
+            .iter()
+            .position(|&r| u64::from(r) >= max_sieve_prime)
+        {
             Some(end) => &self.primes[..end],
             None => &self.primes,
         };
@@ -167,7 +173,7 @@ impl SafePrimeGenerator {
 /// Marks every k < window with q0 + 2k ≡ 0 or (r−1)/2 (mod r), i.e. r | q or r | 2q+1.
 fn mark_composites(composite: &mut [bool], q0_mod_r: u64, r: u32) {
     let r64 = u64::from(r);
-    let inv2 = (r64 + 1) / 2; // 2^{-1} mod r
+    let inv2 = r64.div_ceil(2); // (r + 1)/2 = 2^{-1} mod r
     for target in [0u64, (r64 - 1) / 2] {
         // smallest k ≥ 0 with q0 + 2k ≡ target (mod r)
         let k0 = ((target + r64 - q0_mod_r) % r64) * inv2 % r64;
@@ -190,7 +196,11 @@ pub fn generate_safe_prime(
 }
 
 /// Tests q (already sieved) and p = 2q + 1; returns p when q is prime and p is proven prime.
-fn test_safe_prime_candidate(rng: &mut impl CryptoRngCore, q: &BigUint, stats: &mut SearchProgress) -> Option<BigUint> {
+fn test_safe_prime_candidate(
+    rng: &mut impl CryptoRngCore,
+    q: &BigUint,
+    stats: &mut SearchProgress,
+) -> Option<BigUint> {
     let two = BigUint::from(2u32);
     if !two.modpow(&(q - 1u32), q).is_one() {
         return None;
@@ -274,7 +284,10 @@ pub fn is_probable_prime(rng: &mut impl CryptoRngCore, n: &BigUint) -> bool {
 
 /// True when p and (p − 1)/2 are both probable primes.
 pub fn is_safe_prime(rng: &mut impl CryptoRngCore, p: &BigUint) -> bool {
-    p.is_odd() && p > &BigUint::from(4u32) && is_probable_prime(rng, &((p - 1u32) >> 1)) && is_probable_prime(rng, p)
+    p.is_odd()
+        && p > &BigUint::from(4u32)
+        && is_probable_prime(rng, &((p - 1u32) >> 1))
+        && is_probable_prime(rng, p)
 }
 
 #[cfg(test)]
@@ -301,14 +314,38 @@ mod tests {
     fn miller_rabin_agrees_with_trial_division_and_rejects_carmichael() {
         let mut rng = ChaCha20Rng::seed_from_u64(5);
         for n in 0u64..3000 {
-            assert_eq!(miller_rabin(&mut rng, &BigUint::from(n), 20), is_prime_by_trial(n), "n = {n}");
+            assert_eq!(
+                miller_rabin(&mut rng, &BigUint::from(n), 20),
+                is_prime_by_trial(n),
+                "n = {n}"
+            );
         }
-        for c in [561u64, 1105, 1729, 2465, 2821, 6601, 8911, 41041, 825_265, 321_197_185] {
-            assert!(!miller_rabin(&mut rng, &BigUint::from(c), 20), "Carmichael {c}");
+        for c in [
+            561u64,
+            1105,
+            1729,
+            2465,
+            2821,
+            6601,
+            8911,
+            41041,
+            825_265,
+            321_197_185,
+        ] {
+            assert!(
+                !miller_rabin(&mut rng, &BigUint::from(c), 20),
+                "Carmichael {c}"
+            );
         }
         // 2^127 − 1 is prime, 2^128 + 1 is not.
-        assert!(is_probable_prime(&mut rng, &((BigUint::one() << 127) - 1u32)));
-        assert!(!is_probable_prime(&mut rng, &((BigUint::one() << 128) + 1u32)));
+        assert!(is_probable_prime(
+            &mut rng,
+            &((BigUint::one() << 127) - 1u32)
+        ));
+        assert!(!is_probable_prime(
+            &mut rng,
+            &((BigUint::one() << 128) + 1u32)
+        ));
     }
 
     #[test]
@@ -318,11 +355,16 @@ mod tests {
             let p = generate_safe_prime(&mut rng, bits, |_| ControlFlow::Continue(())).unwrap();
             let mut rng2 = ChaCha20Rng::seed_from_u64(u64::from(bits));
             let small_sieve = SafePrimeGenerator::with_sieve_limit(1 << 12);
-            let p2 = small_sieve.generate(&mut rng2, bits, |_| ControlFlow::Continue(())).unwrap();
+            let p2 = small_sieve
+                .generate(&mut rng2, bits, |_| ControlFlow::Continue(()))
+                .unwrap();
             assert_eq!(p, p2, "same seed, same prime, whatever the sieve depth");
             assert_eq!(p.bits(), u64::from(bits));
             let v = p.to_u64().unwrap();
-            assert!(is_prime_by_trial(v) && is_prime_by_trial((v - 1) / 2), "{v} is not a safe prime");
+            assert!(
+                is_prime_by_trial(v) && is_prime_by_trial((v - 1) / 2),
+                "{v} is not a safe prime"
+            );
             assert_eq!(v % 4, 3);
             assert_eq!(v >> (bits - 2), 3, "top two bits set");
         }
@@ -331,7 +373,9 @@ mod tests {
     #[test]
     fn small_odd_primes_are_the_odd_primes() {
         let primes = small_odd_primes(1000);
-        let expected: Vec<u32> = (3u32..1000).filter(|n| is_prime_by_trial(u64::from(*n))).collect();
+        let expected: Vec<u32> = (3u32..1000)
+            .filter(|n| is_prime_by_trial(u64::from(*n)))
+            .collect();
         assert_eq!(primes, expected);
     }
 
@@ -358,6 +402,9 @@ mod tests {
         })
         .unwrap_err();
         assert!(matches!(err, PrimeGenError::Cancelled(p) if p.fermat_tests == 3));
-        assert_eq!(generate_safe_prime(&mut rng, 8, |_| ControlFlow::Continue(())), Err(PrimeGenError::TooSmall(8)));
+        assert_eq!(
+            generate_safe_prime(&mut rng, 8, |_| ControlFlow::Continue(())),
+            Err(PrimeGenError::TooSmall(8))
+        );
     }
 }

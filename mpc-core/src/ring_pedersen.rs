@@ -19,7 +19,9 @@ use crate::params::{MAX_MODULUS_BITS, MIN_MODULUS_BITS};
 #[non_exhaustive]
 pub enum RingPedersenError {
     /// N̂ is shorter than [`MIN_MODULUS_BITS`] or longer than [`MAX_MODULUS_BITS`].
-    #[error("ring-Pedersen modulus has {bits} bits, outside [{MIN_MODULUS_BITS}, {MAX_MODULUS_BITS}]")]
+    #[error(
+        "ring-Pedersen modulus has {bits} bits, outside [{MIN_MODULUS_BITS}, {MAX_MODULUS_BITS}]"
+    )]
     ModulusSize {
         /// Bits of the refused modulus.
         bits: u64,
@@ -73,7 +75,13 @@ impl RingPedersenParams {
         }
         let s_inv = mod_inverse(&s, &n).ok_or(RingPedersenError::BadBase("s"))?;
         let t_inv = mod_inverse(&t, &n).ok_or(RingPedersenError::BadBase("t"))?;
-        Ok(Self { n, s, t, s_inv, t_inv })
+        Ok(Self {
+            n,
+            s,
+            t,
+            s_inv,
+            t_inv,
+        })
     }
 
     /// Refuses parameters whose N̂ equals the Paillier modulus `paillier_n` (PARAM-02).
@@ -217,7 +225,10 @@ mod tests {
         let mut rng = ChaCha20Rng::seed_from_u64(4);
         let [p, q] = fixtures::safe_prime_pair(1);
         let (params, _) = RingPedersenSecret::generate(&mut rng, &p, &q).unwrap();
-        assert_eq!(params.check_distinct_from(&(&p * &q)), Err(RingPedersenError::SameAsPaillier));
+        assert_eq!(
+            params.check_distinct_from(&(&p * &q)),
+            Err(RingPedersenError::SameAsPaillier)
+        );
         let [p2, q2] = fixtures::safe_prime_pair(0);
         assert_eq!(params.check_distinct_from(&(&p2 * &q2)), Ok(()));
     }
@@ -227,11 +238,26 @@ mod tests {
         let [p, q] = fixtures::safe_prime_pair(1);
         let n = &p * &q;
         let good = BigUint::from(4u32);
-        assert!(matches!(RingPedersenParams::new(BigUint::from(3233u32), good.clone(), good.clone()), Err(RingPedersenError::ModulusSize { .. })));
-        assert_eq!(RingPedersenParams::new(n.clone(), BigUint::one(), good.clone()), Err(RingPedersenError::BadBase("s")));
-        assert_eq!(RingPedersenParams::new(n.clone(), good.clone(), &n - 1u32), Err(RingPedersenError::BadBase("t")));
-        assert_eq!(RingPedersenParams::new(n.clone(), p.clone(), good.clone()), Err(RingPedersenError::BadBase("s")));
-        assert_eq!(RingPedersenParams::new(n.clone(), good.clone(), BigUint::from(0u32)), Err(RingPedersenError::BadBase("t")));
+        assert!(matches!(
+            RingPedersenParams::new(BigUint::from(3233u32), good.clone(), good.clone()),
+            Err(RingPedersenError::ModulusSize { .. })
+        ));
+        assert_eq!(
+            RingPedersenParams::new(n.clone(), BigUint::one(), good.clone()),
+            Err(RingPedersenError::BadBase("s"))
+        );
+        assert_eq!(
+            RingPedersenParams::new(n.clone(), good.clone(), &n - 1u32),
+            Err(RingPedersenError::BadBase("t"))
+        );
+        assert_eq!(
+            RingPedersenParams::new(n.clone(), p.clone(), good.clone()),
+            Err(RingPedersenError::BadBase("s"))
+        );
+        assert_eq!(
+            RingPedersenParams::new(n.clone(), good.clone(), BigUint::from(0u32)),
+            Err(RingPedersenError::BadBase("t"))
+        );
         assert!(RingPedersenParams::new(n, good.clone(), BigUint::from(9u32)).is_ok());
     }
 }

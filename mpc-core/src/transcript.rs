@@ -30,7 +30,9 @@ pub struct Transcript {
 impl Transcript {
     /// Starts a transcript for the protocol or proof named `label` (e.g. `b"pi-mod/fig12"`).
     pub fn new(label: &'static [u8]) -> Self {
-        let mut t = Self { hasher: Sha512::new() };
+        let mut t = Self {
+            hasher: Sha512::new(),
+        };
         t.append_bytes(b"domain", TRANSCRIPT_DOMAIN);
         t.append_bytes(b"label", label);
         t
@@ -56,7 +58,11 @@ impl Transcript {
 
     /// Absorbs a non-negative big integer (minimal big-endian magnitude; zero is empty).
     pub fn append_uint(&mut self, tag: &'static [u8], value: &BigUint) {
-        let bytes = if value.is_zero() { Vec::new() } else { value.to_bytes_be() };
+        let bytes = if value.is_zero() {
+            Vec::new()
+        } else {
+            value.to_bytes_be()
+        };
         self.frame(0x03, tag, &bytes);
     }
 
@@ -162,7 +168,9 @@ mod tests {
         assert_ne!(challenge_of(&[0x01, 0x0203]), challenge_of(&[0x0102, 0x03]));
         // and a plain concatenation would indeed have collided:
         let concat = |v: &[u32]| -> Vec<u8> {
-            v.iter().flat_map(|x| BigUint::from(*x).to_bytes_be()).collect()
+            v.iter()
+                .flat_map(|x| BigUint::from(*x).to_bytes_be())
+                .collect()
         };
         assert_eq!(concat(&[0x01, 0x0203]), concat(&[0x0102, 0x03]));
     }

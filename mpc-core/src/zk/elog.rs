@@ -47,13 +47,13 @@ const CHECK_W_Y: &str = "Y = y·h";
 #[derive(Clone, Copy, Debug)]
 pub struct ElogStatement<'a> {
     /// L = λ·G.
-    pub L: &'a ProjectivePoint,
+    pub cap_l: &'a ProjectivePoint,
     /// M = y·G + λ·X.
-    pub M: &'a ProjectivePoint,
+    pub cap_m: &'a ProjectivePoint,
     /// The El-Gamal key X.
-    pub X: &'a ProjectivePoint,
+    pub cap_x: &'a ProjectivePoint,
     /// Y = y·h.
-    pub Y: &'a ProjectivePoint,
+    pub cap_y: &'a ProjectivePoint,
     /// The base h of Y.
     pub h: &'a ProjectivePoint,
 }
@@ -76,11 +76,11 @@ impl fmt::Debug for ElogWitness<'_> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ElogProof {
     /// A = α·G.
-    pub A: ProjectivePoint,
+    pub cap_a: ProjectivePoint,
     /// N = m·G + α·X.
-    pub N: ProjectivePoint,
+    pub cap_n: ProjectivePoint,
     /// B = m·h.
-    pub B: ProjectivePoint,
+    pub cap_b: ProjectivePoint,
     /// z = α + e·λ.
     pub z: Scalar,
     /// u = m + e·y.
@@ -91,19 +91,19 @@ pub struct ElogProof {
 fn challenge(
     ctx: &ProofContext<'_>,
     st: &ElogStatement<'_>,
-    A: &ProjectivePoint,
-    N: &ProjectivePoint,
-    B: &ProjectivePoint,
+    cap_a: &ProjectivePoint,
+    cap_n: &ProjectivePoint,
+    cap_b: &ProjectivePoint,
 ) -> Scalar {
     let mut tr = ctx.transcript(LABEL);
-    tr.append_point(b"L", st.L);
-    tr.append_point(b"M", st.M);
-    tr.append_point(b"X", st.X);
-    tr.append_point(b"Y", st.Y);
+    tr.append_point(b"L", st.cap_l);
+    tr.append_point(b"M", st.cap_m);
+    tr.append_point(b"X", st.cap_x);
+    tr.append_point(b"Y", st.cap_y);
     tr.append_point(b"h", st.h);
-    tr.append_point(b"A", A);
-    tr.append_point(b"N", N);
-    tr.append_point(b"B", B);
+    tr.append_point(b"A", cap_a);
+    tr.append_point(b"N", cap_n);
+    tr.append_point(b"B", cap_b);
     tr.challenge_scalar(b"e")
 }
 
@@ -117,18 +117,23 @@ impl ElogProof {
     ) -> Result<Self, ProofError> {
         let g = ProjectivePoint::GENERATOR;
         ensure(
-            g * w.lambda == *st.L,
+            g * w.lambda == *st.cap_l,
             PROOF,
             FailureKind::Witness,
             CHECK_W_L,
         )?;
         ensure(
-            g * w.y + *st.X * w.lambda == *st.M,
+            g * w.y + *st.cap_x * w.lambda == *st.cap_m,
             PROOF,
             FailureKind::Witness,
             CHECK_W_M,
         )?;
-        ensure(*st.h * w.y == *st.Y, PROOF, FailureKind::Witness, CHECK_W_Y)?;
+        ensure(
+            *st.h * w.y == *st.cap_y,
+            PROOF,
+            FailureKind::Witness,
+            CHECK_W_Y,
+        )?;
         Ok(Self::prove_unchecked(rng, ctx, st, w))
     }
 
@@ -143,13 +148,19 @@ impl ElogProof {
         let g = ProjectivePoint::GENERATOR;
         let alpha = Zeroizing::new(Scalar::random(&mut *rng));
         let m = Zeroizing::new(Scalar::random(&mut *rng));
-        let A = g * *alpha;
-        let N = g * *m + *st.X * *alpha;
-        let B = *st.h * *m;
-        let e = challenge(ctx, st, &A, &N, &B);
+        let cap_a = g * *alpha;
+        let cap_n = g * *m + *st.cap_x * *alpha;
+        let cap_b = *st.h * *m;
+        let e = challenge(ctx, st, &cap_a, &cap_n, &cap_b);
         let z = *alpha + e * w.lambda;
         let u = *m + e * w.y;
-        Self { A, N, B, z, u }
+        Self {
+            cap_a,
+            cap_n,
+            cap_b,
+            z,
+            u,
+        }
     }
 
     /// Verifies the proof.
@@ -161,27 +172,27 @@ impl ElogProof {
             CHECK_H,
         )?;
         ensure(
-            !bool::from(st.X.is_identity()),
+            !bool::from(st.cap_x.is_identity()),
             PROOF,
             FailureKind::Statement,
             CHECK_X,
         )?;
-        let e = challenge(ctx, st, &self.A, &self.N, &self.B);
+        let e = challenge(ctx, st, &self.cap_a, &self.cap_n, &self.cap_b);
         let g = ProjectivePoint::GENERATOR;
         ensure(
-            g * self.z == self.A + *st.L * e,
+            g * self.z == self.cap_a + *st.cap_l * e,
             PROOF,
             FailureKind::Equation,
             CHECK_EQ_L,
         )?;
         ensure(
-            g * self.u + *st.X * self.z == self.N + *st.M * e,
+            g * self.u + *st.cap_x * self.z == self.cap_n + *st.cap_m * e,
             PROOF,
             FailureKind::Equation,
             CHECK_EQ_M,
         )?;
         ensure(
-            *st.h * self.u == self.B + *st.Y * e,
+            *st.h * self.u == self.cap_b + *st.cap_y * e,
             PROOF,
             FailureKind::Equation,
             CHECK_EQ_Y,
@@ -191,9 +202,9 @@ impl ElogProof {
     /// Canonical encoding: tag, A, N, B (33 bytes each), z, u (32 bytes each).
     pub fn to_bytes(&self) -> Vec<u8> {
         Writer::new(tags::ELOG)
-            .point(&self.A)
-            .point(&self.N)
-            .point(&self.B)
+            .point(&self.cap_a)
+            .point(&self.cap_n)
+            .point(&self.cap_b)
             .scalar(&self.z)
             .scalar(&self.u)
             .finish()
@@ -202,13 +213,19 @@ impl ElogProof {
     /// Decodes the canonical encoding, rejecting anything else.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes, tags::ELOG)?;
-        let A = r.point("A")?;
-        let N = r.point("N")?;
-        let B = r.point("B")?;
+        let cap_a = r.point("A")?;
+        let cap_n = r.point("N")?;
+        let cap_b = r.point("B")?;
         let z = r.scalar("z")?;
         let u = r.scalar("u")?;
         r.finish()?;
-        Ok(Self { A, N, B, z, u })
+        Ok(Self {
+            cap_a,
+            cap_n,
+            cap_b,
+            z,
+            u,
+        })
     }
 }
 
@@ -224,10 +241,10 @@ mod tests {
 
     /// One presigning-shaped instance: El-Gamal key X = Y_i, commitment (L, M) to y, Y = y·h.
     struct Instance {
-        L: ProjectivePoint,
-        M: ProjectivePoint,
-        X: ProjectivePoint,
-        Y: ProjectivePoint,
+        cap_l: ProjectivePoint,
+        cap_m: ProjectivePoint,
+        cap_x: ProjectivePoint,
+        cap_y: ProjectivePoint,
         h: ProjectivePoint,
         y: Scalar,
         lambda: Scalar,
@@ -236,14 +253,14 @@ mod tests {
     impl Instance {
         fn new(rng: &mut ChaCha20Rng, h: ProjectivePoint) -> Self {
             let g = ProjectivePoint::GENERATOR;
-            let X = g * Scalar::random(&mut *rng);
+            let cap_x = g * Scalar::random(&mut *rng);
             let y = Scalar::random(&mut *rng);
             let lambda = Scalar::random(&mut *rng);
             Self {
-                L: g * lambda,
-                M: g * y + X * lambda,
-                X,
-                Y: h * y,
+                cap_l: g * lambda,
+                cap_m: g * y + cap_x * lambda,
+                cap_x,
+                cap_y: h * y,
                 h,
                 y,
                 lambda,
@@ -252,10 +269,10 @@ mod tests {
 
         fn statement(&self) -> ElogStatement<'_> {
             ElogStatement {
-                L: &self.L,
-                M: &self.M,
-                X: &self.X,
-                Y: &self.Y,
+                cap_l: &self.cap_l,
+                cap_m: &self.cap_m,
+                cap_x: &self.cap_x,
+                cap_y: &self.cap_y,
                 h: &self.h,
             }
         }
@@ -278,12 +295,12 @@ mod tests {
 
     /// The three equations separately, recomputed outside `verify`.
     fn equations(proof: &ElogProof, ctx: &ProofContext<'_>, st: &ElogStatement<'_>) -> [bool; 3] {
-        let e = challenge(ctx, st, &proof.A, &proof.N, &proof.B);
+        let e = challenge(ctx, st, &proof.cap_a, &proof.cap_n, &proof.cap_b);
         let g = ProjectivePoint::GENERATOR;
         [
-            g * proof.z == proof.A + *st.L * e,
-            g * proof.u + *st.X * proof.z == proof.N + *st.M * e,
-            *st.h * proof.u == proof.B + *st.Y * e,
+            g * proof.z == proof.cap_a + *st.cap_l * e,
+            g * proof.u + *st.cap_x * proof.z == proof.cap_n + *st.cap_m * e,
+            *st.h * proof.u == proof.cap_b + *st.cap_y * e,
         ]
     }
 
@@ -308,21 +325,21 @@ mod tests {
     fn pre_03_gamma_and_delta_statements_of_presigning() {
         let mut rng = ChaCha20Rng::seed_from_u64(2301);
         let g = ProjectivePoint::GENERATOR;
-        let big_y = g * Scalar::random(&mut rng);
+        let cap_y_i = g * Scalar::random(&mut rng);
         // Γ_i = γ_i·G committed as (B1, B2) = (b·G, γ_i·G + b·Y_i).
         let (gamma_i, b) = (Scalar::random(&mut rng), Scalar::random(&mut rng));
-        let (b1, b2, big_gamma_i) = (g * b, g * gamma_i + big_y * b, g * gamma_i);
+        let (b1, b2, big_gamma_i) = (g * b, g * gamma_i + cap_y_i * b, g * gamma_i);
         // Δ_i = k_i·Γ committed as (A1, A2) = (a·G, k_i·G + a·Y_i), Γ the joint Γ.
         let big_gamma = g * Scalar::random(&mut rng);
         let (k_i, a) = (Scalar::random(&mut rng), Scalar::random(&mut rng));
-        let (a1, a2, delta_i) = (g * a, g * k_i + big_y * a, big_gamma * k_i);
+        let (a1, a2, delta_i) = (g * a, g * k_i + cap_y_i * a, big_gamma * k_i);
         let cases = [
             (
                 ElogStatement {
-                    L: &b1,
-                    M: &b2,
-                    X: &big_y,
-                    Y: &big_gamma_i,
+                    cap_l: &b1,
+                    cap_m: &b2,
+                    cap_x: &cap_y_i,
+                    cap_y: &big_gamma_i,
                     h: &g,
                 },
                 ElogWitness {
@@ -332,10 +349,10 @@ mod tests {
             ),
             (
                 ElogStatement {
-                    L: &a1,
-                    M: &a2,
-                    X: &big_y,
-                    Y: &delta_i,
+                    cap_l: &a1,
+                    cap_m: &a2,
+                    cap_x: &cap_y_i,
+                    cap_y: &delta_i,
                     h: &big_gamma,
                 },
                 ElogWitness {
@@ -351,8 +368,11 @@ mod tests {
                 .unwrap();
             // Y' = y'·h for another y' with the same commitment (L, M): the honest prover refuses,
             // a prover that skips the check passes the first two equations and fails u·h = B + e·Y.
-            let wrong_y = *st.Y + *st.h;
-            let bad_st = ElogStatement { Y: &wrong_y, ..st };
+            let wrong_y = *st.cap_y + *st.h;
+            let bad_st = ElogStatement {
+                cap_y: &wrong_y,
+                ..st
+            };
             let err = ElogProof::prove(&mut rng, &ctx(), &bad_st, &w).unwrap_err();
             assert_eq!((err.kind, err.check), (FailureKind::Witness, CHECK_W_Y));
             let forged = ElogProof::prove_unchecked(&mut rng, &ctx(), &bad_st, &w);
@@ -369,23 +389,23 @@ mod tests {
     fn pre_03_each_equation_alone_rejects_its_broken_relation() {
         let (mut rng, inst, _) = setup(2302);
         let g = ProjectivePoint::GENERATOR;
-        let (l2, m2, y2) = (inst.L + g, inst.M + g, inst.Y + inst.h);
+        let (l2, m2, y2) = (inst.cap_l + g, inst.cap_m + g, inst.cap_y + inst.h);
         let st = inst.statement();
         let cases = [
             (
-                ElogStatement { L: &l2, ..st },
+                ElogStatement { cap_l: &l2, ..st },
                 CHECK_W_L,
                 CHECK_EQ_L,
                 [false, true, true],
             ),
             (
-                ElogStatement { M: &m2, ..st },
+                ElogStatement { cap_m: &m2, ..st },
                 CHECK_W_M,
                 CHECK_EQ_M,
                 [true, false, true],
             ),
             (
-                ElogStatement { Y: &y2, ..st },
+                ElogStatement { cap_y: &y2, ..st },
                 CHECK_W_Y,
                 CHECK_EQ_Y,
                 [true, true, false],
@@ -406,9 +426,9 @@ mod tests {
         let (_, inst, proof) = setup(2303);
         let st = inst.statement();
         let tampers: [(&str, Tamper); 5] = [
-            ("A", |p| p.A += ProjectivePoint::GENERATOR),
-            ("N", |p| p.N += ProjectivePoint::GENERATOR),
-            ("B", |p| p.B += ProjectivePoint::GENERATOR),
+            ("A", |p| p.cap_a += ProjectivePoint::GENERATOR),
+            ("N", |p| p.cap_n += ProjectivePoint::GENERATOR),
+            ("B", |p| p.cap_b += ProjectivePoint::GENERATOR),
             ("z", |p| p.z += Scalar::ONE),
             ("u", |p| p.u += Scalar::ONE),
         ];
@@ -435,12 +455,18 @@ mod tests {
             );
         }
         let g = ProjectivePoint::GENERATOR;
-        let (l2, m2, x2, y2, h2) = (inst.L + g, inst.M + g, inst.X + g, inst.Y + g, inst.h + g);
+        let (l2, m2, x2, y2, h2) = (
+            inst.cap_l + g,
+            inst.cap_m + g,
+            inst.cap_x + g,
+            inst.cap_y + g,
+            inst.h + g,
+        );
         for changed in [
-            ElogStatement { L: &l2, ..st },
-            ElogStatement { M: &m2, ..st },
-            ElogStatement { X: &x2, ..st },
-            ElogStatement { Y: &y2, ..st },
+            ElogStatement { cap_l: &l2, ..st },
+            ElogStatement { cap_m: &m2, ..st },
+            ElogStatement { cap_x: &x2, ..st },
+            ElogStatement { cap_y: &y2, ..st },
             ElogStatement { h: &h2, ..st },
         ] {
             assert_eq!(
@@ -450,12 +476,17 @@ mod tests {
         }
         // Scaling the statement and proof together still fails: e binds the exact values.
         let two = Scalar::from(2u64);
-        let (l3, m3, y3, h3) = (inst.L * two, inst.M * two, inst.Y * two, inst.h * two);
+        let (l3, m3, y3, h3) = (
+            inst.cap_l * two,
+            inst.cap_m * two,
+            inst.cap_y * two,
+            inst.h * two,
+        );
         let scaled = ElogStatement {
-            L: &l3,
-            M: &m3,
-            X: &inst.X,
-            Y: &y3,
+            cap_l: &l3,
+            cap_m: &m3,
+            cap_x: &inst.cap_x,
+            cap_y: &y3,
             h: &h3,
         };
         assert!(proof.verify(&ctx(), &scaled).is_err());
@@ -473,7 +504,7 @@ mod tests {
             .unwrap_err();
         assert_eq!((err.kind, err.check), (FailureKind::Statement, CHECK_H));
         let err = proof
-            .verify(&ctx(), &ElogStatement { X: &id, ..st })
+            .verify(&ctx(), &ElogStatement { cap_x: &id, ..st })
             .unwrap_err();
         assert_eq!((err.kind, err.check), (FailureKind::Statement, CHECK_X));
         // Even a proof made for the degenerate statement is refused.

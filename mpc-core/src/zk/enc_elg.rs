@@ -91,13 +91,13 @@ pub struct EncElgStatement<'a> {
     /// The verifier's ring-Pedersen parameters (N̂, s, t).
     pub aux: &'a RingPedersenParams,
     /// C = enc_{N0}(x; ρ), as received: validated as a unit of Z*_{N0²} by the verifier.
-    pub C: &'a BigUint,
+    pub cap_c: &'a BigUint,
     /// The El-Gamal public key A = a·G.
-    pub A: &'a ProjectivePoint,
+    pub cap_a: &'a ProjectivePoint,
     /// B = b·G.
-    pub B: &'a ProjectivePoint,
+    pub cap_b: &'a ProjectivePoint,
     /// X = x·G + b·A.
-    pub X: &'a ProjectivePoint,
+    pub cap_x: &'a ProjectivePoint,
 }
 
 /// Secret input: the prover's Paillier secret key, x ∈ ±2^ℓ, ρ ∈ Z*_{N0} and b ∈ F_q.
@@ -122,15 +122,15 @@ impl fmt::Debug for EncElgWitness<'_> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EncElgProof {
     /// S = s^x t^μ mod N̂.
-    pub S: BigUint,
+    pub cap_s: BigUint,
     /// D = enc_{N0}(α; r).
-    pub D: BigUint,
+    pub cap_d: BigUint,
     /// Y = β·A + α·G.
-    pub Y: ProjectivePoint,
+    pub cap_y: ProjectivePoint,
     /// Z = β·G.
-    pub Z: ProjectivePoint,
+    pub cap_z: ProjectivePoint,
     /// T = s^α t^γ mod N̂.
-    pub T: BigUint,
+    pub cap_t: BigUint,
     /// z1 = α + e·x.
     pub z1: BigInt,
     /// w = β + e·b mod q.
@@ -145,26 +145,26 @@ pub struct EncElgProof {
 fn challenge(
     ctx: &ProofContext<'_>,
     st: &EncElgStatement<'_>,
-    S: &BigUint,
-    D: &BigUint,
-    Y: &ProjectivePoint,
-    Z: &ProjectivePoint,
-    T: &BigUint,
+    cap_s: &BigUint,
+    cap_d: &BigUint,
+    cap_y: &ProjectivePoint,
+    cap_z: &ProjectivePoint,
+    cap_t: &BigUint,
 ) -> BigInt {
     let mut tr = ctx.transcript(LABEL);
     tr.append_uint(b"N0", st.n0.n());
     tr.append_uint(b"N-hat", st.aux.n());
     tr.append_uint(b"s", st.aux.s());
     tr.append_uint(b"t", st.aux.t());
-    tr.append_uint(b"C", st.C);
-    tr.append_point(b"A", st.A);
-    tr.append_point(b"B", st.B);
-    tr.append_point(b"X", st.X);
-    tr.append_uint(b"S", S);
-    tr.append_uint(b"D", D);
-    tr.append_point(b"Y", Y);
-    tr.append_point(b"Z", Z);
-    tr.append_uint(b"T", T);
+    tr.append_uint(b"C", st.cap_c);
+    tr.append_point(b"A", st.cap_a);
+    tr.append_point(b"B", st.cap_b);
+    tr.append_point(b"X", st.cap_x);
+    tr.append_uint(b"S", cap_s);
+    tr.append_uint(b"D", cap_d);
+    tr.append_point(b"Y", cap_y);
+    tr.append_point(b"Z", cap_z);
+    tr.append_uint(b"T", cap_t);
     tr.challenge_signed_q(b"e")
 }
 
@@ -210,12 +210,17 @@ impl EncElgProof {
         let c = sk
             .encrypt_with_nonce(w.x, w.rho)
             .map_err(|_| ProofError::new(PROOF, FailureKind::Witness, CHECK_W_RHO))?;
-        ensure(c.as_uint() == st.C, PROOF, FailureKind::Witness, CHECK_W_C)?;
+        ensure(
+            c.as_uint() == st.cap_c,
+            PROOF,
+            FailureKind::Witness,
+            CHECK_W_C,
+        )?;
         let x_scalar = Zeroizing::new(scalar_from_int(w.x));
         let g = ProjectivePoint::GENERATOR;
-        ensure(g * w.b == *st.B, PROOF, FailureKind::Witness, CHECK_W_B)?;
+        ensure(g * w.b == *st.cap_b, PROOF, FailureKind::Witness, CHECK_W_B)?;
         ensure(
-            g * *x_scalar + *st.A * w.b == *st.X,
+            g * *x_scalar + *st.cap_a * w.b == *st.cap_x,
             PROOF,
             FailureKind::Witness,
             CHECK_W_X,
@@ -230,16 +235,16 @@ impl EncElgProof {
         let gamma = SecretInt::new(random_signed_range(rng, &(nhat << (ELL + EPSILON))));
         let alpha_scalar = Zeroizing::new(scalar_from_int(alpha.expose()));
 
-        let S = aux.commit(w.x, mu.expose());
-        let D = sk
+        let cap_s = aux.commit(w.x, mu.expose());
+        let cap_d = sk
             .encrypt_with_nonce(alpha.expose(), r.expose())
             .map_err(|_| ProofError::new(PROOF, FailureKind::Witness, CHECK_W_RHO))?;
-        let D = D.as_uint().clone();
-        let Y = *st.A * *beta + g * *alpha_scalar;
-        let Z = g * *beta;
-        let T = aux.commit(alpha.expose(), gamma.expose());
+        let cap_d = cap_d.as_uint().clone();
+        let cap_y = *st.cap_a * *beta + g * *alpha_scalar;
+        let cap_z = g * *beta;
+        let cap_t = aux.commit(alpha.expose(), gamma.expose());
 
-        let e = challenge(ctx, st, &S, &D, &Y, &Z, &T);
+        let e = challenge(ctx, st, &cap_s, &cap_d, &cap_y, &cap_z, &cap_t);
         let z1 = alpha.expose() + &e * w.x;
         let wr = *beta + scalar_from_int(&e) * w.b;
         // ρ^e mod N0 with the CRT; e is taken mod φ(N0) since ρ is a unit.
@@ -251,11 +256,11 @@ impl EncElgProof {
         let z2 = r.expose() * sk.pow_mod_n(w.rho, e_mod_phi.expose()) % n0;
         let z3 = gamma.expose() + &e * mu.expose();
         Ok(Self {
-            S,
-            D,
-            Y,
-            Z,
-            T,
+            cap_s,
+            cap_d,
+            cap_y,
+            cap_z,
+            cap_t,
             z1,
             w: wr,
             z2,
@@ -276,25 +281,25 @@ impl EncElgProof {
         ensure(nhat != n0, PROOF, FailureKind::Statement, CHECK_DISTINCT)?;
         let c = st
             .n0
-            .ciphertext(st.C.clone())
+            .ciphertext(st.cap_c.clone())
             .map_err(|_| ProofError::new(PROOF, FailureKind::Statement, CHECK_C_UNIT))?;
 
         // Cheap checks (AUX-04): unit-ness and ranges, before any exponentiation.
         ensure(
-            is_unit_mod(&self.S, nhat),
+            is_unit_mod(&self.cap_s, nhat),
             PROOF,
             FailureKind::Unit,
             CHECK_S_UNIT,
         )?;
         ensure(
-            is_unit_mod(&self.T, nhat),
+            is_unit_mod(&self.cap_t, nhat),
             PROOF,
             FailureKind::Unit,
             CHECK_T_UNIT,
         )?;
         let d = st
             .n0
-            .ciphertext(self.D.clone())
+            .ciphertext(self.cap_d.clone())
             .map_err(|_| ProofError::new(PROOF, FailureKind::Unit, CHECK_D_UNIT))?;
         ensure(
             is_unit_mod(&self.z2, n0),
@@ -315,7 +320,15 @@ impl EncElgProof {
             CHECK_Z3,
         )?;
 
-        let e = challenge(ctx, st, &self.S, &self.D, &self.Y, &self.Z, &self.T);
+        let e = challenge(
+            ctx,
+            st,
+            &self.cap_s,
+            &self.cap_d,
+            &self.cap_y,
+            &self.cap_z,
+            &self.cap_t,
+        );
         let e_scalar = scalar_from_int(&e);
         let g = ProjectivePoint::GENERATOR;
 
@@ -328,25 +341,23 @@ impl EncElgProof {
         ensure(lhs == rhs, PROOF, FailureKind::Equation, CHECK_EQ_ENC)?;
         // z1·G + w·A = Y + e·X
         ensure(
-            g * scalar_from_int(&self.z1) + *st.A * self.w == self.Y + *st.X * e_scalar,
+            g * scalar_from_int(&self.z1) + *st.cap_a * self.w == self.cap_y + *st.cap_x * e_scalar,
             PROOF,
             FailureKind::Equation,
             CHECK_EQ_X,
         )?;
         // w·G = Z + e·B
         ensure(
-            g * self.w == self.Z + *st.B * e_scalar,
+            g * self.w == self.cap_z + *st.cap_b * e_scalar,
             PROOF,
             FailureKind::Equation,
             CHECK_EQ_B,
         )?;
         // s^{z1} t^{z3} = T·S^e mod N̂
         let lhs = aux.commit(&self.z1, &self.z3);
-        let rhs = aux.mul_pow(&self.T, &self.S, &e).ok_or(ProofError::new(
-            PROOF,
-            FailureKind::Unit,
-            CHECK_S_UNIT,
-        ))?;
+        let rhs = aux
+            .mul_pow(&self.cap_t, &self.cap_s, &e)
+            .ok_or(ProofError::new(PROOF, FailureKind::Unit, CHECK_S_UNIT))?;
         ensure(lhs == rhs, PROOF, FailureKind::Equation, CHECK_EQ_RP)
     }
 
@@ -355,11 +366,11 @@ impl EncElgProof {
     /// (32 bytes), z2 (≤ [`MAX_MODULUS_BYTES`]), z3 (signed, capped by its range bound).
     pub fn to_bytes(&self) -> Vec<u8> {
         Writer::new(tags::ENC_ELG)
-            .uint(&self.S)
-            .uint(&self.D)
-            .point(&self.Y)
-            .point(&self.Z)
-            .uint(&self.T)
+            .uint(&self.cap_s)
+            .uint(&self.cap_d)
+            .point(&self.cap_y)
+            .point(&self.cap_z)
+            .uint(&self.cap_t)
             .int(&self.z1)
             .scalar(&self.w)
             .uint(&self.z2)
@@ -371,22 +382,22 @@ impl EncElgProof {
     /// length before allocating).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes, tags::ENC_ELG)?;
-        let S = r.uint("S", MAX_MODULUS_BYTES)?;
-        let D = r.uint("D", MAX_MODULUS_SQ_BYTES)?;
-        let Y = r.point("Y")?;
-        let Z = r.point("Z")?;
-        let T = r.uint("T", MAX_MODULUS_BYTES)?;
+        let cap_s = r.uint("S", MAX_MODULUS_BYTES)?;
+        let cap_d = r.uint("D", MAX_MODULUS_SQ_BYTES)?;
+        let cap_y = r.point("Y")?;
+        let cap_z = r.point("Z")?;
+        let cap_t = r.uint("T", MAX_MODULUS_BYTES)?;
         let z1 = r.int("z1", Z1_MAX_BYTES)?;
         let w = r.scalar("w")?;
         let z2 = r.uint("z2", MAX_MODULUS_BYTES)?;
         let z3 = r.int("z3", Z3_MAX_BYTES)?;
         r.finish()?;
         Ok(Self {
-            S,
-            D,
-            Y,
-            Z,
-            T,
+            cap_s,
+            cap_d,
+            cap_y,
+            cap_z,
+            cap_t,
             z1,
             w,
             z2,
@@ -459,10 +470,10 @@ mod tests {
             EncElgStatement {
                 n0: sk.public(),
                 aux,
-                C: &self.c,
-                A: &self.a,
-                B: &self.b_point,
-                X: &self.x_point,
+                cap_c: &self.c,
+                cap_a: &self.a,
+                cap_b: &self.b_point,
+                cap_x: &self.x_point,
             }
         }
 
@@ -519,20 +530,29 @@ mod tests {
         ctx: &ProofContext<'_>,
         st: &EncElgStatement<'_>,
     ) -> bool {
-        let e = challenge(ctx, st, &proof.S, &proof.D, &proof.Y, &proof.Z, &proof.T);
+        let e = challenge(
+            ctx,
+            st,
+            &proof.cap_s,
+            &proof.cap_d,
+            &proof.cap_y,
+            &proof.cap_z,
+            &proof.cap_t,
+        );
         let (n0, nn, nhat) = (st.n0.n(), st.n0.n_squared(), st.aux.n());
         let g1 = (BigUint::one()
             + (proof.z1.mod_floor(&BigInt::from(n0.clone()))).magnitude() * n0)
             % nn;
         let enc = g1 * proof.z2.modpow(n0, nn) % nn;
-        let eq_enc = enc == &proof.D * mod_pow_signed(st.C, &e, nn).unwrap() % nn;
+        let eq_enc = enc == &proof.cap_d * mod_pow_signed(st.cap_c, &e, nn).unwrap() % nn;
         let es = scalar_from_int(&e);
         let g = ProjectivePoint::GENERATOR;
-        let eq_x = g * scalar_from_int(&proof.z1) + *st.A * proof.w == proof.Y + *st.X * es;
-        let eq_b = g * proof.w == proof.Z + *st.B * es;
+        let eq_x =
+            g * scalar_from_int(&proof.z1) + *st.cap_a * proof.w == proof.cap_y + *st.cap_x * es;
+        let eq_b = g * proof.w == proof.cap_z + *st.cap_b * es;
         let pow = |b: &BigUint, x: &BigInt| mod_pow_signed(b, x, nhat).unwrap();
         let eq_rp = pow(st.aux.s(), &proof.z1) * pow(st.aux.t(), &proof.z3) % nhat
-            == &proof.T * pow(&proof.S, &e) % nhat;
+            == &proof.cap_t * pow(&proof.cap_s, &e) % nhat;
         eq_enc && eq_x && eq_b && eq_rp
     }
 
@@ -571,11 +591,11 @@ mod tests {
         let f = fixture();
         let st = statement(f);
         let tampers: [(&str, Tamper); 9] = [
-            ("S", |p| p.S += 1u32),
-            ("D", |p| p.D += 1u32),
-            ("Y", |p| p.Y += ProjectivePoint::GENERATOR),
-            ("Z", |p| p.Z += ProjectivePoint::GENERATOR),
-            ("T", |p| p.T += 1u32),
+            ("S", |p| p.cap_s += 1u32),
+            ("D", |p| p.cap_d += 1u32),
+            ("Y", |p| p.cap_y += ProjectivePoint::GENERATOR),
+            ("Z", |p| p.cap_z += ProjectivePoint::GENERATOR),
+            ("T", |p| p.cap_t += 1u32),
             ("z1", |p| p.z1 += 1),
             ("w", |p| p.w += Scalar::ONE),
             ("z2", |p| p.z2 += 1u32),
@@ -640,10 +660,10 @@ mod tests {
         let c2 = c2.as_uint().clone();
         let (a2, b2, x2) = (i.a + g, i.b_point + g, i.x_point + g);
         for changed in [
-            EncElgStatement { C: &c2, ..st },
-            EncElgStatement { A: &a2, ..st },
-            EncElgStatement { B: &b2, ..st },
-            EncElgStatement { X: &x2, ..st },
+            EncElgStatement { cap_c: &c2, ..st },
+            EncElgStatement { cap_a: &a2, ..st },
+            EncElgStatement { cap_b: &b2, ..st },
+            EncElgStatement { cap_x: &x2, ..st },
         ] {
             assert_eq!(
                 f.proof.verify(&ctx(), &changed).unwrap_err().kind,
@@ -755,7 +775,7 @@ mod tests {
         let x2 = i.x_point + ProjectivePoint::GENERATOR;
         let err = prove(
             &mut rng,
-            &EncElgStatement { X: &x2, ..st },
+            &EncElgStatement { cap_x: &x2, ..st },
             &i.witness(&f.sk),
         );
         assert_eq!((err.kind, err.check), (FailureKind::Witness, CHECK_W_X));
@@ -763,7 +783,7 @@ mod tests {
         for c in [BigUint::zero(), f.sk.public().n_squared().clone()] {
             let err = prove(
                 &mut rng,
-                &EncElgStatement { C: &c, ..st },
+                &EncElgStatement { cap_c: &c, ..st },
                 &i.witness(&f.sk),
             );
             assert_eq!(err.kind, FailureKind::Witness);
@@ -787,7 +807,7 @@ mod tests {
         ] {
             let err = f
                 .proof
-                .verify(&ctx(), &EncElgStatement { C: &c, ..st })
+                .verify(&ctx(), &EncElgStatement { cap_c: &c, ..st })
                 .unwrap_err();
             assert_eq!(
                 (err.kind, err.check),
@@ -810,12 +830,12 @@ mod tests {
         for d in [
             BigUint::zero(),
             nn.clone(),
-            &nn + &f.proof.D,
+            &nn + &f.proof.cap_d,
             p.clone(),
             &p * 7u32,
         ] {
             let err = EncElgProof {
-                D: d,
+                cap_d: d,
                 ..f.proof.clone()
             }
             .verify(&ctx(), &st)
@@ -841,19 +861,19 @@ mod tests {
         for v in [
             BigUint::zero(),
             nhat.clone(),
-            nhat + &f.proof.S,
+            nhat + &f.proof.cap_s,
             f.aux_p.clone(),
             &f.aux_p * 7u32,
         ] {
             let err = EncElgProof {
-                S: v.clone(),
+                cap_s: v.clone(),
                 ..f.proof.clone()
             }
             .verify(&ctx(), &st)
             .unwrap_err();
             assert_eq!((err.kind, err.check), (FailureKind::Unit, CHECK_S_UNIT));
             let err = EncElgProof {
-                T: v,
+                cap_t: v,
                 ..f.proof.clone()
             }
             .verify(&ctx(), &st)
@@ -956,7 +976,11 @@ mod tests {
         let p = &f.proof;
         let enc = |s: &[u8], d: &BigUint, z1_sign: u8, z1: &BigUint, w: &[u8; 32], z3: &BigInt| {
             let mut wr = Writer::new(tags::ENC_ELG);
-            wr.bytes(s).uint(d).point(&p.Y).point(&p.Z).uint(&p.T);
+            wr.bytes(s)
+                .uint(d)
+                .point(&p.cap_y)
+                .point(&p.cap_z)
+                .uint(&p.cap_t);
             wr.u8(z1_sign).uint(z1);
             let mut out = wr.finish();
             out.extend_from_slice(w);
@@ -965,17 +989,17 @@ mod tests {
             out.extend_from_slice(&tail.finish()[1..]);
             out
         };
-        let s = p.S.to_bytes_be();
+        let s = p.cap_s.to_bytes_be();
         let w: [u8; 32] = p.w.to_bytes().into();
         let sign = u8::from(p.z1.sign() == num_bigint::Sign::Minus);
         assert_eq!(
-            EncElgProof::from_bytes(&enc(&s, &p.D, sign, p.z1.magnitude(), &w, &p.z3)).unwrap(),
+            EncElgProof::from_bytes(&enc(&s, &p.cap_d, sign, p.z1.magnitude(), &w, &p.z3)).unwrap(),
             *p
         );
         let mut s_padded = vec![0u8];
         s_padded.extend_from_slice(&s);
         assert_eq!(
-            EncElgProof::from_bytes(&enc(&s_padded, &p.D, sign, p.z1.magnitude(), &w, &p.z3)),
+            EncElgProof::from_bytes(&enc(&s_padded, &p.cap_d, sign, p.z1.magnitude(), &w, &p.z3)),
             Err(DecodeError::NonCanonical { field: "S" })
         );
         let d_too_long = BigUint::one() << (8 * MAX_MODULUS_SQ_BYTES as u32);
@@ -984,29 +1008,36 @@ mod tests {
             Err(DecodeError::TooLong { field: "D", .. })
         ));
         assert_eq!(
-            EncElgProof::from_bytes(&enc(&s, &p.D, 1, &BigUint::zero(), &w, &p.z3)),
+            EncElgProof::from_bytes(&enc(&s, &p.cap_d, 1, &BigUint::zero(), &w, &p.z3)),
             Err(DecodeError::NonCanonical { field: "z1" })
         );
         assert_eq!(
-            EncElgProof::from_bytes(&enc(&s, &p.D, 2, p.z1.magnitude(), &w, &p.z3)),
+            EncElgProof::from_bytes(&enc(&s, &p.cap_d, 2, p.z1.magnitude(), &w, &p.z3)),
             Err(DecodeError::NonCanonical { field: "z1" })
         );
         let z1_too_long = BigUint::one() << (8 * Z1_MAX_BYTES as u32);
         assert!(matches!(
-            EncElgProof::from_bytes(&enc(&s, &p.D, 0, &z1_too_long, &w, &p.z3)),
+            EncElgProof::from_bytes(&enc(&s, &p.cap_d, 0, &z1_too_long, &w, &p.z3)),
             Err(DecodeError::TooLong { field: "z1", .. })
         ));
         assert!(matches!(
-            EncElgProof::from_bytes(&enc(&s, &p.D, sign, p.z1.magnitude(), &[0xFF; 32], &p.z3)),
+            EncElgProof::from_bytes(&enc(
+                &s,
+                &p.cap_d,
+                sign,
+                p.z1.magnitude(),
+                &[0xFF; 32],
+                &p.z3
+            )),
             Err(DecodeError::BadScalar { field: "w" })
         ));
         let z3_too_long = BigInt::one() << (8 * Z3_MAX_BYTES as u32);
         assert!(matches!(
-            EncElgProof::from_bytes(&enc(&s, &p.D, sign, p.z1.magnitude(), &w, &z3_too_long)),
+            EncElgProof::from_bytes(&enc(&s, &p.cap_d, sign, p.z1.magnitude(), &w, &z3_too_long)),
             Err(DecodeError::TooLong { field: "z3", .. })
         ));
         // An invalid point in Y.
-        let y_at = 1 + 4 + s.len() + 4 + p.D.to_bytes_be().len();
+        let y_at = 1 + 4 + s.len() + 4 + p.cap_d.to_bytes_be().len();
         let mut bad_point = bytes.clone();
         bad_point[y_at] = 0x02;
         bad_point[y_at + 1..y_at + 33].fill(0xFF);
@@ -1026,8 +1057,8 @@ mod tests {
         }
         // With S = 0 and D = 0 (empty magnitudes) the points are still located correctly.
         let zeros = EncElgProof {
-            S: BigUint::zero(),
-            D: BigUint::zero(),
+            cap_s: BigUint::zero(),
+            cap_d: BigUint::zero(),
             ..p.clone()
         };
         let mut zb = zeros.to_bytes();

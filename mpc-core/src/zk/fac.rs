@@ -132,15 +132,15 @@ impl fmt::Debug for FacWitness<'_> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FacProof {
     /// P = s^p t^μ mod N̂.
-    pub P: BigUint,
+    pub cap_p: BigUint,
     /// Q = s^q t^ν mod N̂.
-    pub Q: BigUint,
+    pub cap_q: BigUint,
     /// A = s^α t^x mod N̂.
-    pub A: BigUint,
+    pub cap_a: BigUint,
     /// B = s^β t^y mod N̂.
-    pub B: BigUint,
+    pub cap_b: BigUint,
     /// T = Q^α t^r mod N̂.
-    pub T: BigUint,
+    pub cap_t: BigUint,
     /// σ ∈ ±2^ℓ·N0·N̂.
     pub sigma: BigInt,
     /// z1 = α + e·p.
@@ -160,7 +160,7 @@ pub struct FacProof {
 fn challenge(
     ctx: &ProofContext<'_>,
     st: &FacStatement<'_>,
-    [P, Q, A, B, T]: [&BigUint; 5],
+    [cap_p, cap_q, cap_a, cap_b, cap_t]: [&BigUint; 5],
     sigma: &BigInt,
 ) -> BigInt {
     let mut tr = ctx.transcript(LABEL);
@@ -168,11 +168,11 @@ fn challenge(
     tr.append_uint(b"N-hat", st.aux.n());
     tr.append_uint(b"s", st.aux.s());
     tr.append_uint(b"t", st.aux.t());
-    tr.append_uint(b"P", P);
-    tr.append_uint(b"Q", Q);
-    tr.append_uint(b"A", A);
-    tr.append_uint(b"B", B);
-    tr.append_uint(b"T", T);
+    tr.append_uint(b"P", cap_p);
+    tr.append_uint(b"Q", cap_q);
+    tr.append_uint(b"A", cap_a);
+    tr.append_uint(b"B", cap_b);
+    tr.append_uint(b"T", cap_t);
     tr.append_int(b"sigma", sigma);
     tr.challenge_signed_q(b"e")
 }
@@ -213,19 +213,19 @@ impl FacProof {
         let x = SecretInt::new(random_signed_range(rng, &(nhat << (ELL + EPSILON))));
         let y = SecretInt::new(random_signed_range(rng, &(nhat << (ELL + EPSILON))));
 
-        let P = aux.commit(p.expose(), mu.expose());
-        let Q = aux.commit(q.expose(), nu.expose());
-        let A = aux.commit(alpha.expose(), x.expose());
-        let B = aux.commit(beta.expose(), y.expose());
+        let cap_p = aux.commit(p.expose(), mu.expose());
+        let cap_q = aux.commit(q.expose(), nu.expose());
+        let cap_a = aux.commit(alpha.expose(), x.expose());
+        let cap_b = aux.commit(beta.expose(), y.expose());
         // Q is a unit (s, t are), so Q^α exists for negative α too.
-        let q_alpha = mod_pow_signed(&Q, alpha.expose(), nhat).ok_or(ProofError::new(
+        let q_alpha = mod_pow_signed(&cap_q, alpha.expose(), nhat).ok_or(ProofError::new(
             PROOF,
             FailureKind::Statement,
             CHECK_Q_UNIT,
         ))?;
-        let T = q_alpha * t_pow(aux, r.expose()) % nhat;
+        let cap_t = q_alpha * t_pow(aux, r.expose()) % nhat;
 
-        let e = challenge(ctx, st, [&P, &Q, &A, &B, &T], &sigma);
+        let e = challenge(ctx, st, [&cap_p, &cap_q, &cap_a, &cap_b, &cap_t], &sigma);
         let z1 = alpha.expose() + &e * p.expose();
         let z2 = beta.expose() + &e * q.expose();
         let w1 = x.expose() + &e * mu.expose();
@@ -233,11 +233,11 @@ impl FacProof {
         let sigma_hat = SecretInt::new(&sigma - nu.expose() * p.expose());
         let v = r.expose() + &e * sigma_hat.expose();
         Ok(Self {
-            P,
-            Q,
-            A,
-            B,
-            T,
+            cap_p,
+            cap_q,
+            cap_a,
+            cap_b,
+            cap_t,
             sigma,
             z1,
             z2,
@@ -257,11 +257,11 @@ impl FacProof {
 
         // Cheap checks (AUX-04): unit-ness and ranges, before any exponentiation.
         for (value, check) in [
-            (&self.P, CHECK_P_UNIT),
-            (&self.Q, CHECK_Q_UNIT),
-            (&self.A, CHECK_A_UNIT),
-            (&self.B, CHECK_B_UNIT),
-            (&self.T, CHECK_T_UNIT),
+            (&self.cap_p, CHECK_P_UNIT),
+            (&self.cap_q, CHECK_Q_UNIT),
+            (&self.cap_a, CHECK_A_UNIT),
+            (&self.cap_b, CHECK_B_UNIT),
+            (&self.cap_t, CHECK_T_UNIT),
         ] {
             ensure(is_unit_mod(value, nhat), PROOF, FailureKind::Unit, check)?;
         }
@@ -308,35 +308,37 @@ impl FacProof {
         let e = challenge(
             ctx,
             st,
-            [&self.P, &self.Q, &self.A, &self.B, &self.T],
+            [
+                &self.cap_p,
+                &self.cap_q,
+                &self.cap_a,
+                &self.cap_b,
+                &self.cap_t,
+            ],
             &self.sigma,
         );
 
         // s^{z1} t^{w1} = A·P^e
         let lhs = aux.commit(&self.z1, &self.w1);
-        let rhs = aux.mul_pow(&self.A, &self.P, &e).ok_or(ProofError::new(
-            PROOF,
-            FailureKind::Unit,
-            CHECK_P_UNIT,
-        ))?;
+        let rhs = aux
+            .mul_pow(&self.cap_a, &self.cap_p, &e)
+            .ok_or(ProofError::new(PROOF, FailureKind::Unit, CHECK_P_UNIT))?;
         ensure(lhs == rhs, PROOF, FailureKind::Equation, CHECK_EQ1)?;
         // s^{z2} t^{w2} = B·Q^e
         let lhs = aux.commit(&self.z2, &self.w2);
-        let rhs = aux.mul_pow(&self.B, &self.Q, &e).ok_or(ProofError::new(
-            PROOF,
-            FailureKind::Unit,
-            CHECK_Q_UNIT,
-        ))?;
+        let rhs = aux
+            .mul_pow(&self.cap_b, &self.cap_q, &e)
+            .ok_or(ProofError::new(PROOF, FailureKind::Unit, CHECK_Q_UNIT))?;
         ensure(lhs == rhs, PROOF, FailureKind::Equation, CHECK_EQ2)?;
         // Q^{z1} t^{v} = T·R^e, R = s^{N0} t^{σ}
-        let q_z1 = mod_pow_signed(&self.Q, &self.z1, nhat).ok_or(ProofError::new(
+        let q_z1 = mod_pow_signed(&self.cap_q, &self.z1, nhat).ok_or(ProofError::new(
             PROOF,
             FailureKind::Unit,
             CHECK_Q_UNIT,
         ))?;
         let lhs = q_z1 * t_pow(aux, &self.v) % nhat;
-        let big_r = aux.commit(&BigInt::from(n0.clone()), &self.sigma);
-        let rhs = aux.mul_pow(&self.T, &big_r, &e).ok_or(ProofError::new(
+        let cap_r = aux.commit(&BigInt::from(n0.clone()), &self.sigma);
+        let rhs = aux.mul_pow(&self.cap_t, &cap_r, &e).ok_or(ProofError::new(
             PROOF,
             FailureKind::Unit,
             CHECK_T_UNIT,
@@ -348,11 +350,11 @@ impl FacProof {
     /// σ, z1, z2, w1, w2, v (signed, each capped by its range bound for the largest moduli).
     pub fn to_bytes(&self) -> Vec<u8> {
         Writer::new(tags::FAC)
-            .uint(&self.P)
-            .uint(&self.Q)
-            .uint(&self.A)
-            .uint(&self.B)
-            .uint(&self.T)
+            .uint(&self.cap_p)
+            .uint(&self.cap_q)
+            .uint(&self.cap_a)
+            .uint(&self.cap_b)
+            .uint(&self.cap_t)
             .int(&self.sigma)
             .int(&self.z1)
             .int(&self.z2)
@@ -366,11 +368,11 @@ impl FacProof {
     /// length before allocating).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes, tags::FAC)?;
-        let P = r.uint("P", MAX_MODULUS_BYTES)?;
-        let Q = r.uint("Q", MAX_MODULUS_BYTES)?;
-        let A = r.uint("A", MAX_MODULUS_BYTES)?;
-        let B = r.uint("B", MAX_MODULUS_BYTES)?;
-        let T = r.uint("T", MAX_MODULUS_BYTES)?;
+        let cap_p = r.uint("P", MAX_MODULUS_BYTES)?;
+        let cap_q = r.uint("Q", MAX_MODULUS_BYTES)?;
+        let cap_a = r.uint("A", MAX_MODULUS_BYTES)?;
+        let cap_b = r.uint("B", MAX_MODULUS_BYTES)?;
+        let cap_t = r.uint("T", MAX_MODULUS_BYTES)?;
         let sigma = r.int("sigma", SIGMA_MAX_BYTES)?;
         let z1 = r.int("z1", Z_MAX_BYTES)?;
         let z2 = r.int("z2", Z_MAX_BYTES)?;
@@ -379,11 +381,11 @@ impl FacProof {
         let v = r.int("v", V_MAX_BYTES)?;
         r.finish()?;
         Ok(Self {
-            P,
-            Q,
-            A,
-            B,
-            T,
+            cap_p,
+            cap_q,
+            cap_a,
+            cap_b,
+            cap_t,
             sigma,
             z1,
             z2,
@@ -465,17 +467,24 @@ mod tests {
         let e = challenge(
             ctx,
             st,
-            [&proof.P, &proof.Q, &proof.A, &proof.B, &proof.T],
+            [
+                &proof.cap_p,
+                &proof.cap_q,
+                &proof.cap_a,
+                &proof.cap_b,
+                &proof.cap_t,
+            ],
             &proof.sigma,
         );
         let pow = |b: &BigUint, x: &BigInt| mod_pow_signed(b, x, nhat).unwrap();
         let eq1 = pow(aux.s(), &proof.z1) * pow(aux.t(), &proof.w1) % nhat
-            == &proof.A * pow(&proof.P, &e) % nhat;
+            == &proof.cap_a * pow(&proof.cap_p, &e) % nhat;
         let eq2 = pow(aux.s(), &proof.z2) * pow(aux.t(), &proof.w2) % nhat
-            == &proof.B * pow(&proof.Q, &e) % nhat;
-        let r = pow(aux.s(), &BigInt::from(st.n0.n().clone())) * pow(aux.t(), &proof.sigma) % nhat;
-        let eq3 = pow(&proof.Q, &proof.z1) * pow(aux.t(), &proof.v) % nhat
-            == &proof.T * pow(&r, &e) % nhat;
+            == &proof.cap_b * pow(&proof.cap_q, &e) % nhat;
+        let cap_r =
+            pow(aux.s(), &BigInt::from(st.n0.n().clone())) * pow(aux.t(), &proof.sigma) % nhat;
+        let eq3 = pow(&proof.cap_q, &proof.z1) * pow(aux.t(), &proof.v) % nhat
+            == &proof.cap_t * pow(&cap_r, &e) % nhat;
         eq1 && eq2 && eq3
     }
 
@@ -500,11 +509,11 @@ mod tests {
         let st = statement(f);
         let one = BigInt::one();
         let tampers: [(&str, Tamper); 11] = [
-            ("P", |p, d| p.P += d.magnitude()),
-            ("Q", |p, d| p.Q += d.magnitude()),
-            ("A", |p, d| p.A += d.magnitude()),
-            ("B", |p, d| p.B += d.magnitude()),
-            ("T", |p, d| p.T += d.magnitude()),
+            ("P", |p, d| p.cap_p += d.magnitude()),
+            ("Q", |p, d| p.cap_q += d.magnitude()),
+            ("A", |p, d| p.cap_a += d.magnitude()),
+            ("B", |p, d| p.cap_b += d.magnitude()),
+            ("T", |p, d| p.cap_t += d.magnitude()),
             ("sigma", |p, d| p.sigma += d),
             ("z1", |p, d| p.z1 += d),
             ("z2", |p, d| p.z2 += d),
@@ -795,11 +804,11 @@ mod tests {
         let st = statement(f);
         let nhat = f.aux.n();
         let cases: [(&str, UintField); 5] = [
-            (CHECK_P_UNIT, |p| &mut p.P),
-            (CHECK_Q_UNIT, |p| &mut p.Q),
-            (CHECK_A_UNIT, |p| &mut p.A),
-            (CHECK_B_UNIT, |p| &mut p.B),
-            (CHECK_T_UNIT, |p| &mut p.T),
+            (CHECK_P_UNIT, |p| &mut p.cap_p),
+            (CHECK_Q_UNIT, |p| &mut p.cap_q),
+            (CHECK_A_UNIT, |p| &mut p.cap_a),
+            (CHECK_B_UNIT, |p| &mut p.cap_b),
+            (CHECK_T_UNIT, |p| &mut p.cap_t),
         ];
         for (check, field) in cases {
             let good = field(&mut f.proof.clone()).clone();
@@ -869,7 +878,11 @@ mod tests {
         let p = &f.proof;
         let with = |sigma_sign: u8, sigma: &BigUint, z1: &BigInt| {
             let mut w = Writer::new(tags::FAC);
-            w.uint(&p.P).uint(&p.Q).uint(&p.A).uint(&p.B).uint(&p.T);
+            w.uint(&p.cap_p)
+                .uint(&p.cap_q)
+                .uint(&p.cap_a)
+                .uint(&p.cap_b)
+                .uint(&p.cap_t);
             w.u8(sigma_sign).uint(sigma);
             w.int(z1).int(&p.z2).int(&p.w1).int(&p.w2).int(&p.v);
             w.finish()

@@ -109,7 +109,12 @@ impl ProofError {
 }
 
 /// Returns `Err(ProofError)` unless `cond` holds.
-pub(crate) fn ensure(cond: bool, proof: &'static str, kind: FailureKind, check: &'static str) -> Result<(), ProofError> {
+pub(crate) fn ensure(
+    cond: bool,
+    proof: &'static str,
+    kind: FailureKind,
+    check: &'static str,
+) -> Result<(), ProofError> {
     if cond {
         Ok(())
     } else {
@@ -151,7 +156,11 @@ pub(crate) mod testing {
 
     /// The honest context: prover 1 in session [`SID`] with ρ = [`RHO`].
     pub fn ctx() -> ProofContext<'static> {
-        ProofContext { session_id: SID, prover: 1, rho: &RHO }
+        ProofContext {
+            session_id: SID,
+            prover: 1,
+            rho: &RHO,
+        }
     }
 
     /// Contexts that differ from [`ctx`] in exactly one field: another session, another
@@ -159,9 +168,21 @@ pub(crate) mod testing {
     pub fn other_contexts() -> [ProofContext<'static>; 3] {
         const OTHER_RHO: [u8; RHO_BYTES] = [8u8; RHO_BYTES];
         [
-            ProofContext { session_id: b"test-session-0002", prover: 1, rho: &RHO },
-            ProofContext { session_id: SID, prover: 2, rho: &RHO },
-            ProofContext { session_id: SID, prover: 1, rho: &OTHER_RHO },
+            ProofContext {
+                session_id: b"test-session-0002",
+                prover: 1,
+                rho: &RHO,
+            },
+            ProofContext {
+                session_id: SID,
+                prover: 2,
+                rho: &RHO,
+            },
+            ProofContext {
+                session_id: SID,
+                prover: 1,
+                rho: &OTHER_RHO,
+            },
         ]
     }
 }

@@ -4,6 +4,7 @@
 //! 1. Prover samples α ← F_q and sends A = α·G.
 //! 2. Challenge e ∈ F_q = H(context, X, A) (Fiat–Shamir).
 //! 3. Prover sends z = α + e·x mod q.
+//!
 //! Verifier accepts iff z·G = A + e·X.
 //!
 //! The commitment A can be made (and committed to) before the challenge context is known,
@@ -45,7 +46,9 @@ pub struct SchCommitment {
 
 impl fmt::Debug for SchCommitment {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SchCommitment").field("a", &self.a).finish_non_exhaustive()
+        f.debug_struct("SchCommitment")
+            .field("a", &self.a)
+            .finish_non_exhaustive()
     }
 }
 
@@ -76,13 +79,28 @@ fn challenge(ctx: &ProofContext<'_>, st: &SchStatement<'_>, a: &ProjectivePoint)
 
 impl SchProof {
     /// Proves knowledge of x with a fresh commitment.
-    pub fn prove(rng: &mut impl CryptoRngCore, ctx: &ProofContext<'_>, st: &SchStatement<'_>, w: &SchWitness<'_>) -> Result<Self, ProofError> {
+    pub fn prove(
+        rng: &mut impl CryptoRngCore,
+        ctx: &ProofContext<'_>,
+        st: &SchStatement<'_>,
+        w: &SchWitness<'_>,
+    ) -> Result<Self, ProofError> {
         Self::prove_with(SchCommitment::new(rng), ctx, st, w)
     }
 
     /// Proves knowledge of x with a commitment made earlier (consumed: α is used once).
-    pub fn prove_with(commitment: SchCommitment, ctx: &ProofContext<'_>, st: &SchStatement<'_>, w: &SchWitness<'_>) -> Result<Self, ProofError> {
-        ensure(ProjectivePoint::GENERATOR * w.x == *st.x, PROOF, FailureKind::Witness, "X = x·G")?;
+    pub fn prove_with(
+        commitment: SchCommitment,
+        ctx: &ProofContext<'_>,
+        st: &SchStatement<'_>,
+        w: &SchWitness<'_>,
+    ) -> Result<Self, ProofError> {
+        ensure(
+            ProjectivePoint::GENERATOR * w.x == *st.x,
+            PROOF,
+            FailureKind::Witness,
+            "X = x·G",
+        )?;
         let e = challenge(ctx, st, &commitment.a);
         let z = *commitment.alpha + e * w.x;
         Ok(Self { a: commitment.a, z })
@@ -90,14 +108,27 @@ impl SchProof {
 
     /// Verifies z·G = A + e·X.
     pub fn verify(&self, ctx: &ProofContext<'_>, st: &SchStatement<'_>) -> Result<(), ProofError> {
-        ensure(!bool::from(k256::elliptic_curve::group::Group::is_identity(st.x)), PROOF, FailureKind::Statement, "X ≠ identity")?;
+        ensure(
+            !bool::from(k256::elliptic_curve::group::Group::is_identity(st.x)),
+            PROOF,
+            FailureKind::Statement,
+            "X ≠ identity",
+        )?;
         let e = challenge(ctx, st, &self.a);
-        ensure(ProjectivePoint::GENERATOR * self.z == self.a + *st.x * e, PROOF, FailureKind::Equation, "z·G = A + e·X")
+        ensure(
+            ProjectivePoint::GENERATOR * self.z == self.a + *st.x * e,
+            PROOF,
+            FailureKind::Equation,
+            "z·G = A + e·X",
+        )
     }
 
     /// Canonical encoding: tag, A (33 bytes), z (32 bytes).
     pub fn to_bytes(&self) -> Vec<u8> {
-        Writer::new(tags::SCH).point(&self.a).scalar(&self.z).finish()
+        Writer::new(tags::SCH)
+            .point(&self.a)
+            .scalar(&self.z)
+            .finish()
     }
 
     /// Decodes the canonical encoding, rejecting anything else.
@@ -158,21 +189,41 @@ mod tests {
         }
         let other_x = big_x + ProjectivePoint::GENERATOR;
         assert!(proof.verify(&ctx(), &SchStatement { x: &other_x }).is_err());
-        assert!(proof.verify(&ctx(), &SchStatement { x: &ProjectivePoint::IDENTITY }).is_err());
+        assert!(proof
+            .verify(
+                &ctx(),
+                &SchStatement {
+                    x: &ProjectivePoint::IDENTITY
+                }
+            )
+            .is_err());
     }
 
     #[test]
     fn wrong_witness_is_refused_by_prover() {
         let (mut rng, x, big_x) = setup();
         let wrong = x + Scalar::ONE;
-        let err = SchProof::prove(&mut rng, &ctx(), &SchStatement { x: &big_x }, &SchWitness { x: &wrong }).unwrap_err();
+        let err = SchProof::prove(
+            &mut rng,
+            &ctx(),
+            &SchStatement { x: &big_x },
+            &SchWitness { x: &wrong },
+        )
+        .unwrap_err();
         assert_eq!(err.kind, FailureKind::Witness);
     }
 
     #[test]
     fn malformed_encodings_are_rejected() {
         let (mut rng, x, big_x) = setup();
-        let bytes = SchProof::prove(&mut rng, &ctx(), &SchStatement { x: &big_x }, &SchWitness { x: &x }).unwrap().to_bytes();
+        let bytes = SchProof::prove(
+            &mut rng,
+            &ctx(),
+            &SchStatement { x: &big_x },
+            &SchWitness { x: &x },
+        )
+        .unwrap()
+        .to_bytes();
         for len in 0..bytes.len() {
             assert!(SchProof::from_bytes(&bytes[..len]).is_err());
         }
