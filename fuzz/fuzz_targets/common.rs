@@ -1,39 +1,17 @@
-//! Fixed keys and context shared by the fuzz targets, built once from the committed fixture
-//! primes: the prover's Paillier key (pair 0), the verifier's Paillier key (pair 1) and the
-//! verifier's ring-Pedersen parameters (pair 2).
+//! Shared by the fuzz targets: the honest proof instances of `mpc_core::fixtures::instances`,
+//! built deterministically from the committed fixture primes and fixed seeds, so the seed corpus
+//! written by `make_seeds` holds valid proofs of exactly these statements and mutations of it
+//! reach every check of the verifiers.
 #![allow(dead_code)]
 use std::sync::OnceLock;
 
-use mpc_core::paillier::PaillierSecretKey;
-use mpc_core::ring_pedersen::{RingPedersenParams, RingPedersenSecret};
+use mpc_core::fixtures::instances::{all_instances, Parties, ProofInstance};
 use mpc_core::zk::ProofContext;
 use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
 
-pub struct Keys {
-    pub prover: PaillierSecretKey,
-    pub verifier: PaillierSecretKey,
-    pub aux: RingPedersenParams,
-    pub aux_secret: RingPedersenSecret,
-}
-
-pub fn keys() -> &'static Keys {
-    static KEYS: OnceLock<Keys> = OnceLock::new();
-    KEYS.get_or_init(|| {
-        let [p0, q0] = mpc_core::fixtures::safe_prime_pair(0);
-        let [p1, q1] = mpc_core::fixtures::safe_prime_pair(1);
-        let [p2, q2] = mpc_core::fixtures::safe_prime_pair(2);
-        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(0xF022);
-        let (aux, aux_secret) =
-            RingPedersenSecret::generate(&mut rng, &p2, &q2).expect("fixture ring-Pedersen");
-        Keys {
-            prover: PaillierSecretKey::from_primes(p0, q0).expect("fixture key"),
-            verifier: PaillierSecretKey::from_primes(p1, q1).expect("fixture key"),
-            aux,
-            aux_secret,
-        }
-    })
-}
-
+const PARTIES_SEED: u64 = 0xF022_0001;
+const INSTANCES_SEED: u64 = 0xF022_0002;
 pub const RHO: [u8; 32] = [3u8; 32];
 
 pub fn ctx() -> ProofContext<'static> {
@@ -44,7 +22,22 @@ pub fn ctx() -> ProofContext<'static> {
     }
 }
 
-/// Points for statements: G·k for small k.
-pub fn point(k: u64) -> k256::ProjectivePoint {
-    k256::ProjectivePoint::GENERATOR * k256::Scalar::from(k)
+fn parties() -> &'static Parties {
+    static PARTIES: OnceLock<Parties> = OnceLock::new();
+    PARTIES.get_or_init(|| Parties::from_fixtures(&mut ChaCha20Rng::seed_from_u64(PARTIES_SEED)))
+}
+
+pub fn instances() -> &'static [Box<dyn ProofInstance + 'static>] {
+    static INSTANCES: OnceLock<Vec<Box<dyn ProofInstance + 'static>>> = OnceLock::new();
+    INSTANCES
+        .get_or_init(|| all_instances(&mut ChaCha20Rng::seed_from_u64(INSTANCES_SEED), parties()))
+}
+
+/// The instance whose name starts with `prefix` (e.g. "Πmod").
+pub fn instance(prefix: &str) -> &'static dyn ProofInstance {
+    instances()
+        .iter()
+        .find(|i| i.name().starts_with(prefix) && i.name()[prefix.len()..].starts_with(' '))
+        .map(|b| b.as_ref())
+        .expect("instance exists")
 }

@@ -387,6 +387,29 @@ mod tests {
         assert!(is_safe_prime(&mut rng, &p));
     }
 
+    /// The real generator at the production size, end to end (takes a few seconds).
+    #[test]
+    fn real_1536_bit_safe_prime() {
+        let mut rng = ChaCha20Rng::seed_from_u64(1536);
+        let generator = SafePrimeGenerator::new();
+        let mut last = SearchProgress::default();
+        let p = generator
+            .generate(&mut rng, crate::params::PRIME_BITS, |progress| {
+                assert!(
+                    progress.fermat_tests > last.fermat_tests,
+                    "progress moves forward"
+                );
+                last = *progress;
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        assert_eq!(p.bits(), 1536);
+        assert_eq!(&p >> 1534u32, BigUint::from(3u32), "top two bits set");
+        assert_eq!(&p % 4u32, BigUint::from(3u32));
+        assert!(miller_rabin(&mut rng, &p, 8) && miller_rabin(&mut rng, &(&p >> 1u32), 8));
+        assert!(last.miller_rabin_candidates >= 1 && last.windows >= 1);
+    }
+
     #[test]
     fn progress_reports_and_cancellation_stops() {
         let mut rng = ChaCha20Rng::seed_from_u64(9);
