@@ -221,14 +221,14 @@ fn test_safe_prime_candidate(
     Some(p)
 }
 
-/// Miller–Rabin with `rounds` uniformly random bases in [2, n − 2]. `n` must be odd and > 3
-/// for a meaningful answer; even numbers and n ≤ 3 are answered directly.
-pub fn miller_rabin(rng: &mut impl CryptoRngCore, n: &BigUint, rounds: usize) -> bool {
-    let three = BigUint::from(3u32);
+/// One Miller–Rabin round: true when `n` is a strong probable prime to base `a`. Every prime
+/// passes for every base, so `false` proves `n` composite. Answers n < 2 (false), n ∈ {2, 3}
+/// (true) and even n (false) directly.
+pub fn is_strong_probable_prime(n: &BigUint, a: &BigUint) -> bool {
     if n < &BigUint::from(2u32) {
         return false;
     }
-    if n <= &three {
+    if n <= &BigUint::from(3u32) {
         return true;
     }
     if n.is_even() {
@@ -237,25 +237,33 @@ pub fn miller_rabin(rng: &mut impl CryptoRngCore, n: &BigUint, rounds: usize) ->
     let n_minus_1 = n - 1u32;
     let s = n_minus_1.trailing_zeros().unwrap_or(0);
     let d = &n_minus_1 >> s;
-    let base_range = n - &three; // bases a = 2 + [0, n − 3) ⊂ [2, n − 2]
-    'rounds: for _ in 0..rounds {
-        let a = crate::arith::random_below(rng, &base_range) + 2u32;
-        let mut x = a.modpow(&d, n);
-        if x.is_one() || x == n_minus_1 {
-            continue;
-        }
-        for _ in 1..s {
-            x = x.modpow(&BigUint::from(2u32), n);
-            if x == n_minus_1 {
-                continue 'rounds;
-            }
-            if x.is_one() {
-                return false;
-            }
-        }
-        return false;
+    let mut x = a.modpow(&d, n);
+    if x.is_one() || x == n_minus_1 {
+        return true;
     }
-    true
+    for _ in 1..s {
+        x = &x * &x % n;
+        if x == n_minus_1 {
+            return true;
+        }
+        if x.is_one() {
+            return false;
+        }
+    }
+    false
+}
+
+/// Miller–Rabin with `rounds` uniformly random bases in [2, n − 2]. Even numbers and n ≤ 3
+/// are answered directly.
+pub fn miller_rabin(rng: &mut impl CryptoRngCore, n: &BigUint, rounds: usize) -> bool {
+    let three = BigUint::from(3u32);
+    if n <= &three || n.is_even() {
+        return is_strong_probable_prime(n, &BigUint::from(2u32));
+    }
+    let base_range = n - &three; // bases a = 2 + [0, n − 3) ⊂ [2, n − 2]
+    (0..rounds).all(|_| {
+        is_strong_probable_prime(n, &(crate::arith::random_below(rng, &base_range) + 2u32))
+    })
 }
 
 /// Trial division by the odd primes below 2^16, then Miller–Rabin with

@@ -145,33 +145,7 @@ fn pairwise_distinct(ys: &[BigUint]) -> bool {
 /// primes p = 2p'+1, q = 2q'+1 never passes: 2^{N−1} ≡ 1 mod p needs ord_p(2) ∈ {p', 2p'} to
 /// divide N − 1 ≡ q − 1 = 2q' (mod p'), impossible for p' ≠ q'.)
 pub(crate) fn is_strong_probable_prime_base2(n: &BigUint) -> bool {
-    let two = BigUint::from(2u32);
-    if n < &two {
-        return false;
-    }
-    if n <= &BigUint::from(3u32) {
-        return true;
-    }
-    if n.is_even() {
-        return false;
-    }
-    let n_minus_1 = n - 1u32;
-    let s = n_minus_1.trailing_zeros().unwrap_or(0);
-    let d = &n_minus_1 >> s;
-    let mut x = two.modpow(&d, n);
-    if x.is_one() || x == n_minus_1 {
-        return true;
-    }
-    for _ in 1..s {
-        x = &x * &x % n;
-        if x == n_minus_1 {
-            return true;
-        }
-        if x.is_one() {
-            return false;
-        }
-    }
-    false
+    crate::primes::is_strong_probable_prime(n, &BigUint::from(2u32))
 }
 
 /// Whether the unit `a` is a quadratic residue modulo the odd prime `p`: the Legendre symbol,
