@@ -9,7 +9,7 @@ targets="paillier_ciphertext sch_proof mod_proof prm_proof fac_proof enc_elg_pro
 # Safe Rust (forbid(unsafe_code)): the fuzzer hunts panics and hangs, so no sanitizer (ASan
 # makes the 3072-bit verifications ~10x slower for nothing).
 cargo +nightly fuzz build --sanitizer none
-cargo run --release --bin make_seeds
+cargo run --release --example make_seeds
 for t in $targets; do
   echo "== $t (${seconds}s)"
   cargo +nightly fuzz run --sanitizer none "$t" -- -max_total_time="$seconds" -max_len=400000 -rss_limit_mb=4096 2>&1 | tail -n 3

@@ -14,4 +14,4 @@ echo "== cargo test (workspace)"
 cargo test --workspace --all-features --no-fail-fast
 
 echo "== fuzz targets compile (cargo-fuzz crate, stable toolchain)"
-cargo check --manifest-path fuzz/Cargo.toml --bins
+cargo check --manifest-path fuzz/Cargo.toml --bins --examples

@@ -1,5 +1,5 @@
 //! Writes the seed corpus: one honest proof per target, for exactly the statements the fuzz
-//! targets verify against. `cargo run --release --manifest-path fuzz/Cargo.toml --bin make_seeds`
+//! targets verify against. `cargo run --release --manifest-path fuzz/Cargo.toml --example make_seeds`
 #[path = "../fuzz_targets/common.rs"]
 mod common;
 
