@@ -26,6 +26,7 @@ extern crate alloc;
 
 pub mod arith;
 pub mod encoding;
+pub mod monty;
 pub mod paillier;
 pub mod params;
 pub mod primes;

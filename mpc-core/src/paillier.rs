@@ -15,6 +15,7 @@ use num_traits::{One, Zero};
 use rand_core::CryptoRngCore;
 
 use crate::arith::{crt_combine, is_unit_mod, mod_inverse, random_unit, SecretUint};
+use crate::monty::Montgomery;
 use crate::params::{MAX_MODULUS_BITS, MIN_MODULUS_BITS};
 
 /// Why a Paillier key, ciphertext or randomness was refused.
@@ -60,6 +61,8 @@ pub enum PaillierError {
 pub struct PaillierPublicKey {
     n: BigUint,
     nn: BigUint,
+    /// Montgomery constants of N², for encryption and homomorphic scalar multiplication.
+    mont_nn: Montgomery,
 }
 
 impl fmt::Debug for PaillierPublicKey {
@@ -111,7 +114,8 @@ impl PaillierPublicKey {
             return Err(PaillierError::EvenModulus);
         }
         let nn = &n * &n;
-        Ok(Self { n, nn })
+        let mont_nn = Montgomery::new(&nn).ok_or(PaillierError::EvenModulus)?;
+        Ok(Self { n, nn, mont_nn })
     }
 
     /// N.
@@ -189,14 +193,14 @@ impl PaillierPublicKey {
         rho: &BigUint,
     ) -> Result<Ciphertext, PaillierError> {
         self.check_nonce(rho)?;
-        let r_n = rho.modpow(&self.n, &self.nn);
+        let r_n = self.mont_nn.pow(rho, &self.n);
         Ok(Ciphertext(self.g_pow(m) * r_n % &self.nn))
     }
 
     /// enc(m) with fresh randomness; returns the ciphertext and its nonce.
     pub fn encrypt(&self, rng: &mut impl CryptoRngCore, m: &BigInt) -> (Ciphertext, Nonce) {
         let rho = self.random_nonce(rng);
-        let r_n = rho.expose().modpow(&self.n, &self.nn);
+        let r_n = self.mont_nn.pow(rho.expose(), &self.n);
         (Ciphertext(self.g_pow(m) * r_n % &self.nn), rho)
     }
 
@@ -212,7 +216,7 @@ impl PaillierPublicKey {
             Sign::Minus => mod_inverse(&c.0, &self.nn).unwrap_or_else(|| c.0.clone()),
             _ => c.0.clone(),
         };
-        Ciphertext(base.modpow(k.magnitude(), &self.nn))
+        Ciphertext(self.mont_nn.pow(&base, k.magnitude()))
     }
 
     /// Homomorphic negation: an encryption of −m from an encryption of m.
@@ -244,6 +248,11 @@ pub struct PaillierSecretKey {
     /// q mod (p − 1) and p mod (q − 1): exponents for ρ^N mod p², q² (see `nonce_pow_n`).
     q_mod_pm1: SecretUint,
     p_mod_qm1: SecretUint,
+    /// Montgomery constants of p, q, p², q² (secret; wiped on drop).
+    mont_p: Montgomery,
+    mont_q: Montgomery,
+    mont_pp: Montgomery,
+    mont_qq: Montgomery,
 }
 
 impl fmt::Debug for PaillierSecretKey {
@@ -294,6 +303,8 @@ impl PaillierSecretKey {
             mod_inverse(n, &phi).ok_or(PaillierError::BadPrimes("gcd(N, φ(N)) ≠ 1"))?;
         let q_mod_pm1 = qe % &pm1;
         let p_mod_qm1 = pe % &qm1;
+        let mont = |m: &BigUint| Montgomery::new(m).ok_or(PaillierError::BadPrimes("even prime"));
+        let (mont_p, mont_q, mont_pp, mont_qq) = (mont(pe)?, mont(qe)?, mont(&pp)?, mont(&qq)?);
         Ok(Self {
             public,
             p,
@@ -310,6 +321,10 @@ impl PaillierSecretKey {
             n_inv_mod_phi: SecretUint::new(n_inv_mod_phi),
             q_mod_pm1: SecretUint::new(q_mod_pm1),
             p_mod_qm1: SecretUint::new(p_mod_qm1),
+            mont_p,
+            mont_q,
+            mont_pp,
+            mont_qq,
         })
     }
 
@@ -349,16 +364,16 @@ impl PaillierSecretKey {
         let (pp, qq) = (self.pp.expose(), self.qq.expose());
         let e_p = exp.mod_floor(&BigInt::from(self.phi_pp.expose().clone()));
         let e_q = exp.mod_floor(&BigInt::from(self.phi_qq.expose().clone()));
-        let r_p = (base % pp).modpow(e_p.magnitude(), pp);
-        let r_q = (base % qq).modpow(e_q.magnitude(), qq);
+        let r_p = self.mont_pp.pow(base, e_p.magnitude());
+        let r_q = self.mont_qq.pow(base, e_q.magnitude());
         crt_combine(&r_p, &r_q, pp, qq, self.pp_inv_mod_qq.expose())
     }
 
     /// base^exp mod N through the CRT over p and q (base a unit mod N, exp ≥ 0).
     pub fn pow_mod_n(&self, base: &BigUint, exp: &BigUint) -> BigUint {
         let (p, q) = (self.p.expose(), self.q.expose());
-        let r_p = (base % p).modpow(&(exp % (p - 1u32)), p);
-        let r_q = (base % q).modpow(&(exp % (q - 1u32)), q);
+        let r_p = self.mont_p.pow(base, &(exp % (p - 1u32)));
+        let r_q = self.mont_q.pow(base, &(exp % (q - 1u32)));
         crt_combine(&r_p, &r_q, p, q, self.p_inv_mod_q.expose())
     }
 
@@ -370,10 +385,10 @@ impl PaillierSecretKey {
     fn nonce_pow_n(&self, rho: &BigUint) -> BigUint {
         let (p, q) = (self.p.expose(), self.q.expose());
         let (pp, qq) = (self.pp.expose(), self.qq.expose());
-        let a_p = (rho % p).modpow(self.q_mod_pm1.expose(), p);
-        let a_q = (rho % q).modpow(self.p_mod_qm1.expose(), q);
-        let r_p = a_p.modpow(p, pp);
-        let r_q = a_q.modpow(q, qq);
+        let a_p = self.mont_p.pow(rho, self.q_mod_pm1.expose());
+        let a_q = self.mont_q.pow(rho, self.p_mod_qm1.expose());
+        let r_p = self.mont_pp.pow(&a_p, p);
+        let r_q = self.mont_qq.pow(&a_q, q);
         crt_combine(&r_p, &r_q, pp, qq, self.pp_inv_mod_qq.expose())
     }
 
@@ -403,9 +418,8 @@ impl PaillierSecretKey {
     /// Decrypts to the representative in (−N/2, N/2] (CRT: m_p = L_p(c^{p−1} mod p²)·h_p).
     pub fn decrypt(&self, c: &Ciphertext) -> BigInt {
         let (p, q) = (self.p.expose(), self.q.expose());
-        let (pp, qq) = (self.pp.expose(), self.qq.expose());
-        let cp = (&c.0 % pp).modpow(&(p - 1u32), pp);
-        let cq = (&c.0 % qq).modpow(&(q - 1u32), qq);
+        let cp = self.mont_pp.pow(&c.0, &(p - 1u32));
+        let cq = self.mont_qq.pow(&c.0, &(q - 1u32));
         let mp = ((cp - 1u32) / p) * self.hp.expose() % p;
         let mq = ((cq - 1u32) / q) * self.hq.expose() % q;
         let m = crt_combine(&mp, &mq, p, q, self.p_inv_mod_q.expose());

@@ -21,6 +21,7 @@ use num_traits::{One, ToPrimitive, Zero};
 use rand_core::CryptoRngCore;
 
 use crate::arith::random_bits;
+use crate::monty::Montgomery;
 use crate::params::MILLER_RABIN_ROUNDS;
 
 /// Odd primes below this bound sieve each window of candidates. With 2^24 the sieve leaves
@@ -202,11 +203,13 @@ fn test_safe_prime_candidate(
     stats: &mut SearchProgress,
 ) -> Option<BigUint> {
     let two = BigUint::from(2u32);
-    if !two.modpow(&(q - 1u32), q).is_one() {
+    let fermat =
+        |n: &BigUint| Montgomery::new(n).is_some_and(|m| m.pow(&two, &(n - 1u32)).is_one());
+    if !fermat(q) {
         return None;
     }
     let p: BigUint = q * 2u32 + 1u32;
-    if !two.modpow(&(&p - 1u32), &p).is_one() {
+    if !fermat(&p) {
         return None;
     }
     stats.miller_rabin_candidates += 1;
@@ -237,7 +240,10 @@ pub fn is_strong_probable_prime(n: &BigUint, a: &BigUint) -> bool {
     let n_minus_1 = n - 1u32;
     let s = n_minus_1.trailing_zeros().unwrap_or(0);
     let d = &n_minus_1 >> s;
-    let mut x = a.modpow(&d, n);
+    let mut x = match Montgomery::new(n) {
+        Some(m) => m.pow(a, &d),
+        None => a.modpow(&d, n),
+    };
     if x.is_one() || x == n_minus_1 {
         return true;
     }
