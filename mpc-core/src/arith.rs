@@ -135,15 +135,24 @@ pub fn mod_inverse(a: &BigUint, m: &BigUint) -> Option<BigUint> {
     ext.x.mod_floor(&m_int).to_biguint()
 }
 
+/// `base^exp mod m`: Montgomery exponentiation ([`crate::monty`]) for odd m > 1, num-bigint's
+/// `modpow` otherwise. The one place every exponentiation of the crate goes through.
+pub fn pow_mod(base: &BigUint, exp: &BigUint, m: &BigUint) -> BigUint {
+    match crate::monty::Montgomery::new(m) {
+        Some(mont) => mont.pow(base, exp),
+        None => base.modpow(exp, m),
+    }
+}
+
 /// `base^exp mod m` for a signed exponent; a negative exponent inverts the base first.
 /// Returns `None` when the exponent is negative and the base is not invertible.
 pub fn mod_pow_signed(base: &BigUint, exp: &BigInt, m: &BigUint) -> Option<BigUint> {
     match exp.sign() {
         Sign::Minus => {
             let inv = mod_inverse(base, m)?;
-            Some(inv.modpow(exp.magnitude(), m))
+            Some(pow_mod(&inv, exp.magnitude(), m))
         }
-        _ => Some(base.modpow(exp.magnitude(), m)),
+        _ => Some(pow_mod(base, exp.magnitude(), m)),
     }
 }
 

@@ -110,8 +110,8 @@ impl RingPedersenParams {
 
     fn pow(&self, base: &BigUint, base_inv: &BigUint, e: &BigInt) -> BigUint {
         match e.sign() {
-            Sign::Minus => base_inv.modpow(e.magnitude(), &self.n),
-            _ => base.modpow(e.magnitude(), &self.n),
+            Sign::Minus => crate::arith::pow_mod(base_inv, e.magnitude(), &self.n),
+            _ => crate::arith::pow_mod(base, e.magnitude(), &self.n),
         }
     }
 
@@ -157,7 +157,7 @@ impl RingPedersenSecret {
             let r = random_unit(rng, &n);
             let t = r.modpow(&BigUint::from(2u32), &n);
             let lambda = random_below(rng, &phi);
-            let s = t.modpow(&lambda, &n);
+            let s = crate::arith::pow_mod(&t, &lambda, &n);
             match RingPedersenParams::new(n.clone(), s, t) {
                 Ok(params) => {
                     let secret = Self {

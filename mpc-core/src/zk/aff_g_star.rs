@@ -171,8 +171,8 @@ fn is_ciphertext(pk: &PaillierPublicKey, c: &BigUint) -> bool {
 /// base^exp mod m for a signed exponent, with base^{-1} given (the one exponentiation site).
 fn pow_signed(base: &BigUint, base_inv: &BigUint, exp: &BigInt, m: &BigUint) -> BigUint {
     match exp.sign() {
-        Sign::Minus => base_inv.modpow(exp.magnitude(), m),
-        _ => base.modpow(exp.magnitude(), m),
+        Sign::Minus => crate::arith::pow_mod(base_inv, exp.magnitude(), m),
+        _ => crate::arith::pow_mod(base, exp.magnitude(), m),
     }
 }
 

@@ -375,8 +375,8 @@ impl DecProof {
                 st.n.encrypt_with_nonce(&rep.w, &rep.nu)
                     .map_err(|_| ProofError::new(PROOF, FailureKind::Unit, CHECK_NU_UNIT))?;
             let k_z = match rep.z.sign() {
-                Sign::Minus => k_inv.modpow(rep.z.magnitude(), nn),
-                _ => st.cap_k.modpow(rep.z.magnitude(), nn),
+                Sign::Minus => crate::arith::pow_mod(&k_inv, rep.z.magnitude(), nn),
+                _ => crate::arith::pow_mod(st.cap_k, rep.z.magnitude(), nn),
             };
             let mut rhs = &rep.cap_a * k_z % nn;
             if e {

@@ -543,7 +543,7 @@ mod tests {
         let g1 = (BigUint::one()
             + (proof.z1.mod_floor(&BigInt::from(n0.clone()))).magnitude() * n0)
             % nn;
-        let enc = g1 * proof.z2.modpow(n0, nn) % nn;
+        let enc = g1 * crate::arith::pow_mod(&proof.z2, n0, nn) % nn;
         let eq_enc = enc == &proof.cap_d * mod_pow_signed(st.cap_c, &e, nn).unwrap() % nn;
         let es = scalar_from_int(&e);
         let g = ProjectivePoint::GENERATOR;

@@ -231,8 +231,8 @@ impl ModProof {
                 let b = y_nr_p ^ y_nr_q;
                 let a = (b && w_nr_p) ^ y_nr_p;
                 let target = signed_target(n, &w, y, a, b);
-                let x_p = (&target % p).modpow(&e4_p, p);
-                let x_q = (&target % q).modpow(&e4_q, q);
+                let x_p = crate::arith::pow_mod(&target, &e4_p, p);
+                let x_q = crate::arith::pow_mod(&target, &e4_q, q);
                 let x = crt_combine(&x_p, &x_q, p, q, sk.p_inv_mod_q());
                 // Cheap self-check (two squarings): refuses to emit a wrong proof if p or q
                 // is not prime after all.
@@ -347,7 +347,7 @@ impl ModProof {
         }
         for (r, y) in self.responses.iter().zip(ys) {
             ensure(
-                &r.z.modpow(n, n) == y,
+                &crate::arith::pow_mod(&r.z, n, n) == y,
                 PROOF,
                 FailureKind::Equation,
                 check::ZN,

@@ -104,8 +104,8 @@ impl ProverKey<'_> {
     /// t^e mod N̂ through the CRT over p and q (t a unit, e ≥ 0).
     fn pow_t(&self, t: &BigUint, e: &BigUint, p_inv_mod_q: &BigUint) -> BigUint {
         let (p, q) = (self.p, self.q);
-        let r_p = (t % p).modpow(&(e % (p - 1u32)), p);
-        let r_q = (t % q).modpow(&(e % (q - 1u32)), q);
+        let r_p = crate::arith::pow_mod(t, &(e % (p - 1u32)), p);
+        let r_q = crate::arith::pow_mod(t, &(e % (q - 1u32)), q);
         crt_combine(&r_p, &r_q, p, q, p_inv_mod_q)
     }
 }
@@ -214,7 +214,7 @@ impl PrmProof {
         for ((a, z), e_i) in self.commitments.iter().zip(&self.responses).zip(&e) {
             let rhs = if *e_i { a * params.s() % n } else { a.clone() };
             ensure(
-                params.t().modpow(z, n) == rhs,
+                crate::arith::pow_mod(params.t(), z, n) == rhs,
                 PROOF,
                 FailureKind::Equation,
                 check::EQUATION,
