@@ -982,47 +982,12 @@ mod tests {
             one.repetitions.truncate(1);
             one.to_bytes().len() - 3
         };
-        // every length through the first two repetitions and the last one, a stride between
-        let lengths = (0..3 + 2 * rep_len)
-            .chain((3 + 2 * rep_len..bytes.len() - rep_len).step_by(97))
-            .chain(bytes.len() - rep_len..bytes.len());
-        for len in lengths {
-            assert!(
-                AffGStarProof::from_bytes(&bytes[..len]).is_err(),
-                "truncated to {len}"
-            );
-        }
-        let mut long = bytes.clone();
-        long.push(0);
-        assert_eq!(
-            AffGStarProof::from_bytes(&long),
-            Err(DecodeError::TrailingBytes(1))
+        crate::zk::testing::assert_repetition_framing_rejected(
+            &bytes,
+            rep_len,
+            tags::DEC,
+            AffGStarProof::from_bytes,
         );
-        let mut wrong_tag = bytes.clone();
-        wrong_tag[0] = tags::DEC;
-        assert!(matches!(
-            AffGStarProof::from_bytes(&wrong_tag),
-            Err(DecodeError::WrongTag { .. })
-        ));
-        // the length prefix of A_1 (bytes 3..7): oversize, and one above the cap
-        for len in [u32::MAX, MAX_MODULUS_SQ_BYTES as u32 + 1] {
-            let mut oversize = bytes.clone();
-            oversize[3..7].copy_from_slice(&len.to_be_bytes());
-            assert!(matches!(
-                AffGStarProof::from_bytes(&oversize),
-                Err(DecodeError::TooLong { .. })
-            ));
-        }
-        // A_1 with a leading zero byte
-        let a_len = u32::from_be_bytes([bytes[3], bytes[4], bytes[5], bytes[6]]);
-        let mut padded = bytes[..3].to_vec();
-        padded.extend_from_slice(&(a_len + 1).to_be_bytes());
-        padded.push(0);
-        padded.extend_from_slice(&bytes[7..]);
-        assert!(matches!(
-            AffGStarProof::from_bytes(&padded),
-            Err(DecodeError::NonCanonical { .. })
-        ));
         // z_1 = −0
         let mut zero = f.proof.clone();
         zero.repetitions[0].z = BigInt::zero();

@@ -1007,45 +1007,12 @@ mod tests {
             one.repetitions.truncate(1);
             one.to_bytes().len() - 3
         };
-        // every length through the first two repetitions and the last one, a stride between
-        let lengths = (0..3 + 2 * rep_len)
-            .chain((3 + 2 * rep_len..bytes.len() - rep_len).step_by(97))
-            .chain(bytes.len() - rep_len..bytes.len());
-        for len in lengths {
-            assert!(
-                DecProof::from_bytes(&bytes[..len]).is_err(),
-                "truncated to {len}"
-            );
-        }
-        let mut long = bytes.clone();
-        long.push(0);
-        assert_eq!(
-            DecProof::from_bytes(&long),
-            Err(DecodeError::TrailingBytes(1))
+        crate::zk::testing::assert_repetition_framing_rejected(
+            &bytes,
+            rep_len,
+            tags::AFF_G_STAR,
+            DecProof::from_bytes,
         );
-        let mut wrong_tag = bytes.clone();
-        wrong_tag[0] = tags::AFF_G_STAR;
-        assert!(matches!(
-            DecProof::from_bytes(&wrong_tag),
-            Err(DecodeError::WrongTag { .. })
-        ));
-        for len in [u32::MAX, MAX_MODULUS_SQ_BYTES as u32 + 1] {
-            let mut oversize = bytes.clone();
-            oversize[3..7].copy_from_slice(&len.to_be_bytes());
-            assert!(matches!(
-                DecProof::from_bytes(&oversize),
-                Err(DecodeError::TooLong { .. })
-            ));
-        }
-        let a_len = u32::from_be_bytes([bytes[3], bytes[4], bytes[5], bytes[6]]);
-        let mut padded = bytes[..3].to_vec();
-        padded.extend_from_slice(&(a_len + 1).to_be_bytes());
-        padded.push(0);
-        padded.extend_from_slice(&bytes[7..]);
-        assert!(matches!(
-            DecProof::from_bytes(&padded),
-            Err(DecodeError::NonCanonical { .. })
-        ));
         let mut zero = f.proof.clone();
         zero.repetitions[0].z = BigInt::zero();
         let mut neg_zero = zero.to_bytes();
@@ -1071,6 +1038,7 @@ mod tests {
         ));
         // B_1 not on the curve
         let mut bad_point = bytes.clone();
+        let a_len = u32::from_be_bytes([bytes[3], bytes[4], bytes[5], bytes[6]]);
         let b_at = 7 + a_len as usize;
         bad_point[b_at] = 0x02;
         bad_point[b_at + 1..b_at + 33].fill(0xFF);

@@ -148,6 +148,8 @@ pub mod tags {
 pub(crate) mod testing {
     //! Shared helpers for the proof tests.
     use super::{ProofContext, RHO_BYTES};
+    use crate::encoding::DecodeError;
+    use crate::params::MAX_MODULUS_SQ_BYTES;
 
     /// Session id used by honest test proofs.
     pub const SID: &[u8] = b"test-session-0001";
@@ -184,5 +186,52 @@ pub(crate) mod testing {
                 rho: &OTHER_RHO,
             },
         ]
+    }
+
+    /// The framing checks shared by the 128-repetition proofs, whose encoding is
+    /// tag ‖ u16 count ‖ repetitions, the first starting with a length-prefixed residue mod N²
+    /// at bytes 3..7: every truncation through the first two repetitions and the last one (a
+    /// stride of 97 between), one trailing byte, another proof's tag, an oversize and an
+    /// over-cap length prefix, and a zero-padded first residue must all be refused.
+    pub fn assert_repetition_framing_rejected<T: core::fmt::Debug + PartialEq>(
+        bytes: &[u8],
+        rep_len: usize,
+        other_tag: u8,
+        decode: impl Fn(&[u8]) -> Result<T, DecodeError>,
+    ) {
+        let lengths = (0..3 + 2 * rep_len)
+            .chain((3 + 2 * rep_len..bytes.len() - rep_len).step_by(97))
+            .chain(bytes.len() - rep_len..bytes.len());
+        for len in lengths {
+            assert!(decode(&bytes[..len]).is_err(), "truncated to {len}");
+        }
+        let mut long = bytes.to_vec();
+        long.push(0);
+        assert_eq!(decode(&long), Err(DecodeError::TrailingBytes(1)));
+        let mut wrong_tag = bytes.to_vec();
+        wrong_tag[0] = other_tag;
+        assert!(matches!(
+            decode(&wrong_tag),
+            Err(DecodeError::WrongTag { .. })
+        ));
+        // the length prefix of the first residue (bytes 3..7): oversize, and one above the cap
+        for len in [u32::MAX, MAX_MODULUS_SQ_BYTES as u32 + 1] {
+            let mut oversize = bytes.to_vec();
+            oversize[3..7].copy_from_slice(&len.to_be_bytes());
+            assert!(matches!(
+                decode(&oversize),
+                Err(DecodeError::TooLong { .. })
+            ));
+        }
+        // the first residue with a leading zero byte
+        let a_len = u32::from_be_bytes([bytes[3], bytes[4], bytes[5], bytes[6]]);
+        let mut padded = bytes[..3].to_vec();
+        padded.extend_from_slice(&(a_len + 1).to_be_bytes());
+        padded.push(0);
+        padded.extend_from_slice(&bytes[7..]);
+        assert!(matches!(
+            decode(&padded),
+            Err(DecodeError::NonCanonical { .. })
+        ));
     }
 }
