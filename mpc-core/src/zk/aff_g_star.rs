@@ -920,19 +920,10 @@ mod tests {
                 })
             );
         }
-        let honest = f.proof.to_bytes();
-        for got in [127u16, 129, 0, 1, u16::MAX] {
-            let mut bytes = honest.clone();
-            bytes[1..3].copy_from_slice(&got.to_be_bytes());
-            assert_eq!(
-                AffGStarProof::from_bytes(&bytes),
-                Err(DecodeError::WrongCount {
-                    field: "m",
-                    got: got.into(),
-                    expected: STAT_REPETITIONS
-                })
-            );
-        }
+        crate::zk::testing::assert_wire_count_other_than_m_rejected(
+            &f.proof.to_bytes(),
+            AffGStarProof::from_bytes,
+        );
     }
 
     /// PARAM-03: verify refuses an in-memory proof with any other number of repetitions. The

@@ -234,4 +234,24 @@ pub(crate) mod testing {
             Err(DecodeError::NonCanonical { .. })
         ));
     }
+
+    /// PARAM-03 on the wire: rewriting the u16 repetition count (bytes 1..3) of an honest
+    /// encoding to anything but m = 128 is refused with `WrongCount`, whatever the items say.
+    pub fn assert_wire_count_other_than_m_rejected<T: core::fmt::Debug + PartialEq>(
+        honest: &[u8],
+        decode: impl Fn(&[u8]) -> Result<T, DecodeError>,
+    ) {
+        for got in [127u16, 129, 0, 1, u16::MAX] {
+            let mut bytes = honest.to_vec();
+            bytes[1..3].copy_from_slice(&got.to_be_bytes());
+            assert_eq!(
+                decode(&bytes),
+                Err(DecodeError::WrongCount {
+                    field: "m",
+                    got: got.into(),
+                    expected: crate::params::STAT_REPETITIONS
+                })
+            );
+        }
+    }
 }
