@@ -6,6 +6,7 @@
 //! `cargo run --release -p mpc-core --features test-fixtures --example demo [-- --fixtures]`
 //! With `--fixtures` the prover's primes come from the committed test fixtures instead of
 //! being generated (faster; those primes are public, never use them for real keys).
+//! With `--plain` the proofs run without fixed-base tables and owner CRT views (to compare).
 
 use std::io::Write;
 use std::ops::ControlFlow;
@@ -31,6 +32,7 @@ fn timed<T>(label: &str, f: impl FnOnce() -> T) -> T {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let use_fixtures = std::env::args().any(|a| a == "--fixtures");
+    let plain = std::env::args().any(|a| a == "--plain");
     let mut rng = rand_core::OsRng;
     println!("mpc-core demo: CGGMP24 building blocks, one process, no network\n");
 
@@ -93,6 +95,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let parties = Parties {
         prover: sk,
         ..Parties::from_fixtures(&mut rng)
+    };
+    let parties = if plain {
+        println!("  (--plain: no fixed-base tables, no owner CRT views)");
+        parties
+    } else {
+        timed("tables of peer N̂ + owner CRT views (once/epoch)", || {
+            parties.accelerated()
+        })
     };
     let rho = [0u8; 32];
     let ctx = ProofContext {

@@ -8,6 +8,7 @@
 //!   cancellation.
 //! - [`paillier`]: Paillier-Blum encryption on `num-bigint` with CRT for the key owner.
 //! - [`ring_pedersen`]: ring-Pedersen parameters (N̂, s, t) and commitments.
+//! - [`fixed_base`]: fixed-base tables and multi-exponentiation for bases fixed for an epoch.
 //! - [`transcript`]: the one Fiat–Shamir transcript type.
 //! - [`encoding`]: canonical, capped byte encoding and decoding.
 //! - [`zk`]: the zero-knowledge proofs Πsch, Πmod, Πprm, Πfac, Πenc-elg, Πaff-g, Πaff-g*,
@@ -26,6 +27,7 @@ extern crate alloc;
 
 pub mod arith;
 pub mod encoding;
+pub mod fixed_base;
 pub mod monty;
 pub mod paillier;
 pub mod params;

@@ -46,9 +46,16 @@ impl Drop for Montgomery {
     }
 }
 
-/// Scratch space for one exponentiation (2·len + 1 limbs).
-struct Scratch {
+/// Scratch space for one product (2·len + 1 limbs).
+pub(crate) struct Scratch {
     t: Vec<u64>,
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        // the scratch held products of possibly secret values
+        zeroize::Zeroize::zeroize(&mut self.t);
+    }
 }
 
 impl Montgomery {
@@ -77,6 +84,66 @@ impl Montgomery {
     /// The modulus.
     pub fn modulus(&self) -> &BigUint {
         &self.modulus
+    }
+
+    /// Number of 64-bit limbs of the modulus.
+    pub(crate) fn limbs(&self) -> usize {
+        self.n.len()
+    }
+
+    /// Fresh scratch space for [`Self::mul`] and [`Self::sqr`].
+    pub(crate) fn scratch(&self) -> Scratch {
+        Scratch {
+            t: vec![0u64; 2 * self.n.len() + 1],
+        }
+    }
+
+    /// 1 in Montgomery form (R mod n).
+    pub(crate) fn one(&self) -> Vec<u64> {
+        self.r1.clone()
+    }
+
+    /// x·R mod n (into Montgomery form); x may be ≥ n.
+    pub(crate) fn enter_montgomery(&self, x: &BigUint, s: &mut Scratch) -> Vec<u64> {
+        let len = self.n.len();
+        let reduced = if x < &self.modulus {
+            pad(x, len)
+        } else {
+            pad(&(x % &self.modulus), len)
+        };
+        let mut out = vec![0u64; len];
+        self.mul(&reduced, &self.r2, &mut out, s);
+        out
+    }
+
+    /// x·R^{-1} mod n (out of Montgomery form).
+    pub(crate) fn leave_montgomery(&self, x: &[u64], s: &mut Scratch) -> BigUint {
+        let len = self.n.len();
+        let mut one = vec![0u64; len];
+        one[0] = 1;
+        let mut out = vec![0u64; len];
+        self.mul(x, &one, &mut out, s);
+        let v = from_limbs(&out);
+        zeroize::Zeroize::zeroize(&mut out);
+        v
+    }
+
+    /// acc ← acc·b (Montgomery product), using `tmp` (len limbs) as the output buffer.
+    pub(crate) fn mul_assign(
+        &self,
+        acc: &mut Vec<u64>,
+        b: &[u64],
+        tmp: &mut Vec<u64>,
+        s: &mut Scratch,
+    ) {
+        self.mul(acc, b, tmp, s);
+        core::mem::swap(acc, tmp);
+    }
+
+    /// acc ← acc² (Montgomery), using `tmp` (len limbs) as the output buffer.
+    pub(crate) fn sqr_assign(&self, acc: &mut Vec<u64>, tmp: &mut Vec<u64>, s: &mut Scratch) {
+        self.sqr(acc, tmp, s);
+        core::mem::swap(acc, tmp);
     }
 
     /// REDC: out = t·R^{-1} mod n for t < n·R held in `t` (2·len + 1 limbs, consumed).
@@ -213,8 +280,7 @@ impl Montgomery {
         one[0] = 1;
         self.mul(&acc, &one, &mut tmp, &mut s);
         let out = from_limbs(&tmp);
-        // the scratch held multiples of a possibly secret base and modulus
-        zeroize::Zeroize::zeroize(&mut s.t);
+        // the buffers held multiples of a possibly secret base and modulus
         zeroize::Zeroize::zeroize(&mut acc);
         zeroize::Zeroize::zeroize(&mut tmp);
         for entry in table.iter_mut() {

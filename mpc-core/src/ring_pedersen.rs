@@ -4,6 +4,19 @@
 //! t = r² mod N̂ for a random unit r and s = t^λ for a secret λ ← Z_{φ(N̂)}. Knowledge of λ
 //! (and of the factorisation) is proven with Πprm (Fig. 13).
 
+//!
+//! Speed: exponentiations with s and t can use two accelerators, chosen once per epoch and
+//! invisible to the proofs (they call [`RingPedersenParams::commit`] and friends):
+//! - [`RingPedersenParams::with_tables`] for a *peer's* parameters (the prover's side of
+//!   Πenc-elg, Πaff-g, Πfac, and the verifier's side of Πprm): fixed-base tables for
+//!   s, t, s⁻¹, t⁻¹ ([`crate::fixed_base`]);
+//! - [`RingPedersenSecret::owner_params`] for one's *own* parameters (the verifier's side of
+//!   Πenc-elg, Πaff-g, Πfac): s^x·t^y = t^{λx+y} computed modulo p̂ and q̂ with the exponent
+//!   reduced mod p̂−1, q̂−1 (CRT), from fixed-base tables of t mod p̂ and t mod q̂.
+//!
+//! Both give bit-identical results to the plain computation (tests compare them).
+
+use alloc::sync::Arc;
 use core::fmt;
 
 use num_bigint::{BigInt, BigUint, Sign};
@@ -11,8 +24,12 @@ use num_integer::Integer;
 use num_traits::One;
 use rand_core::CryptoRngCore;
 
-use crate::arith::{is_unit_mod, mod_inverse, random_below, random_unit, SecretUint};
-use crate::params::{MAX_MODULUS_BITS, MIN_MODULUS_BITS};
+use crate::arith::{
+    crt_combine, is_unit_mod, mod_inverse, random_below, random_unit, SecretInt, SecretUint,
+};
+use crate::fixed_base::{multi_pow, FixedBaseTable};
+use crate::monty::Montgomery;
+use crate::params::{ELL_PRIME, EPSILON, MAX_MODULUS_BITS, MIN_MODULUS_BITS};
 
 /// Why ring-Pedersen parameters were refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -41,19 +58,109 @@ pub enum RingPedersenError {
 }
 
 /// Public ring-Pedersen parameters (N̂, s, t), validated.
-#[derive(Clone, PartialEq, Eq)]
+///
+/// Equality compares (N̂, s, t) only, not the accelerator attached.
+#[derive(Clone)]
 pub struct RingPedersenParams {
     n: BigUint,
     s: BigUint,
     t: BigUint,
     s_inv: BigUint,
     t_inv: BigUint,
+    accel: Option<Arc<Accelerator>>,
 }
+
+impl PartialEq for RingPedersenParams {
+    fn eq(&self, other: &Self) -> bool {
+        self.n == other.n && self.s == other.s && self.t == other.t
+    }
+}
+
+impl Eq for RingPedersenParams {}
 
 impl fmt::Debug for RingPedersenParams {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "RingPedersenParams({} bits)", self.n.bits())
+        let how = match self.accel.as_deref() {
+            None => "",
+            Some(Accelerator::Tables { .. }) => ", fixed-base tables",
+            Some(Accelerator::Owner(_)) => ", owner CRT",
+        };
+        write!(f, "RingPedersenParams({} bits{how})", self.n.bits())
     }
+}
+
+/// How exponentiations with s and t are sped up (see the module documentation).
+enum Accelerator {
+    /// Fixed-base tables of s, t, s⁻¹, t⁻¹ modulo N̂ (public).
+    Tables {
+        s: FixedBaseTable,
+        t: FixedBaseTable,
+        s_inv: FixedBaseTable,
+        t_inv: FixedBaseTable,
+    },
+    /// The owner's CRT with λ (secret).
+    Owner(OwnerCrt),
+}
+
+/// The owner's view: s^x·t^y = t^{λx+y}, evaluated mod p̂ and q̂.
+struct OwnerCrt {
+    p: SecretUint,
+    q: SecretUint,
+    p_minus_1: SecretInt,
+    q_minus_1: SecretInt,
+    lambda: SecretInt,
+    p_inv_mod_q: SecretUint,
+    mont_p: Montgomery,
+    mont_q: Montgomery,
+    t_mod_p: FixedBaseTable,
+    t_mod_q: FixedBaseTable,
+}
+
+impl OwnerCrt {
+    /// base^e mod N̂ for a unit base and a signed exponent, by the CRT.
+    fn pow(&self, base: &BigUint, e: &BigInt) -> BigUint {
+        let e_p = SecretUint::new(e.mod_floor(self.p_minus_1.expose()).magnitude().clone());
+        let e_q = SecretUint::new(e.mod_floor(self.q_minus_1.expose()).magnitude().clone());
+        let r_p = self.mont_p.pow(base, e_p.expose());
+        let r_q = self.mont_q.pow(base, e_q.expose());
+        crt_combine(
+            &r_p,
+            &r_q,
+            self.p.expose(),
+            self.q.expose(),
+            self.p_inv_mod_q.expose(),
+        )
+    }
+
+    /// s^x·t^y = t^{λx + y} mod N̂.
+    fn commit(&self, x: &BigInt, y: &BigInt) -> BigUint {
+        let e = SecretInt::new(self.lambda.expose() * x + y);
+        let e_p = SecretUint::new(
+            e.expose()
+                .mod_floor(self.p_minus_1.expose())
+                .magnitude()
+                .clone(),
+        );
+        let e_q = SecretUint::new(
+            e.expose()
+                .mod_floor(self.q_minus_1.expose())
+                .magnitude()
+                .clone(),
+        );
+        crt_combine(
+            &self.t_mod_p.pow(e_p.expose()),
+            &self.t_mod_q.pow(e_q.expose()),
+            self.p.expose(),
+            self.q.expose(),
+            self.p_inv_mod_q.expose(),
+        )
+    }
+}
+
+/// The longest exponent a peer's tables cover: Πfac's t^r with r ∈ ±2^{ℓ+ε}·N0·N̂ is the
+/// longest use (two moduli plus ℓ+ε bits); ℓ'+ε covers the rest with margin.
+fn table_bits(n: &BigUint) -> usize {
+    2 * n.bits() as usize + (ELL_PRIME + EPSILON) as usize + 64
 }
 
 impl RingPedersenParams {
@@ -81,7 +188,37 @@ impl RingPedersenParams {
             t,
             s_inv,
             t_inv,
+            accel: None,
         })
+    }
+
+    /// The same parameters with fixed-base tables for s, t, s⁻¹ and t⁻¹ (for a peer's
+    /// parameters, fixed for an epoch: about 2 MiB for a 3072-bit N̂, built with as many
+    /// squarings as four exponentiations, and each commitment then costs about a fifth).
+    pub fn with_tables(&self) -> Self {
+        let Some(mont) = Montgomery::new(&self.n) else {
+            // unreachable for validated (odd) parameters; stay plain
+            return self.clone();
+        };
+        let bits = table_bits(&self.n);
+        let accel = Accelerator::Tables {
+            s: FixedBaseTable::new(&mont, &self.s, bits),
+            t: FixedBaseTable::new(&mont, &self.t, bits),
+            s_inv: FixedBaseTable::new(&mont, &self.s_inv, bits),
+            t_inv: FixedBaseTable::new(&mont, &self.t_inv, bits),
+        };
+        Self {
+            accel: Some(Arc::new(accel)),
+            ..self.clone()
+        }
+    }
+
+    /// The same parameters without any accelerator (drops tables or the owner's secrets).
+    pub fn plain(&self) -> Self {
+        Self {
+            accel: None,
+            ..self.clone()
+        }
     }
 
     /// Refuses parameters whose N̂ equals the Paillier modulus `paillier_n` (PARAM-02).
@@ -117,12 +254,40 @@ impl RingPedersenParams {
 
     /// The commitment s^x·t^y mod N̂ for signed x, y.
     pub fn commit(&self, x: &BigInt, y: &BigInt) -> BigUint {
-        self.pow(&self.s, &self.s_inv, x) * self.pow(&self.t, &self.t_inv, y) % &self.n
+        match self.accel.as_deref() {
+            None => self.pow(&self.s, &self.s_inv, x) * self.pow(&self.t, &self.t_inv, y) % &self.n,
+            Some(Accelerator::Owner(owner)) => owner.commit(x, y),
+            Some(Accelerator::Tables { s, t, s_inv, t_inv }) => {
+                let s_table = if x.sign() == Sign::Minus { s_inv } else { s };
+                let t_table = if y.sign() == Sign::Minus { t_inv } else { t };
+                multi_pow(&[(s_table, x.magnitude()), (t_table, y.magnitude())]).unwrap_or_default()
+            }
+        }
+    }
+
+    /// t^z mod N̂ for z ≥ 0 (Πprm's verifier; uses the tables or the owner's CRT if present).
+    pub fn pow_t(&self, z: &BigUint) -> BigUint {
+        match self.accel.as_deref() {
+            None => crate::arith::pow_mod(&self.t, z, &self.n),
+            Some(Accelerator::Owner(owner)) => {
+                owner.commit(&BigInt::ZERO, &BigInt::from(z.clone()))
+            }
+            Some(Accelerator::Tables { t, .. }) => t.pow(z),
+        }
+    }
+
+    /// b^e mod N̂ for any b and signed e; `None` if e < 0 and b is not a unit. The owner's CRT
+    /// is used when attached and b is a unit.
+    pub fn pow_any(&self, b: &BigUint, e: &BigInt) -> Option<BigUint> {
+        match self.accel.as_deref() {
+            Some(Accelerator::Owner(owner)) if is_unit_mod(b, &self.n) => Some(owner.pow(b, e)),
+            _ => crate::arith::mod_pow_signed(b, e, &self.n),
+        }
     }
 
     /// a·b^e mod N̂ for a unit b (used by verifiers: "= A·S^e").
     pub fn mul_pow(&self, a: &BigUint, b: &BigUint, e: &BigInt) -> Option<BigUint> {
-        Some(a * crate::arith::mod_pow_signed(b, e, &self.n)? % &self.n)
+        Some(a * self.pow_any(b, e)? % &self.n)
     }
 }
 
@@ -175,6 +340,49 @@ impl RingPedersenSecret {
         }
     }
 
+    /// `params` (which must be the ones made with this secret) with the owner's CRT attached:
+    /// every commitment and exponentiation modulo N̂ is then computed modulo p̂ and q̂ with
+    /// reduced exponents. Use it to verify the proofs made *for* this party. The secret is
+    /// copied into the returned value (shared by its clones) and wiped when the last is dropped.
+    pub fn owner_params(
+        &self,
+        params: &RingPedersenParams,
+    ) -> Result<RingPedersenParams, RingPedersenError> {
+        let (p, q) = (self.p.expose(), self.q.expose());
+        if &(p * q) != params.n() {
+            return Err(RingPedersenError::BadPrimes("N̂ ≠ p̂·q̂ for these parameters"));
+        }
+        if &self.owner_pow_t(params) != params.s() {
+            return Err(RingPedersenError::BadPrimes("s ≠ t^λ for these parameters"));
+        }
+        let bad = || RingPedersenError::BadPrimes("p̂, q̂ not odd distinct primes");
+        let mont_p = Montgomery::new(p).ok_or_else(bad)?;
+        let mont_q = Montgomery::new(q).ok_or_else(bad)?;
+        let p_inv_mod_q = SecretUint::new(mod_inverse(p, q).ok_or_else(bad)?);
+        let t_mod_p = FixedBaseTable::new(&mont_p, params.t(), p.bits() as usize);
+        let t_mod_q = FixedBaseTable::new(&mont_q, params.t(), q.bits() as usize);
+        let owner = OwnerCrt {
+            p: self.p.clone(),
+            q: self.q.clone(),
+            p_minus_1: SecretInt::new(BigInt::from(p - 1u32)),
+            q_minus_1: SecretInt::new(BigInt::from(q - 1u32)),
+            lambda: SecretInt::new(BigInt::from(self.lambda().clone())),
+            p_inv_mod_q,
+            mont_p,
+            mont_q,
+            t_mod_p,
+            t_mod_q,
+        };
+        Ok(RingPedersenParams {
+            accel: Some(Arc::new(Accelerator::Owner(owner))),
+            ..params.plain()
+        })
+    }
+
+    fn owner_pow_t(&self, params: &RingPedersenParams) -> BigUint {
+        crate::arith::pow_mod(params.t(), self.lambda(), params.n())
+    }
+
     /// φ(N̂).
     pub(crate) fn phi(&self) -> &BigUint {
         self.phi.expose()
@@ -217,6 +425,57 @@ mod tests {
             % params.n();
         assert_eq!(c, expected);
         assert!(!alloc::format!("{secret:?}").contains(&secret.lambda().to_string()));
+    }
+
+    /// Tables and the owner's CRT give exactly the plain results, for every sign combination
+    /// and for exponents beyond the tables' reach.
+    #[test]
+    fn accelerators_match_the_plain_computation() {
+        let mut rng = ChaCha20Rng::seed_from_u64(8);
+        let [p, q] = fixtures::safe_prime_pair(1);
+        let (params, secret) = RingPedersenSecret::generate(&mut rng, &p, &q).unwrap();
+        let tables = params.with_tables();
+        let owner = secret.owner_params(&params).unwrap();
+        assert_eq!(tables, params);
+        assert_eq!(owner, params);
+        assert!(alloc::format!("{owner:?}").ends_with("owner CRT)"));
+        assert!(alloc::format!("{tables:?}").ends_with("fixed-base tables)"));
+        let long = 2 * params.n().bits() + 2000;
+        for (xb, yb) in [
+            (0u64, 0u64),
+            (256, 3840),
+            (1792, 3840),
+            (2304, 6912),
+            (long, 5),
+            (5, long),
+        ] {
+            for (sx, sy) in [(1i8, 1i8), (-1, 1), (1, -1), (-1, -1)] {
+                let x = crate::arith::random_signed_bits(&mut rng, xb.max(1)) * sx;
+                let y = crate::arith::random_signed_bits(&mut rng, yb.max(1)) * sy;
+                let want = params.commit(&x, &y);
+                assert_eq!(tables.commit(&x, &y), want, "tables {xb} {yb}");
+                assert_eq!(owner.commit(&x, &y), want, "owner {xb} {yb}");
+            }
+        }
+        let z = crate::arith::random_bits(&mut rng, 3072);
+        assert_eq!(tables.pow_t(&z), params.pow_t(&z));
+        assert_eq!(owner.pow_t(&z), params.pow_t(&z));
+        let b = crate::arith::random_unit(&mut rng, params.n());
+        let e = BigInt::from(-123_456_789i64);
+        assert_eq!(owner.mul_pow(&b, &b, &e), params.mul_pow(&b, &b, &e));
+        // a non-unit base: the owner falls back to the plain rule (None for e < 0)
+        assert_eq!(owner.pow_any(&p, &e), None);
+        assert_eq!(
+            owner.pow_any(&p, &BigInt::from(3)),
+            params.pow_any(&p, &BigInt::from(3))
+        );
+        // the owner view needs the matching secret
+        let [p2, q2] = fixtures::safe_prime_pair(2);
+        let (_, other) = RingPedersenSecret::generate(&mut rng, &p2, &q2).unwrap();
+        assert!(other.owner_params(&params).is_err());
+        let (same_n, _) = RingPedersenSecret::generate(&mut rng, &p, &q).unwrap();
+        assert!(secret.owner_params(&same_n).is_err(), "another λ");
+        assert!(owner.plain().accel.is_none());
     }
 
     /// PARAM-02: N̂ = N is refused.

@@ -211,6 +211,19 @@ fn pow(
     mod_pow_signed(base, exp, m).ok_or(ProofError::new(PROOF, kind, check))
 }
 
+/// base^exp mod N² under `key` (CRT when `key` is the owner's view); fails (as `kind`/`check`)
+/// only if exp < 0 and base is not a unit.
+fn pow_n2(
+    key: &PaillierPublicKey,
+    base: &BigUint,
+    exp: &BigInt,
+    kind: FailureKind,
+    check: &'static str,
+) -> Result<BigUint, ProofError> {
+    key.pow_n2(base, exp)
+        .ok_or(ProofError::new(PROOF, kind, check))
+}
+
 /// The bound 2^{ℓ+ε+1}·N̂ on |z3| and |z4|.
 fn z34_bound(rp: &RingPedersenParams) -> BigUint {
     rp.n() << (ELL + EPSILON + 1)
@@ -273,13 +286,7 @@ impl AffGProof {
             FailureKind::Witness,
             "Y = enc_{N1}(y; ρ_y)",
         )?;
-        let c_x = pow(
-            st.cap_c,
-            w.x,
-            n0.n_squared(),
-            FailureKind::Statement,
-            CHECK_C,
-        )?;
+        let c_x = pow_n2(n0, st.cap_c, w.x, FailureKind::Statement, CHECK_C)?;
         let enc_y = n0
             .encrypt_with_nonce(w.y, w.rho)
             .map_err(|_| ProofError::new(PROOF, FailureKind::Witness, "ρ unit mod N0"))?;
@@ -313,10 +320,10 @@ impl AffGProof {
 
         let witness_err = |check| ProofError::new(PROOF, FailureKind::Witness, check);
         // A = C^α·enc_{N0}(β; r) mod N0² (the verifier's key: no CRT).
-        let c_alpha = pow(
+        let c_alpha = pow_n2(
+            n0,
             st.cap_c,
             alpha.expose(),
-            n0.n_squared(),
             FailureKind::Statement,
             CHECK_C,
         )?;
@@ -484,15 +491,15 @@ impl AffGProof {
             .encrypt_with_nonce(&self.z2, &self.w)
             .map_err(|_| ProofError::new(PROOF, FailureKind::Unit, CHECK_W_UNIT))?;
         let lhs =
-            pow(st.cap_c, &self.z1, nn0, FailureKind::Statement, CHECK_C)? * enc.as_uint() % nn0;
-        let rhs = pow(st.cap_d, e, nn0, FailureKind::Statement, CHECK_D)? * &self.cap_a % nn0;
+            pow_n2(n0, st.cap_c, &self.z1, FailureKind::Statement, CHECK_C)? * enc.as_uint() % nn0;
+        let rhs = pow_n2(n0, st.cap_d, e, FailureKind::Statement, CHECK_D)? * &self.cap_a % nn0;
         ensure(lhs == rhs, PROOF, FailureKind::Equation, CHECK_EQ_N0)?;
 
         let nn1 = n1.n_squared();
         let lhs = n1
             .encrypt_with_nonce(&self.z2, &self.w_y)
             .map_err(|_| ProofError::new(PROOF, FailureKind::Unit, CHECK_WY_UNIT))?;
-        let rhs = pow(st.cap_y, e, nn1, FailureKind::Statement, CHECK_Y)? * &self.cap_b_y % nn1;
+        let rhs = pow_n2(n1, st.cap_y, e, FailureKind::Statement, CHECK_Y)? * &self.cap_b_y % nn1;
         ensure(
             lhs.as_uint() == &rhs,
             PROOF,

@@ -331,7 +331,7 @@ impl FacProof {
             .ok_or(ProofError::new(PROOF, FailureKind::Unit, CHECK_Q_UNIT))?;
         ensure(lhs == rhs, PROOF, FailureKind::Equation, CHECK_EQ2)?;
         // Q^{z1} t^{v} = T·R^e, R = s^{N0} t^{σ}
-        let q_z1 = mod_pow_signed(&self.cap_q, &self.z1, nhat).ok_or(ProofError::new(
+        let q_z1 = aux.pow_any(&self.cap_q, &self.z1).ok_or(ProofError::new(
             PROOF,
             FailureKind::Unit,
             CHECK_Q_UNIT,

@@ -214,7 +214,7 @@ impl PrmProof {
         for ((a, z), e_i) in self.commitments.iter().zip(&self.responses).zip(&e) {
             let rhs = if *e_i { a * params.s() % n } else { a.clone() };
             ensure(
-                crate::arith::pow_mod(params.t(), z, n) == rhs,
+                params.pow_t(z) == rhs,
                 PROOF,
                 FailureKind::Equation,
                 check::EQUATION,

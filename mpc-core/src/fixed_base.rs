@@ -1,0 +1,234 @@
+//! Fixed-base exponentiation with precomputed powers (Yao 1976; Brickell, Gordon, McCurley,
+//! Wilson, EUROCRYPT 1992) and products of several fixed-base powers in one pass.
+//!
+//! For a base b that is used many times (a peer's ring-Pedersen s and t for a whole epoch, the
+//! owner's t modulo each prime), the table holds b^{2^{W·i}} for every window i. An exponent
+//! e = Σ d_i·2^{W·i} with W-bit digits d_i is then evaluated with buckets: bucket[d] collects the
+//! product of the table entries whose digit is d, and b^e = Π_d bucket[d]^d is computed with two
+//! running products. That costs one multiplication per window plus 2·(2^W − 1), and no
+//! squaring at all: for a 3840-bit exponent about 770 multiplications instead of about 3840
+//! squarings and 770 multiplications of a windowed exponentiation.
+//!
+//! Every window costs one multiplication whatever its digit (digit 0 goes to a bucket that is
+//! thrown away), so the number of operations depends only on the exponent's bit length. The
+//! table lookups are still indexed by exponent digits (a cache side channel for co-located
+//! attackers; see audits/bigint-timing.md).
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use num_bigint::BigUint;
+use zeroize::Zeroize;
+
+use crate::monty::Montgomery;
+
+/// Window width in bits: 2^6 buckets, a table entry per 6 exponent bits.
+const WINDOW: usize = 6;
+
+/// Precomputed powers b^{2^{6·i}} mod n of one base b for exponents up to `max_bits` bits.
+/// The powers are wiped on drop (the base or the modulus may be secret); `Debug` prints sizes.
+#[derive(Clone)]
+pub struct FixedBaseTable {
+    mont: Montgomery,
+    base: BigUint,
+    powers: Vec<Vec<u64>>,
+    max_bits: usize,
+}
+
+impl core::fmt::Debug for FixedBaseTable {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "FixedBaseTable({} bits modulus, exponents ≤ {} bits)",
+            self.mont.modulus().bits(),
+            self.max_bits
+        )
+    }
+}
+
+impl Drop for FixedBaseTable {
+    fn drop(&mut self) {
+        for p in self.powers.iter_mut() {
+            p.zeroize();
+        }
+        crate::arith::wipe_uint(&mut self.base);
+    }
+}
+
+impl FixedBaseTable {
+    /// Precomputes the powers of `base` modulo `mont`'s modulus for exponents of up to
+    /// `max_bits` bits (about `max_bits` squarings, once). Longer exponents still work, through
+    /// a plain exponentiation.
+    pub fn new(mont: &Montgomery, base: &BigUint, max_bits: usize) -> Self {
+        let windows = max_bits.div_ceil(WINDOW).max(1);
+        let mut s = mont.scratch();
+        let mut tmp = vec![0u64; mont.limbs()];
+        let mut cur = mont.enter_montgomery(base, &mut s);
+        let mut powers = Vec::with_capacity(windows);
+        for i in 0..windows {
+            powers.push(cur.clone());
+            if i + 1 < windows {
+                for _ in 0..WINDOW {
+                    mont.sqr_assign(&mut cur, &mut tmp, &mut s);
+                }
+            }
+        }
+        cur.zeroize();
+        tmp.zeroize();
+        Self {
+            mont: mont.clone(),
+            base: base % mont.modulus(),
+            powers,
+            max_bits: windows * WINDOW,
+        }
+    }
+
+    /// The modulus n.
+    pub fn modulus(&self) -> &BigUint {
+        self.mont.modulus()
+    }
+
+    /// The longest exponent (in bits) the table covers without a fallback.
+    pub fn max_bits(&self) -> usize {
+        self.max_bits
+    }
+
+    /// base^exp mod n.
+    pub fn pow(&self, exp: &BigUint) -> BigUint {
+        // one term with this table's own modulus: cannot fail
+        multi_pow(&[(self, exp)]).unwrap_or_default()
+    }
+}
+
+/// W-bit digit of `e` starting at bit `pos`.
+fn digit(e: &[u64], pos: usize) -> usize {
+    let limb = pos / 64;
+    let off = pos % 64;
+    let lo = e.get(limb).copied().unwrap_or(0) >> off;
+    let hi = if off + WINDOW > 64 {
+        e.get(limb + 1).copied().unwrap_or(0) << (64 - off)
+    } else {
+        0
+    };
+    ((lo | hi) & ((1u64 << WINDOW) - 1)) as usize
+}
+
+/// Π base_k^{exp_k} mod n over fixed-base tables that share one modulus n, in one bucket pass
+/// (simultaneous multi-exponentiation). `None` if the terms are empty or the moduli differ.
+pub fn multi_pow(terms: &[(&FixedBaseTable, &BigUint)]) -> Option<BigUint> {
+    let first = terms.first()?.0;
+    let mont = &first.mont;
+    if terms
+        .iter()
+        .any(|(t, _)| t.mont.modulus() != mont.modulus())
+    {
+        return None;
+    }
+    let len = mont.limbs();
+    let mut s = mont.scratch();
+    let mut tmp = vec![0u64; len];
+    let mut buckets: Vec<Vec<u64>> = (0..(1usize << WINDOW)).map(|_| mont.one()).collect();
+    // factors whose exponent is longer than their table: plain exponentiation
+    let mut extra: Option<Vec<u64>> = None;
+    for (table, exp) in terms {
+        let bits = exp.bits() as usize;
+        if bits > table.max_bits {
+            let v = mont.pow(&table.base, exp);
+            let mut vm = mont.enter_montgomery(&v, &mut s);
+            match extra.as_mut() {
+                Some(acc) => mont.mul_assign(acc, &vm, &mut tmp, &mut s),
+                None => extra = Some(vm.clone()),
+            }
+            vm.zeroize();
+            continue;
+        }
+        let mut e = exp.to_u64_digits();
+        for (i, power) in table.powers.iter().enumerate().take(bits.div_ceil(WINDOW)) {
+            let d = digit(&e, i * WINDOW);
+            mont.mul_assign(&mut buckets[d], power, &mut tmp, &mut s);
+        }
+        e.zeroize();
+    }
+    // Π_d bucket[d]^d = Π_{d} (Π_{d' ≥ d} bucket[d'])
+    let mut running = mont.one();
+    let mut acc = extra.unwrap_or_else(|| mont.one());
+    for bucket in buckets.iter().skip(1).rev() {
+        mont.mul_assign(&mut running, bucket, &mut tmp, &mut s);
+        mont.mul_assign(&mut acc, &running, &mut tmp, &mut s);
+    }
+    let out = mont.leave_montgomery(&acc, &mut s);
+    for b in buckets.iter_mut() {
+        b.zeroize();
+    }
+    running.zeroize();
+    acc.zeroize();
+    tmp.zeroize();
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arith::random_bits;
+    use num_traits::One;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha20Rng;
+
+    #[test]
+    fn fixed_base_matches_modpow_for_all_lengths() {
+        let mut rng = ChaCha20Rng::seed_from_u64(5);
+        for mbits in [61u64, 64, 130, 1536, 3072] {
+            let m = random_bits(&mut rng, mbits) | BigUint::one() | (BigUint::one() << (mbits - 1));
+            let mont = Montgomery::new(&m).unwrap();
+            let b = random_bits(&mut rng, mbits + 3);
+            let table = FixedBaseTable::new(&mont, &b, 400);
+            assert!(table.max_bits() >= 400);
+            for ebits in [0u64, 1, 5, 6, 7, 63, 64, 65, 399, 402, 403, 800] {
+                let e = random_bits(&mut rng, ebits);
+                assert_eq!(
+                    table.pow(&e),
+                    b.modpow(&e, &m),
+                    "mbits {mbits} ebits {ebits}"
+                );
+            }
+            // all-ones exponents exercise the top bucket in every window
+            let e = (BigUint::one() << 402u32) - 1u32;
+            assert_eq!(table.pow(&e), b.modpow(&e, &m));
+        }
+    }
+
+    #[test]
+    fn multi_pow_is_the_product_of_the_powers() {
+        let mut rng = ChaCha20Rng::seed_from_u64(6);
+        let m = random_bits(&mut rng, 1024) | BigUint::one() | (BigUint::one() << 1023u32);
+        let mont = Montgomery::new(&m).unwrap();
+        let (s, t) = (random_bits(&mut rng, 1000), random_bits(&mut rng, 1000));
+        let (ts, tt) = (
+            FixedBaseTable::new(&mont, &s, 1500),
+            FixedBaseTable::new(&mont, &t, 600),
+        );
+        for (xb, yb) in [(0u64, 0u64), (1500, 600), (10, 1400), (1501, 900)] {
+            let (x, y) = (random_bits(&mut rng, xb), random_bits(&mut rng, yb));
+            let want = s.modpow(&x, &m) * t.modpow(&y, &m) % &m;
+            assert_eq!(
+                multi_pow(&[(&ts, &x), (&tt, &y)]).unwrap(),
+                want,
+                "{xb} {yb}"
+            );
+        }
+        let other = Montgomery::new(&(&m + 2u32)).unwrap();
+        let tother = FixedBaseTable::new(&other, &s, 10);
+        assert!(multi_pow(&[(&ts, &BigUint::one()), (&tother, &BigUint::one())]).is_none());
+        assert!(multi_pow(&[]).is_none());
+    }
+
+    #[test]
+    fn debug_prints_sizes_only() {
+        let m = BigUint::from(1_000_003u32);
+        let t = FixedBaseTable::new(&Montgomery::new(&m).unwrap(), &BigUint::from(7u32), 12);
+        assert_eq!(
+            alloc::format!("{t:?}"),
+            "FixedBaseTable(20 bits modulus, exponents ≤ 12 bits)"
+        );
+    }
+}
