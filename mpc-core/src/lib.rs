@@ -10,6 +10,8 @@
 //! - [`ring_pedersen`]: ring-Pedersen parameters (N̂, s, t) and commitments.
 //! - [`transcript`]: the one Fiat–Shamir transcript type.
 //! - [`encoding`]: canonical, capped byte encoding and decoding.
+//! - [`hd`]: BIP32 non-hardened (public) derivation: child public key, chain code and the
+//!   additive shift the signers add to their shares.
 //! - [`zk`]: the zero-knowledge proofs Πsch, Πmod, Πprm, Πfac, Πenc-elg, Πaff-g, Πaff-g*,
 //!   Πelog and Πdec.
 //!
@@ -26,6 +28,7 @@ extern crate alloc;
 
 pub mod arith;
 pub mod encoding;
+pub mod hd;
 pub mod monty;
 pub mod paillier;
 pub mod params;
