@@ -42,5 +42,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "paillier_ciphertext: {} bytes",
         sk.public().ciphertext_len()
     );
+    // the BIP32 decoders: a path alone, and an extended public key followed by a path
+    let dir = root.join("hd_decoders");
+    std::fs::create_dir_all(&dir)?;
+    let path: mpc_core::hd::DerivationPath = "m/0/1/2147483647".parse()?;
+    let xpub = mpc_core::hd::ExtendedPublicKey::new_master(
+        k256::ProjectivePoint::GENERATOR * k256::Scalar::from(42u64),
+        mpc_core::hd::ChainCode([7; 32]),
+    )?;
+    std::fs::write(dir.join("honest-path"), path.to_bytes())?;
+    let mut key_and_path = xpub.to_bip32_bytes().to_vec();
+    key_and_path.extend_from_slice(&path.to_bytes());
+    std::fs::write(dir.join("honest-xpub-and-path"), &key_and_path)?;
+    std::fs::write(dir.join("honest-path-text"), path.to_string())?;
+    println!("hd_decoders: 3 seeds");
     Ok(())
 }

@@ -61,6 +61,13 @@ pub enum DecodeError {
         /// Field being read.
         field: &'static str,
     },
+    /// A fixed-width field holds a value outside the range its format allows (e.g. a hardened
+    /// BIP32 index where only non-hardened ones are defined).
+    #[error("{field} is out of range")]
+    OutOfRange {
+        /// Field being read.
+        field: &'static str,
+    },
     /// The header names another message type or version.
     #[error("wrong type tag {got:#04x}, expected {expected:#04x}")]
     WrongTag {
@@ -106,6 +113,12 @@ impl Writer {
 
     /// Appends a big-endian u16.
     pub fn u16(&mut self, v: u16) -> &mut Self {
+        self.buf.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+
+    /// Appends a big-endian u32.
+    pub fn u32(&mut self, v: u32) -> &mut Self {
         self.buf.extend_from_slice(&v.to_be_bytes());
         self
     }
@@ -184,6 +197,12 @@ impl<'a> Reader<'a> {
     pub fn u16(&mut self, field: &'static str) -> Result<u16, DecodeError> {
         let b = self.take(2, field)?;
         Ok(u16::from_be_bytes([b[0], b[1]]))
+    }
+
+    /// Reads a big-endian u32.
+    pub fn u32(&mut self, field: &'static str) -> Result<u32, DecodeError> {
+        let b = self.take(4, field)?;
+        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
 
     /// Reads length-prefixed bytes of at most `max` bytes.
@@ -312,6 +331,20 @@ mod tests {
         let mut r = Reader::new(&bytes, 7).unwrap();
         r.uint("v", 8).unwrap();
         assert_eq!(r.finish(), Err(DecodeError::TrailingBytes(1)));
+    }
+
+    #[test]
+    fn fixed_width_integers_round_trip_big_endian() {
+        let bytes = Writer::new(3).u16(0x0102).u32(0x0304_0506).finish();
+        assert_eq!(bytes, [3, 1, 2, 3, 4, 5, 6]);
+        let mut r = Reader::new(&bytes, 3).unwrap();
+        assert_eq!(r.u16("a").unwrap(), 0x0102);
+        assert_eq!(r.u32("b").unwrap(), 0x0304_0506);
+        r.finish().unwrap();
+        assert_eq!(
+            Reader::new(&[3, 0, 0, 0], 3).unwrap().u32("b"),
+            Err(DecodeError::Truncated { field: "b" })
+        );
     }
 
     #[test]

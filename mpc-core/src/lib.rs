@@ -11,6 +11,8 @@
 //! - [`fixed_base`]: fixed-base tables and multi-exponentiation for bases fixed for an epoch.
 //! - [`transcript`]: the one Fiat–Shamir transcript type.
 //! - [`encoding`]: canonical, capped byte encoding and decoding.
+//! - [`hd`]: BIP32 non-hardened (public) derivation: child public key, chain code and the
+//!   additive shift the signers add to their shares.
 //! - [`zk`]: the zero-knowledge proofs Πsch, Πmod, Πprm, Πfac, Πenc-elg, Πaff-g, Πaff-g*,
 //!   Πelog and Πdec.
 //!
@@ -28,6 +30,7 @@ extern crate alloc;
 pub mod arith;
 pub mod encoding;
 pub mod fixed_base;
+pub mod hd;
 pub mod monty;
 pub mod paillier;
 pub mod params;
