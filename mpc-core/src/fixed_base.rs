@@ -10,9 +10,11 @@
 //! squarings and 770 multiplications of a windowed exponentiation.
 //!
 //! Every window costs one multiplication whatever its digit (digit 0 goes to a bucket that is
-//! thrown away), so the number of operations depends only on the exponent's bit length. The
-//! table lookups are still indexed by exponent digits (a cache side channel for co-located
-//! attackers; see audits/bigint-timing.md).
+//! thrown away), so the number of operations depends only on the exponent's bit length; a
+//! table made with [`FixedBaseTable::new_fixed_length`] always runs over all its windows, so
+//! not even that length shows (for secret exponents derived from attacker input, such as the
+//! owner's λ·z1 + z3 mod p̂−1). The table lookups are still indexed by exponent digits (a cache
+//! side channel for co-located attackers; see audits/bigint-timing.md).
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -33,6 +35,7 @@ pub struct FixedBaseTable {
     base: BigUint,
     powers: Vec<Vec<u64>>,
     max_bits: usize,
+    fixed_length: bool,
 }
 
 impl core::fmt::Debug for FixedBaseTable {
@@ -60,6 +63,16 @@ impl FixedBaseTable {
     /// `max_bits` bits (about `max_bits` squarings, once). Longer exponents still work, through
     /// a plain exponentiation.
     pub fn new(mont: &Montgomery, base: &BigUint, max_bits: usize) -> Self {
+        Self::build(mont, base, max_bits, false)
+    }
+
+    /// Like [`Self::new`], but every exponentiation of up to `max_bits` bits runs over all
+    /// windows, so its operation count does not depend on the exponent at all.
+    pub fn new_fixed_length(mont: &Montgomery, base: &BigUint, max_bits: usize) -> Self {
+        Self::build(mont, base, max_bits, true)
+    }
+
+    fn build(mont: &Montgomery, base: &BigUint, max_bits: usize, fixed_length: bool) -> Self {
         let windows = max_bits.div_ceil(WINDOW).max(1);
         let mut s = mont.scratch();
         let mut tmp = vec![0u64; mont.limbs()];
@@ -80,6 +93,7 @@ impl FixedBaseTable {
             base: base % mont.modulus(),
             powers,
             max_bits: windows * WINDOW,
+            fixed_length,
         }
     }
 
@@ -143,7 +157,12 @@ pub fn multi_pow(terms: &[(&FixedBaseTable, &BigUint)]) -> Option<BigUint> {
             continue;
         }
         let mut e = exp.to_u64_digits();
-        for (i, power) in table.powers.iter().enumerate().take(bits.div_ceil(WINDOW)) {
+        let windows = if table.fixed_length {
+            table.powers.len()
+        } else {
+            bits.div_ceil(WINDOW)
+        };
+        for (i, power) in table.powers.iter().enumerate().take(windows) {
             let d = digit(&e, i * WINDOW);
             mont.mul_assign(&mut buckets[d], power, &mut tmp, &mut s);
         }
@@ -194,6 +213,11 @@ mod tests {
             // all-ones exponents exercise the top bucket in every window
             let e = (BigUint::one() << 402u32) - 1u32;
             assert_eq!(table.pow(&e), b.modpow(&e, &m));
+            let fixed = FixedBaseTable::new_fixed_length(&mont, &b, 400);
+            for ebits in [0u64, 1, 7, 399, 402, 500] {
+                let e = random_bits(&mut rng, ebits);
+                assert_eq!(fixed.pow(&e), b.modpow(&e, &m), "fixed length, ebits {ebits}");
+            }
         }
     }
 

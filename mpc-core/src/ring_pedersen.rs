@@ -359,8 +359,10 @@ impl RingPedersenSecret {
         let mont_p = Montgomery::new(p).ok_or_else(bad)?;
         let mont_q = Montgomery::new(q).ok_or_else(bad)?;
         let p_inv_mod_q = SecretUint::new(mod_inverse(p, q).ok_or_else(bad)?);
-        let t_mod_p = FixedBaseTable::new(&mont_p, params.t(), p.bits() as usize);
-        let t_mod_q = FixedBaseTable::new(&mont_q, params.t(), q.bits() as usize);
+        // exponents are secret (λx + y reduced mod p̂−1) and x, y come from the prover: the
+        // fixed-length tables make the work independent of them
+        let t_mod_p = FixedBaseTable::new_fixed_length(&mont_p, params.t(), p.bits() as usize);
+        let t_mod_q = FixedBaseTable::new_fixed_length(&mont_q, params.t(), q.bits() as usize);
         let owner = OwnerCrt {
             p: self.p.clone(),
             q: self.q.clone(),
