@@ -1,7 +1,9 @@
 //! Prove and verify of every CGGMP24 proof at production parameters (3072-bit moduli,
 //! 128 repetitions), one thread. `cargo bench -p mpc-core --features test-fixtures --bench proofs`
 //! The 128-repetition proofs take seconds per iteration; criterion's minimum of 10 samples
-//! makes this bench run for several minutes.
+//! makes this bench run for several minutes. Both sides compute as a protocol party does
+//! (`Parties::accelerated`: tables of the peer's ring-Pedersen parameters, owner CRT views of
+//! one's own keys); set `PROOFS_PLAIN=1` to measure without them.
 #![allow(missing_docs, clippy::expect_used)]
 use std::time::Duration;
 
@@ -14,6 +16,11 @@ use rand_chacha::ChaCha20Rng;
 fn proofs(c: &mut Criterion) {
     let mut rng = ChaCha20Rng::seed_from_u64(2024);
     let parties = Parties::from_fixtures(&mut rng);
+    let parties = if std::env::var_os("PROOFS_PLAIN").is_some() {
+        parties
+    } else {
+        parties.accelerated()
+    };
     let rho = [1u8; 32];
     let ctx = ProofContext {
         session_id: b"bench",
