@@ -32,6 +32,7 @@ pub mod params;
 pub mod primes;
 pub mod ring_pedersen;
 pub mod transcript;
+pub mod vss;
 pub mod zk;
 
 #[cfg(any(test, feature = "test-fixtures"))]
