@@ -25,11 +25,13 @@
 extern crate alloc;
 
 pub mod arith;
+pub mod dkg;
 pub mod encoding;
 pub mod monty;
 pub mod paillier;
 pub mod params;
 pub mod primes;
+pub mod protocol;
 pub mod ring_pedersen;
 pub mod transcript;
 pub mod vss;
@@ -37,3 +39,5 @@ pub mod zk;
 
 #[cfg(any(test, feature = "test-fixtures"))]
 pub mod fixtures;
+#[cfg(any(test, feature = "test-fixtures"))]
+pub mod sim;
