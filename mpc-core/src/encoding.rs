@@ -151,6 +151,12 @@ impl Writer {
         self
     }
 
+    /// Appends fixed-width raw bytes (the width is fixed by the format, so no length prefix).
+    pub fn array<const N: usize>(&mut self, v: &[u8; N]) -> &mut Self {
+        self.buf.extend_from_slice(v);
+        self
+    }
+
     /// Appends a 33-byte compressed point.
     pub fn point(&mut self, v: &ProjectivePoint) -> &mut Self {
         self.buf.extend_from_slice(&point_bytes(v));
@@ -233,6 +239,27 @@ impl<'a> Reader<'a> {
             (1, false) => Ok(-BigInt::from(mag)),
             _ => Err(DecodeError::NonCanonical { field }),
         }
+    }
+
+    /// Reads `N` raw bytes of a fixed-width field.
+    pub fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], DecodeError> {
+        let b = self.take(N, field)?;
+        let mut out = [0u8; N];
+        out.copy_from_slice(b);
+        Ok(out)
+    }
+
+    /// Reads a u16 item count of at most `max` (variable-length lists with a cap).
+    pub fn count_at_most(&mut self, field: &'static str, max: usize) -> Result<usize, DecodeError> {
+        let got = self.u16(field)? as usize;
+        if got > max {
+            return Err(DecodeError::TooLong {
+                field,
+                len: got,
+                max,
+            });
+        }
+        Ok(got)
     }
 
     /// Reads a canonical 32-byte scalar (< q).

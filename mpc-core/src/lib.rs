@@ -28,6 +28,7 @@
 extern crate alloc;
 
 pub mod arith;
+pub mod dkg;
 pub mod encoding;
 pub mod fixed_base;
 pub mod hd;
@@ -35,9 +36,13 @@ pub mod monty;
 pub mod paillier;
 pub mod params;
 pub mod primes;
+pub mod protocol;
 pub mod ring_pedersen;
 pub mod transcript;
+pub mod vss;
 pub mod zk;
 
 #[cfg(any(test, feature = "test-fixtures"))]
 pub mod fixtures;
+#[cfg(any(test, feature = "test-fixtures"))]
+pub mod sim;
