@@ -216,7 +216,11 @@ mod tests {
             let fixed = FixedBaseTable::new_fixed_length(&mont, &b, 400);
             for ebits in [0u64, 1, 7, 399, 402, 500] {
                 let e = random_bits(&mut rng, ebits);
-                assert_eq!(fixed.pow(&e), b.modpow(&e, &m), "fixed length, ebits {ebits}");
+                assert_eq!(
+                    fixed.pow(&e),
+                    b.modpow(&e, &m),
+                    "fixed length, ebits {ebits}"
+                );
             }
         }
     }

@@ -28,6 +28,7 @@
 extern crate alloc;
 
 pub mod arith;
+pub mod aux_info;
 pub mod dkg;
 pub mod encoding;
 pub mod fixed_base;

@@ -300,6 +300,20 @@ pub enum AbortReason {
     /// DKG: fewer than t parties are left after disqualification; the culprits are the
     /// disqualified ones.
     TooFewQualified,
+    /// A round-2 reveal does not open the sender's round-1 commitment (aux info: AUX-05).
+    InvalidDecommitment,
+    /// Aux info: a party's Paillier or ring-Pedersen parameters are refused before any proof
+    /// is checked (PARAM-01, PARAM-02, AUX-04); the text says which check.
+    InvalidAuxParameters(&'static str),
+    /// A zero-knowledge proof did not verify: which proof and which of its checks.
+    InvalidProof {
+        /// The proof and its figure.
+        proof: &'static str,
+        /// The check that failed.
+        check: &'static str,
+    },
+    /// A party echoed a different digest of the session's result (aux info's final round).
+    AuxResultMismatch,
     /// An internal invariant failed: a bug in this crate, never an attack (the culprit named
     /// is this party).
     Bug(&'static str),
@@ -325,6 +339,10 @@ impl fmt::Display for AbortReason {
             Self::JointKeyIdentity => f.write_str("joint public key is the identity"),
             Self::ResultMismatch => f.write_str("different (Y, chain code, X_j, QUAL)"),
             Self::TooFewQualified => f.write_str("fewer than t parties qualified"),
+            Self::InvalidDecommitment => f.write_str("reveal does not open the commitment"),
+            Self::InvalidAuxParameters(what) => write!(f, "aux parameters refused: {what}"),
+            Self::InvalidProof { proof, check } => write!(f, "{proof} fails: {check}"),
+            Self::AuxResultMismatch => f.write_str("different aux-info result digest"),
             Self::Bug(what) => write!(f, "internal error: {what}"),
         }
     }
@@ -821,6 +839,51 @@ pub fn check_echo(
             evidence: Evidence::None,
         });
     }
+    Ok(())
+}
+
+/// Admits, decodes and stores one incoming message into `inbox` (the routine every protocol's
+/// `handle` runs): refusals leave the inbox unchanged; a second, different but well-formed
+/// payload is recorded as a conflict (equivocation) and `Ok(None)` is returned; otherwise the
+/// kind of the stored message.
+pub fn accept<B, D>(
+    inbox: &mut RoundInbox<B, D>,
+    msg: &Incoming,
+    max_broadcast: usize,
+    max_direct: usize,
+    decode_b: impl FnOnce(&[u8]) -> Result<B, DecodeError>,
+    decode_d: impl FnOnce(&[u8]) -> Result<D, DecodeError>,
+) -> Result<Option<Kind>, Rejected> {
+    let max = match msg.to {
+        Recipient::All => max_broadcast,
+        Recipient::One(_) => max_direct,
+    };
+    let (kind, slot) = inbox.admit(msg, max)?;
+    match (kind, slot) {
+        (Kind::Broadcast, Slot::Empty) => {
+            let v = decode_b(&msg.payload)?;
+            inbox.insert_broadcast(msg.from, msg.payload.clone(), v);
+        }
+        (Kind::Direct, Slot::Empty) => {
+            let v = decode_d(&msg.payload)?;
+            inbox.insert_direct(msg.from, msg.payload.clone(), v);
+        }
+        (Kind::Broadcast, Slot::Occupied) => {
+            decode_b(&msg.payload)?;
+            inbox.record_conflict(kind, msg.from, &msg.payload);
+            return Ok(None);
+        }
+        (Kind::Direct, Slot::Occupied) => {
+            decode_d(&msg.payload)?;
+            inbox.record_conflict(kind, msg.from, &msg.payload);
+            return Ok(None);
+        }
+    }
+    Ok(Some(kind))
+}
+
+/// Decoder for rounds without direct messages (never called: the inbox refuses them first).
+pub fn no_direct(_: &[u8]) -> Result<(), DecodeError> {
     Ok(())
 }
 
