@@ -314,6 +314,18 @@ pub enum AbortReason {
     },
     /// A party echoed a different digest of the session's result (aux info's final round).
     AuxResultMismatch,
+    /// A ciphertext is not a unit of its group, or a value is out of its range (PRE-05).
+    InvalidCiphertext,
+    /// A decrypted value is outside the range the proofs guarantee (PRE-02).
+    DecryptionOutOfRange,
+    /// Presigning: δ·G ≠ Σ Δ_j or Σ S_j ≠ δ·X (PRE-04). The identification rounds of Fig. 9
+    /// are what names the cheater; they are not built yet, so no culprit is named.
+    PresignInconsistent,
+    /// Signing: a partial signature σ_j does not satisfy σ_j·Γ = m·Δ_j + r·S_j (SIG-03).
+    InvalidPartialSignature,
+    /// Signing: a partial signature is for another presignature transcript (equivocation in
+    /// presigning round 3, or a mix-up of presignatures).
+    TranscriptMismatch,
     /// An internal invariant failed: a bug in this crate, never an attack (the culprit named
     /// is this party).
     Bug(&'static str),
@@ -343,6 +355,13 @@ impl fmt::Display for AbortReason {
             Self::InvalidAuxParameters(what) => write!(f, "aux parameters refused: {what}"),
             Self::InvalidProof { proof, check } => write!(f, "{proof} fails: {check}"),
             Self::AuxResultMismatch => f.write_str("different aux-info result digest"),
+            Self::InvalidCiphertext => f.write_str("ciphertext not a unit of its group"),
+            Self::DecryptionOutOfRange => f.write_str("decrypted value out of range"),
+            Self::PresignInconsistent => {
+                f.write_str("δ·G ≠ ΣΔ_j or ΣS_j ≠ δ·X (identification not built yet)")
+            }
+            Self::InvalidPartialSignature => f.write_str("partial signature does not verify"),
+            Self::TranscriptMismatch => f.write_str("partial signature of another transcript"),
             Self::Bug(what) => write!(f, "internal error: {what}"),
         }
     }

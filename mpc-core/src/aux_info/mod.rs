@@ -252,6 +252,11 @@ pub struct Misbehaviour {
     pub wrong_result: bool,
 }
 
+#[cfg(any(test, feature = "test-fixtures"))]
+type Faults = Misbehaviour;
+#[cfg(not(any(test, feature = "test-fixtures")))]
+type Faults = ();
+
 fn session_transcript(cfg: &AuxConfig, what: &'static [u8]) -> Transcript {
     let mut t = Transcript::new(PROTOCOL);
     t.append_bytes(b"what", what);
@@ -323,7 +328,7 @@ impl AuxInfoParty {
         cfg: AuxConfig,
         primes: AuxPrimes,
         rng: &mut impl CryptoRngCore,
-        faults: Option<Misbehaviour>,
+        faults: Option<Faults>,
     ) -> Result<Self, AuxSetupError> {
         if cfg.session_id.is_empty() || cfg.session_id.len() > MAX_SESSION_ID_BYTES {
             return Err(AuxSetupError::SessionId(cfg.session_id.len()));
@@ -929,3 +934,57 @@ impl Protocol for AuxInfoParty {
 
 #[cfg(test)]
 mod tests;
+
+/// Aux info handed out by a trusted dealer from the committed fixture primes (party i: pairs 2i
+/// and 2i+1), without running the protocol or its proofs: for tests of the protocols that
+/// consume aux info (presigning), so they do not pay for Πmod and Πprm. Test support only
+/// (`test-fixtures`): the primes are public.
+#[cfg(any(test, feature = "test-fixtures"))]
+#[allow(clippy::expect_used)]
+pub fn dealt_for_tests(m: u16, session_id: &[u8], rng: &mut impl CryptoRngCore) -> Vec<AuxInfo> {
+    let mut rho = [0u8; RHO_BYTES];
+    rng.fill_bytes(&mut rho);
+    let keys = |j: u16| {
+        let [p, q] = crate::fixtures::safe_prime_pair(2 * usize::from(j));
+        PaillierSecretKey::from_primes(p, q).expect("fixture Paillier primes")
+    };
+    let mut secrets: Vec<Option<(RingPedersenParams, RingPedersenSecret)>> = (0..m)
+        .map(|j| {
+            let [p, q] = crate::fixtures::safe_prime_pair(2 * usize::from(j) + 1);
+            Some(RingPedersenSecret::generate(rng, &p, &q).expect("fixture ring-Pedersen primes"))
+        })
+        .collect();
+    let public: Vec<(PaillierPublicKey, RingPedersenParams)> = (0..m)
+        .map(|j| {
+            let params = secrets[usize::from(j)]
+                .as_ref()
+                .map(|(p, _)| p.with_tables());
+            (keys(j).public().clone(), params.expect("generated above"))
+        })
+        .collect();
+    (0..m)
+        .map(|i| {
+            let paillier = keys(i);
+            let (params, secret) = secrets[usize::from(i)].take().expect("each secret once");
+            let own = secret.owner_params(&params).expect("own parameters");
+            let parties = (0..m)
+                .map(|j| {
+                    let (pk, tables) = &public[usize::from(j)];
+                    PartyAux {
+                        paillier: pk.clone(),
+                        ring_pedersen: if j == i { own.clone() } else { tables.clone() },
+                    }
+                })
+                .collect();
+            AuxInfo {
+                session_id: session_id.to_vec(),
+                me: PartyIndex::new(i),
+                rho,
+                own_paillier_view: paillier.owner_public_key(),
+                paillier,
+                ring_pedersen: secret,
+                parties,
+            }
+        })
+        .collect()
+}

@@ -238,44 +238,8 @@ impl AffGProof {
         st: &AffGStatement<'_>,
         w: &AffGWitness<'_>,
     ) -> Result<Self, ProofError> {
-        check_statement(st)?;
+        Self::check_witness_cheaply(st, w)?;
         let n0 = st.n0;
-        ensure(
-            w.prover_key.public() == st.n1,
-            PROOF,
-            FailureKind::Witness,
-            "prover key is N1",
-        )?;
-        ensure(
-            in_signed_bits(w.x, u64::from(ELL)),
-            PROOF,
-            FailureKind::Witness,
-            "x ∈ ±2^ℓ",
-        )?;
-        ensure(
-            in_signed_bits(w.y, u64::from(ELL_PRIME)),
-            PROOF,
-            FailureKind::Witness,
-            "y ∈ ±2^ℓ'",
-        )?;
-        ensure(
-            is_unit_mod(w.rho, n0.n()),
-            PROOF,
-            FailureKind::Witness,
-            "ρ unit mod N0",
-        )?;
-        ensure(
-            is_unit_mod(w.rho_y, st.n1.n()),
-            PROOF,
-            FailureKind::Witness,
-            "ρ_y unit mod N1",
-        )?;
-        ensure(
-            ProjectivePoint::GENERATOR * scalar_from_int(w.x) == *st.cap_x,
-            PROOF,
-            FailureKind::Witness,
-            "X = x·G",
-        )?;
         let y_enc = w
             .prover_key
             .encrypt_with_nonce(w.y, w.rho_y)
@@ -297,6 +261,65 @@ impl AffGProof {
             "D = C^x·enc_{N0}(y; ρ)",
         )?;
         Self::prove_unchecked(rng, ctx, st, w)
+    }
+
+    /// Proves the relation for a statement the caller has just *computed* from this witness
+    /// (D = C^x·enc_{N0}(y; ρ) and Y = enc_{N1}(y; ρ_y) built by the caller with exactly these
+    /// values, as presigning does): the cheap witness checks (ranges, units, X = x·G) are made,
+    /// the two re-encryptions that [`Self::prove`] uses to re-check D and Y are not (one
+    /// exponentiation with the verifier's N0 and one CRT encryption saved per proof).
+    pub(crate) fn prove_for_computed_statement(
+        rng: &mut impl CryptoRngCore,
+        ctx: &ProofContext<'_>,
+        st: &AffGStatement<'_>,
+        w: &AffGWitness<'_>,
+    ) -> Result<Self, ProofError> {
+        Self::check_witness_cheaply(st, w)?;
+        Self::prove_unchecked(rng, ctx, st, w)
+    }
+
+    /// Statement units, prover key, ranges of x and y, units ρ and ρ_y, X = x·G.
+    fn check_witness_cheaply(
+        st: &AffGStatement<'_>,
+        w: &AffGWitness<'_>,
+    ) -> Result<(), ProofError> {
+        check_statement(st)?;
+        ensure(
+            w.prover_key.public() == st.n1,
+            PROOF,
+            FailureKind::Witness,
+            "prover key is N1",
+        )?;
+        ensure(
+            in_signed_bits(w.x, u64::from(ELL)),
+            PROOF,
+            FailureKind::Witness,
+            "x ∈ ±2^ℓ",
+        )?;
+        ensure(
+            in_signed_bits(w.y, u64::from(ELL_PRIME)),
+            PROOF,
+            FailureKind::Witness,
+            "y ∈ ±2^ℓ'",
+        )?;
+        ensure(
+            is_unit_mod(w.rho, st.n0.n()),
+            PROOF,
+            FailureKind::Witness,
+            "ρ unit mod N0",
+        )?;
+        ensure(
+            is_unit_mod(w.rho_y, st.n1.n()),
+            PROOF,
+            FailureKind::Witness,
+            "ρ_y unit mod N1",
+        )?;
+        ensure(
+            ProjectivePoint::GENERATOR * scalar_from_int(w.x) == *st.cap_x,
+            PROOF,
+            FailureKind::Witness,
+            "X = x·G",
+        )
     }
 
     /// The prover's computation without the witness checks (a test uses it as a cheating prover).

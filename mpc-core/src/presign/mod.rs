@@ -1,0 +1,1126 @@
+//! Presigning (CGGMP24 = ePrint 2021/060 rev. 2024-10-21, Fig. 8) for a chosen set of t signers
+//! of a t-of-m key (App. F.1: Lagrange conversion of the Shamir shares), bound to
+//! (key id, derivation path, epoch, signer set, session id) (PRE-06's binding; durable single
+//! use is the signer node's job).
+//!
+//! Notation: signer i holds w_i = λ_i·x_i (+ the BIP32 shift of the path for the first signer
+//! of the set), so Σ w_i is the child secret key and W_i = w_i·G is public. Every party's
+//! Paillier key N_i and ring-Pedersen (N̂_i, s_i, t_i) come from aux info ([`crate::aux_info`]).
+//!
+//! | round | kind | content | checks by the receivers |
+//! |---|---|---|---|
+//! | 1 | broadcast | K_i = enc_i(k_i), G_i = enc_i(γ_i), Y_i = y_i·G, A_i = (a_i·G, k_i·G + a_i·Y_i), B_i = (b_i·G, γ_i·G + b_i·Y_i) | K_j, G_j units mod N_j² (PRE-05) |
+//! | 1 | direct | Πenc-elg for (K_i, A_i) and for (G_i, B_i) against the recipient's (N̂, s, t) | both proofs, before any homomorphic use of K_j (PRE-01) |
+//! | 2 | broadcast | Γ_i = γ_i·G, Πelog for (B_{i,1}, B_{i,2}, Y_i, Γ_i, G); echo of 1 | Πelog (PRE-03) |
+//! | 2 | direct | D_{j,i} = K_j^{γ_i}·enc_j(y), F_{j,i} = enc_i(y); D̂, F̂ likewise with w_i; Πaff-g for each | units (PRE-05); both Πaff-g with X = Γ_i and X = W_i (PRE-02); decryptions range-checked (PRE-02) |
+//! | 3 | broadcast | δ_i, Δ_i = k_i·Γ, S_i = χ_i·Γ, Πelog for (A_{i,1}, A_{i,2}, Y_i, Δ_i, Γ); echo of 2 | Πelog (PRE-03); δ·G = Σ Δ_j and Σ S_j = δ·X (PRE-04) |
+//!
+//! with Γ = Σ Γ_j, α_{i,j} = dec_i(D_{i,j}), β_{i,j} = −y_{i,j} (the sender's additive share:
+//! α_{j,i} + β_{i,j} = k_j·γ_i), δ_i = k_i·γ_i + Σ_j (α_{i,j} + β_{i,j}),
+//! χ_i = k_i·w_i + Σ_j (α̂_{i,j} + β̂_{i,j}), δ = Σ δ_j, R = δ⁻¹·Γ. The output
+//! [`Presignature`] holds (R, k_i, χ_i) and the public (Δ_j, S_j) with which each partial
+//! signature is checked before combining ([`crate::sign`], SIG-03).
+//!
+//! S_i = χ_i·Γ and the check Σ S_j = δ·X bind the χ shares to the key, which lets a combiner
+//! check each partial signature σ_j (σ_j·Γ = m·Δ_j + r·S_j) and name the party whose σ_j is
+//! wrong.
+//!
+//! Faults: every check above names its culprit, with the offending payload as evidence.
+//! **Not yet built:** when the PRE-04 consistency check fails, Fig. 9's identification rounds
+//! (Πaff-g*, Πdec evidence, both proofs exist in [`crate::zk`]) are what names the cheater;
+//! until that state machine exists the abort says [`AbortReason::PresignInconsistent`] with no
+//! culprit.
+//!
+//! Costs per party and peer: two Πenc-elg proofs and verifications, two Πaff-g proofs and
+//! verifications, two public encryptions under the peer's key, two CRT decryptions; the peer's
+//! ring-Pedersen tables and this party's owner (CRT) views come with the aux info.
+
+use alloc::sync::Arc;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::fmt;
+
+use k256::elliptic_curve::group::Group;
+use k256::elliptic_curve::Field;
+use k256::{ProjectivePoint, Scalar};
+use rand_core::CryptoRngCore;
+use zeroize::Zeroizing;
+
+use crate::arith::{
+    in_signed_bits, int_from_scalar, random_signed_bits, random_unit, scalar_from_int, SecretInt,
+    SecretUint,
+};
+use crate::aux_info::AuxInfo;
+use crate::dkg::KeyShare;
+use crate::hd::{derive_shift, ChainCode, DerivationPath, HdError};
+use crate::params::{ELL_PRIME, EPSILON};
+use crate::protocol::{
+    accept, check_echo, no_direct, Abort, AbortReason, Echo, Evidence, Incoming, Kind, Outcome,
+    Outgoing, PartyIndex, Protocol, Recipient, Rejected, RoundInbox, Step,
+};
+use crate::transcript::Transcript;
+use crate::zk::aff_g::{AffGProof, AffGStatement, AffGWitness};
+use crate::zk::elog::{ElogProof, ElogStatement, ElogWitness};
+use crate::zk::enc_elg::{EncElgProof, EncElgStatement, EncElgWitness};
+use crate::zk::{ProofContext, ProofError, MAX_SESSION_ID_BYTES};
+
+pub mod msg;
+
+use msg::{max_len, Round1Broadcast, Round1Direct, Round2Broadcast, Round2Direct, Round3Broadcast};
+
+/// Protocol label in every presigning hash.
+const PROTOCOL: &[u8] = b"custody/presign/cggmp24-fig8/v1";
+
+/// Number of rounds.
+pub const ROUNDS: u16 = 3;
+
+/// Longest key id.
+pub const MAX_KEY_ID_BYTES: usize = 64;
+
+/// Length of the session digest and the transcript digest.
+pub const DIGEST_BYTES: usize = 32;
+
+/// Inputs of one presigning party besides its key share and aux info.
+#[derive(Clone, Debug)]
+pub struct PresignConfig {
+    /// Session id, unique per execution (SIG-04: a reused id is refused by the signer node).
+    pub session_id: Vec<u8>,
+    /// The key's id (what the store files the share under).
+    pub key_id: Vec<u8>,
+    /// The key's refresh epoch (REF-03: presignatures of another epoch are refused).
+    pub epoch: u64,
+    /// The t signers, strictly increasing committee indices, this party among them.
+    pub signers: Vec<PartyIndex>,
+    /// The BIP32 path fixed for this presignature (SIG-02).
+    pub path: DerivationPath,
+}
+
+/// Why a presigning party could not be created.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PresignSetupError {
+    /// Session id empty or too long.
+    #[error("session id of {0} bytes (1..={MAX_SESSION_ID_BYTES} required)")]
+    SessionId(usize),
+    /// Key id empty or too long.
+    #[error("key id of {0} bytes (1..={MAX_KEY_ID_BYTES} required)")]
+    KeyId(usize),
+    /// Not exactly t signers: fewer cannot sign, more are not needed.
+    #[error("{got} signers given, the key needs exactly t = {t}")]
+    SignerCount {
+        /// Signers given.
+        got: usize,
+        /// The threshold.
+        t: u16,
+    },
+    /// Signers not strictly increasing, outside the committee, or without this party.
+    #[error("signer set must be strictly increasing committee indices including this party")]
+    SignerSet,
+    /// Key share and aux info do not belong together.
+    #[error("key share and aux info are for different parties or committees")]
+    AuxMismatch,
+    /// The derivation path gives no valid child key.
+    #[error("derivation path: {0}")]
+    Path(#[from] HdError),
+    /// Lagrange conversion failed (duplicate evaluation points: a corrupt key share).
+    #[error("Lagrange coefficients of the signer set")]
+    Lagrange,
+}
+
+/// Test-only misbehaviour (compiled only for tests and the `test-fixtures` feature).
+#[cfg(any(test, feature = "test-fixtures"))]
+#[derive(Clone, Debug, Default)]
+pub struct Misbehaviour {
+    /// Round 1: K_i encrypts k_i + 1 while A_i commits to k_i (Πenc-elg fails, PRE-01).
+    pub k_not_committed: bool,
+    /// Round 1: K_i = 0, not a unit (PRE-05).
+    pub zero_ciphertext: bool,
+    /// Round 2: Γ_i = (γ_i + 1)·G, not what B_i commits to (Πelog fails, PRE-03).
+    pub gamma_not_committed: bool,
+    /// Round 2: D for the γ multiplication computed with γ_i + 1 (Πaff-g fails, PRE-02).
+    pub d_with_other_gamma: bool,
+    /// Round 3: δ_i + 1 (PRE-04's consistency check fails).
+    pub delta_off_by_one: bool,
+}
+
+#[cfg(any(test, feature = "test-fixtures"))]
+type Faults = Misbehaviour;
+#[cfg(not(any(test, feature = "test-fixtures")))]
+type Faults = ();
+
+/// The public part of a presignature: what a combiner needs to check partial signatures.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PresignaturePublic {
+    /// Session digest binding (session id, key id, epoch, path, signers, keys).
+    pub ssid: [u8; DIGEST_BYTES],
+    /// Digest of the whole public transcript (every round-3 broadcast); partial signatures
+    /// carry it, so a party that equivocated in round 3 is caught when combining.
+    pub transcript: [u8; DIGEST_BYTES],
+    /// The signers.
+    pub signers: Vec<PartyIndex>,
+    /// The derivation path.
+    pub path: DerivationPath,
+    /// Epoch of the key.
+    pub epoch: u64,
+    /// Key id.
+    pub key_id: Vec<u8>,
+    /// The child public key the signature will verify under.
+    pub public_key: ProjectivePoint,
+    /// R = δ⁻¹·Γ.
+    pub cap_r: ProjectivePoint,
+    /// Γ = Σ Γ_j.
+    pub cap_gamma: ProjectivePoint,
+    /// Δ_j = k_j·Γ per signer (in signer order).
+    pub cap_deltas: Vec<ProjectivePoint>,
+    /// S_j = χ_j·Γ per signer (in signer order).
+    pub cap_ss: Vec<ProjectivePoint>,
+}
+
+/// One party's presignature: (R, k_i, χ_i) and the public values. Use once: signing consumes
+/// it ([`crate::sign`]).
+pub struct Presignature {
+    pub(crate) me: PartyIndex,
+    pub(crate) k: Zeroizing<Scalar>,
+    pub(crate) chi: Zeroizing<Scalar>,
+    pub(crate) public: PresignaturePublic,
+}
+
+impl fmt::Debug for Presignature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Presignature")
+            .field("me", &self.me)
+            .field("public", &self.public)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Presignature {
+    /// This party.
+    pub fn me(&self) -> PartyIndex {
+        self.me
+    }
+
+    /// The public values.
+    pub fn public(&self) -> &PresignaturePublic {
+        &self.public
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    NotStarted,
+    Running,
+    Finished,
+}
+
+/// Round-1 secrets of this party.
+struct Nonces {
+    k: Zeroizing<Scalar>,
+    gamma: Zeroizing<Scalar>,
+    a: Zeroizing<Scalar>,
+    b: Zeroizing<Scalar>,
+    rho: SecretUint,
+    nu: SecretUint,
+}
+
+/// One presigning party (a sans-IO state machine; see the module docs).
+pub struct PresignParty {
+    cfg: PresignConfig,
+    aux: Arc<AuxInfo>,
+    me: PartyIndex,
+    m: usize,
+    ssid: [u8; DIGEST_BYTES],
+    w: Zeroizing<Scalar>,
+    /// W_j per committee index (identity for non-signers).
+    cap_w: Vec<ProjectivePoint>,
+    public_key: ProjectivePoint,
+    nonces: Nonces,
+    own_r1: Round1Broadcast,
+    phase: Phase,
+    round: u16,
+    r1: RoundInbox<Round1Broadcast, Round1Direct>,
+    r2: RoundInbox<Round2Broadcast, Round2Direct>,
+    r3: RoundInbox<Round3Broadcast, ()>,
+    prev_echo: Echo,
+    /// β_{i,j} = −y_{i,j} and β̂_{i,j} per committee index.
+    betas: Vec<Option<(SecretInt, SecretInt)>>,
+    cap_gamma_own: ProjectivePoint,
+    cap_gamma: ProjectivePoint,
+    /// χ_i, once round 2 closed.
+    chi: Option<Zeroizing<Scalar>>,
+    pending: Vec<Abort>,
+    #[allow(dead_code)]
+    faults: Faults,
+}
+
+impl fmt::Debug for PresignParty {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PresignParty")
+            .field("me", &self.me)
+            .field("round", &self.round)
+            .field("phase", &self.phase)
+            .finish_non_exhaustive()
+    }
+}
+
+fn digest(t: &Transcript) -> [u8; DIGEST_BYTES] {
+    let mut out = [0u8; DIGEST_BYTES];
+    out.copy_from_slice(&t.challenge_bytes(b"digest", 0, DIGEST_BYTES));
+    out
+}
+
+fn abort_with(round: u16, j: PartyIndex, reason: AbortReason, bytes: &[u8]) -> Abort {
+    Abort {
+        round,
+        culprits: vec![j],
+        reason,
+        evidence: Evidence::Payload {
+            from: j,
+            round,
+            bytes: bytes.to_vec(),
+        },
+    }
+}
+
+fn proof_reason(e: &ProofError) -> AbortReason {
+    AbortReason::InvalidProof {
+        proof: e.proof,
+        check: e.check,
+    }
+}
+
+impl PresignParty {
+    /// Creates a party from its key share, the aux info of the same committee (shared: it is
+    /// fixed for an epoch and used by many concurrent presignatures) and the session inputs;
+    /// samples the round-1 secrets.
+    pub fn new(
+        cfg: PresignConfig,
+        key: &KeyShare,
+        aux: Arc<AuxInfo>,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Self, PresignSetupError> {
+        Self::build(cfg, key, aux, rng, None)
+    }
+
+    /// A party that misbehaves as `faults` says (tests only).
+    #[cfg(any(test, feature = "test-fixtures"))]
+    pub fn with_misbehaviour(
+        cfg: PresignConfig,
+        key: &KeyShare,
+        aux: Arc<AuxInfo>,
+        rng: &mut impl CryptoRngCore,
+        faults: Misbehaviour,
+    ) -> Result<Self, PresignSetupError> {
+        Self::build(cfg, key, aux, rng, Some(faults))
+    }
+
+    #[allow(unused_variables)]
+    fn build(
+        cfg: PresignConfig,
+        key: &KeyShare,
+        aux: Arc<AuxInfo>,
+        rng: &mut impl CryptoRngCore,
+        faults: Option<Faults>,
+    ) -> Result<Self, PresignSetupError> {
+        if cfg.session_id.is_empty() || cfg.session_id.len() > MAX_SESSION_ID_BYTES {
+            return Err(PresignSetupError::SessionId(cfg.session_id.len()));
+        }
+        if cfg.key_id.is_empty() || cfg.key_id.len() > MAX_KEY_ID_BYTES {
+            return Err(PresignSetupError::KeyId(cfg.key_id.len()));
+        }
+        let t = key.threshold();
+        if cfg.signers.len() != usize::from(t) {
+            return Err(PresignSetupError::SignerCount {
+                got: cfg.signers.len(),
+                t,
+            });
+        }
+        let me = key.me();
+        let committee = key.committee();
+        let m = usize::from(committee.len());
+        if !cfg.signers.windows(2).all(|w| w[0] < w[1])
+            || !cfg.signers.iter().all(|s| committee.contains(*s))
+            || !cfg.signers.contains(&me)
+        {
+            return Err(PresignSetupError::SignerSet);
+        }
+        if aux.me() != me || aux.parties() != m {
+            return Err(PresignSetupError::AuxMismatch);
+        }
+        let (public_key, shift) =
+            derive_shift(key.public_key(), &ChainCode(*key.chain_code()), &cfg.path)?;
+        let first = cfg.signers[0];
+        let mut cap_w = vec![ProjectivePoint::IDENTITY; m];
+        for &j in &cfg.signers {
+            let lambda = key
+                .lagrange_in(&cfg.signers, j)
+                .map_err(|_| PresignSetupError::Lagrange)?;
+            let x_j = key.public_shares()[j.as_usize()];
+            cap_w[j.as_usize()] = x_j * lambda
+                + if j == first {
+                    ProjectivePoint::GENERATOR * shift
+                } else {
+                    ProjectivePoint::IDENTITY
+                };
+        }
+        let lambda_me = key
+            .lagrange_in(&cfg.signers, me)
+            .map_err(|_| PresignSetupError::Lagrange)?;
+        let w = Zeroizing::new(
+            *key.secret_share() * lambda_me + if me == first { shift } else { Scalar::ZERO },
+        );
+        // ssid: everything this presignature is bound to
+        let mut tr = Transcript::new(PROTOCOL);
+        tr.append_bytes(b"session-id", &cfg.session_id);
+        tr.append_bytes(b"key-id", &cfg.key_id);
+        tr.append_u64(b"epoch", cfg.epoch);
+        tr.append_bytes(b"path", &cfg.path.to_bytes());
+        committee.append_to(&mut tr);
+        tr.append_u64(b"threshold", u64::from(t));
+        for s in &cfg.signers {
+            tr.append_u64(b"signer", u64::from(s.get()));
+        }
+        tr.append_point(b"public key", key.public_key());
+        tr.append_point(b"child public key", &public_key);
+        tr.append_point_list(b"X_j", key.public_shares());
+        tr.append_bytes(b"aux rho", aux.rho());
+        for j in committee.parties() {
+            if let Some(p) = aux.party(j) {
+                tr.append_uint(b"N_j", p.paillier.n());
+                tr.append_uint(b"N-hat_j", p.ring_pedersen.n());
+                tr.append_uint(b"s_j", p.ring_pedersen.s());
+                tr.append_uint(b"t_j", p.ring_pedersen.t());
+            }
+        }
+        let ssid = digest(&tr);
+
+        #[cfg(any(test, feature = "test-fixtures"))]
+        let faults = faults.unwrap_or_default();
+        #[cfg(not(any(test, feature = "test-fixtures")))]
+        let faults = ();
+        let sk = aux.paillier_secret();
+        let k = Zeroizing::new(Scalar::random(&mut *rng));
+        let gamma = Zeroizing::new(Scalar::random(&mut *rng));
+        let y = Zeroizing::new(Scalar::random(&mut *rng));
+        let a = Zeroizing::new(Scalar::random(&mut *rng));
+        let b = Zeroizing::new(Scalar::random(&mut *rng));
+        #[allow(unused_mut)]
+        let mut k_plain = SecretInt::new(int_from_scalar(&k));
+        #[cfg(any(test, feature = "test-fixtures"))]
+        if faults.k_not_committed {
+            k_plain = SecretInt::new(k_plain.expose() + 1);
+        }
+        let (cap_k, rho) = sk.encrypt(rng, k_plain.expose());
+        let gamma_plain = SecretInt::new(int_from_scalar(&gamma));
+        let (cap_g, nu) = sk.encrypt(rng, gamma_plain.expose());
+        let g = ProjectivePoint::GENERATOR;
+        let cap_y = g * *y;
+        let cap_gamma_own = g * *gamma;
+        #[allow(unused_mut)]
+        let mut own_r1 = Round1Broadcast {
+            cap_k: cap_k.as_uint().clone(),
+            cap_g: cap_g.as_uint().clone(),
+            cap_y,
+            cap_a: [g * *a, g * *k + cap_y * *a],
+            cap_b: [g * *b, g * *gamma + cap_y * *b],
+        };
+        #[cfg(any(test, feature = "test-fixtures"))]
+        if faults.zero_ciphertext {
+            own_r1.cap_k = num_bigint::BigUint::default();
+        }
+        let signer_mask: Vec<bool> = (0..m)
+            .map(|j| cfg.signers.contains(&PartyIndex::new(j as u16)))
+            .collect();
+        Ok(Self {
+            me,
+            m,
+            ssid,
+            w,
+            cap_w,
+            public_key,
+            nonces: Nonces {
+                k,
+                gamma,
+                a,
+                b,
+                rho: SecretUint::new(rho.expose().clone()),
+                nu: SecretUint::new(nu.expose().clone()),
+            },
+            own_r1,
+            phase: Phase::NotStarted,
+            round: 0,
+            r1: RoundInbox::new(1, me, signer_mask.clone(), true, true),
+            r2: RoundInbox::new(2, me, signer_mask.clone(), true, true),
+            r3: RoundInbox::new(3, me, signer_mask, true, false),
+            prev_echo: Echo(Vec::new()),
+            betas: (0..m).map(|_| None).collect(),
+            cap_gamma_own,
+            cap_gamma: ProjectivePoint::IDENTITY,
+            chi: None,
+            pending: Vec::new(),
+            faults,
+            aux,
+            cfg,
+        })
+    }
+
+    fn peers(&self) -> Vec<PartyIndex> {
+        self.cfg
+            .signers
+            .iter()
+            .copied()
+            .filter(|&j| j != self.me)
+            .collect()
+    }
+
+    fn ctx(&self, prover: PartyIndex) -> ProofContext<'_> {
+        ProofContext {
+            session_id: &self.ssid,
+            prover: prover.get(),
+            rho: self.aux.rho(),
+        }
+    }
+
+    fn broadcast(&self, payload: Vec<u8>) -> Outgoing {
+        Outgoing {
+            round: self.round,
+            to: Recipient::All,
+            payload,
+        }
+    }
+
+    fn bug(&self, what: &'static str) -> Abort {
+        Abort {
+            round: self.round,
+            culprits: vec![self.me],
+            reason: AbortReason::Bug(what),
+            evidence: Evidence::None,
+        }
+    }
+
+    fn missing_abort(&self, missing: Vec<PartyIndex>) -> Result<(), Abort> {
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(Abort {
+                round: self.round,
+                culprits: missing,
+                reason: AbortReason::MissingMessage,
+                evidence: Evidence::None,
+            })
+        }
+    }
+
+    fn note_conflicts<B, D>(pending: &mut Vec<Abort>, inbox: &RoundInbox<B, D>, round: u16) {
+        for (j, _, evidence) in inbox.conflicts() {
+            pending.push(Abort {
+                round,
+                culprits: vec![j],
+                reason: AbortReason::Equivocation,
+                evidence,
+            });
+        }
+    }
+
+    /// Round 1: the broadcast and, to each peer, Πenc-elg for K_i and G_i.
+    fn round1_messages(&self, rng: &mut dyn CryptoRngCore) -> Result<Vec<Outgoing>, Abort> {
+        let sk = self.aux.paillier_secret();
+        let n = &self.nonces;
+        let payload = self.own_r1.to_bytes();
+        let mut out = vec![Outgoing {
+            round: 1,
+            to: Recipient::All,
+            payload,
+        }];
+        let k_plain = SecretInt::new(int_from_scalar(&n.k));
+        let gamma_plain = SecretInt::new(int_from_scalar(&n.gamma));
+        for j in self.peers() {
+            let Some(peer) = self.aux.party(j) else {
+                return Err(self.bug("aux of a signer missing"));
+            };
+            let ctx = self.ctx(self.me);
+            let st_k = EncElgStatement {
+                n0: sk.public(),
+                aux: &peer.ring_pedersen,
+                cap_c: &self.own_r1.cap_k,
+                cap_a: &self.own_r1.cap_y,
+                cap_b: &self.own_r1.cap_a[0],
+                cap_x: &self.own_r1.cap_a[1],
+            };
+            let w_k = EncElgWitness {
+                sk,
+                x: k_plain.expose(),
+                rho: n.rho.expose(),
+                b: &n.a,
+            };
+            let st_g = EncElgStatement {
+                cap_c: &self.own_r1.cap_g,
+                cap_b: &self.own_r1.cap_b[0],
+                cap_x: &self.own_r1.cap_b[1],
+                ..st_k
+            };
+            let w_g = EncElgWitness {
+                x: gamma_plain.expose(),
+                rho: n.nu.expose(),
+                b: &n.b,
+                ..w_k
+            };
+            let psi_g = EncElgProof::prove(&mut &mut *rng, &ctx, &st_g, &w_g)
+                .map_err(|_| self.bug("Πenc-elg of G_i"))?;
+            let psi_k = if self.cheats_k() {
+                // a cheater cannot prove a false K_i; it sends another proof instead
+                psi_g.clone()
+            } else {
+                EncElgProof::prove(&mut &mut *rng, &ctx, &st_k, &w_k)
+                    .map_err(|_| self.bug("Πenc-elg of K_i"))?
+            };
+            out.push(Outgoing {
+                round: 1,
+                to: Recipient::One(j),
+                payload: Round1Direct { psi_k, psi_g }.to_bytes(),
+            });
+        }
+        Ok(out)
+    }
+
+    #[cfg(any(test, feature = "test-fixtures"))]
+    fn cheats_k(&self) -> bool {
+        self.faults.k_not_committed || self.faults.zero_ciphertext
+    }
+
+    #[cfg(not(any(test, feature = "test-fixtures")))]
+    fn cheats_k(&self) -> bool {
+        false
+    }
+
+    /// Round 1 closes: check K_j, G_j and both Πenc-elg of every peer (PRE-05, PRE-01); send
+    /// Γ_i with Πelog, and to each peer the two affine operations with Πaff-g.
+    fn close_r1(&mut self, rng: &mut dyn CryptoRngCore) -> Result<Vec<Outgoing>, Abort> {
+        self.missing_abort(self.r1.missing())?;
+        Self::note_conflicts(&mut self.pending, &self.r1, 1);
+        let own_rp = match self.aux.party(self.me) {
+            Some(p) => p.ring_pedersen.clone(),
+            None => return Err(self.bug("own aux missing")),
+        };
+        for j in self.peers() {
+            let (Some(b), Some(d), Some(peer)) =
+                (self.r1.broadcast(j), self.r1.direct(j), self.aux.party(j))
+            else {
+                return Err(self.bug("round-1 message missing after completion"));
+            };
+            let v = &b.value;
+            for c in [&v.cap_k, &v.cap_g] {
+                if peer.paillier.ciphertext(c.clone()).is_err() {
+                    return Err(abort_with(1, j, AbortReason::InvalidCiphertext, &b.payload));
+                }
+            }
+            let ctx = self.ctx(j);
+            let st_k = EncElgStatement {
+                n0: &peer.paillier,
+                aux: &own_rp,
+                cap_c: &v.cap_k,
+                cap_a: &v.cap_y,
+                cap_b: &v.cap_a[0],
+                cap_x: &v.cap_a[1],
+            };
+            d.value
+                .psi_k
+                .verify(&ctx, &st_k)
+                .map_err(|e| abort_with(1, j, proof_reason(&e), &d.payload))?;
+            let st_g = EncElgStatement {
+                cap_c: &v.cap_g,
+                cap_b: &v.cap_b[0],
+                cap_x: &v.cap_b[1],
+                ..st_k
+            };
+            d.value
+                .psi_g
+                .verify(&ctx, &st_g)
+                .map_err(|e| abort_with(1, j, proof_reason(&e), &d.payload))?;
+        }
+        let echo = self.r1.echo(PROTOCOL, &self.ssid);
+        self.round = 2;
+        self.prev_echo = echo.clone();
+        let n = &self.nonces;
+        let g = ProjectivePoint::GENERATOR;
+        #[allow(unused_mut)]
+        let mut cap_gamma = self.cap_gamma_own;
+        #[cfg(any(test, feature = "test-fixtures"))]
+        if self.faults.gamma_not_committed {
+            cap_gamma += g;
+        }
+        // (a test cheater proves the honest Γ_i and sends another one)
+        let st = ElogStatement {
+            cap_l: &self.own_r1.cap_b[0],
+            cap_m: &self.own_r1.cap_b[1],
+            cap_x: &self.own_r1.cap_y,
+            cap_y: &self.cap_gamma_own,
+            h: &g,
+        };
+        let wit = ElogWitness {
+            y: &n.gamma,
+            lambda: &n.b,
+        };
+        let psi = ElogProof::prove(&mut &mut *rng, &self.ctx(self.me), &st, &wit)
+            .map_err(|_| self.bug("Πelog of Γ_i"))?;
+        let msg = Round2Broadcast {
+            echo,
+            cap_gamma,
+            psi,
+        };
+        let payload = msg.to_bytes();
+        self.r2.insert_own_broadcast(payload.clone(), msg);
+        let mut out = vec![self.broadcast(payload)];
+        for j in self.peers() {
+            let (direct, betas) = self.affine_operations(rng, j)?;
+            self.betas[j.as_usize()] = Some(betas);
+            out.push(Outgoing {
+                round: 2,
+                to: Recipient::One(j),
+                payload: direct.to_bytes(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// D_{j,i} = K_j^{γ_i}·enc_j(y; s), F_{j,i} = enc_i(y; r) and the same with w_i, with their
+    /// Πaff-g proofs; returns the message and (β, β̂) = (−y, −ŷ).
+    fn affine_operations(
+        &self,
+        rng: &mut dyn CryptoRngCore,
+        j: PartyIndex,
+    ) -> Result<(Round2Direct, (SecretInt, SecretInt)), Abort> {
+        let sk = self.aux.paillier_secret();
+        let (Some(peer), Some(b)) = (self.aux.party(j), self.r1.broadcast(j)) else {
+            return Err(self.bug("peer data missing in round 2"));
+        };
+        let cap_k_j = &b.value.cap_k;
+        let n_j = &peer.paillier;
+        let ctx = self.ctx(self.me);
+        let mut one = |x: &Scalar, cap_x: &ProjectivePoint, cheat: bool| {
+            let y = SecretInt::new(random_signed_bits(&mut &mut *rng, u64::from(ELL_PRIME)));
+            let s = SecretUint::new(random_unit(&mut &mut *rng, n_j.n()));
+            let r = SecretUint::new(random_unit(&mut &mut *rng, sk.public().n()));
+            let x_int = SecretInt::new(int_from_scalar(x));
+            let mult = if cheat {
+                SecretInt::new(x_int.expose() + 1)
+            } else {
+                x_int.clone()
+            };
+            let c_x = n_j
+                .pow_n2(cap_k_j, mult.expose())
+                .ok_or_else(|| self.bug("K_j checked as a unit"))?;
+            let enc_y = n_j
+                .encrypt_with_nonce(y.expose(), s.expose())
+                .map_err(|_| self.bug("fresh unit nonce"))?;
+            let cap_d = c_x * enc_y.as_uint() % n_j.n_squared();
+            let cap_f = sk
+                .encrypt_with_nonce(y.expose(), r.expose())
+                .map_err(|_| self.bug("fresh unit nonce"))?
+                .as_uint()
+                .clone();
+            let st = AffGStatement {
+                n0: n_j,
+                n1: sk.public(),
+                rp: &peer.ring_pedersen,
+                cap_c: cap_k_j,
+                cap_d: &cap_d,
+                cap_y: &cap_f,
+                cap_x,
+            };
+            let wit = AffGWitness {
+                x: x_int.expose(),
+                y: y.expose(),
+                rho: s.expose(),
+                rho_y: r.expose(),
+                prover_key: sk,
+            };
+            let proof = AffGProof::prove_for_computed_statement(&mut &mut *rng, &ctx, &st, &wit)
+                .map_err(|_| self.bug("Πaff-g of our own affine operation"))?;
+            Ok::<_, Abort>((cap_d, cap_f, proof, SecretInt::new(-y.expose())))
+        };
+        #[cfg(any(test, feature = "test-fixtures"))]
+        let cheat = self.faults.d_with_other_gamma;
+        #[cfg(not(any(test, feature = "test-fixtures")))]
+        let cheat = false;
+        let cap_gamma_own = self.cap_gamma_own;
+        let (cap_d, cap_f, psi, beta) = one(&self.nonces.gamma, &cap_gamma_own, cheat)?;
+        let cap_w = self.cap_w[self.me.as_usize()];
+        let (cap_d_hat, cap_f_hat, psi_hat, beta_hat) = one(&self.w, &cap_w, false)?;
+        Ok((
+            Round2Direct {
+                cap_d,
+                cap_f,
+                cap_d_hat,
+                cap_f_hat,
+                psi,
+                psi_hat,
+            },
+            (beta, beta_hat),
+        ))
+    }
+
+    /// Round 2 closes: Πelog of each Γ_j (PRE-03), units and Πaff-g of each pair (PRE-05,
+    /// PRE-02), decryption with range checks; send δ_i, Δ_i, S_i and Πelog.
+    fn close_r2(&mut self, rng: &mut dyn CryptoRngCore) -> Result<Vec<Outgoing>, Abort> {
+        self.missing_abort(self.r2.missing())?;
+        Self::note_conflicts(&mut self.pending, &self.r2, 2);
+        let g = ProjectivePoint::GENERATOR;
+        let sk = self.aux.paillier_secret();
+        let (Some(own), own_view) = (self.aux.party(self.me), self.aux.own_paillier_view()) else {
+            return Err(self.bug("own aux missing"));
+        };
+        let bound_bits = u64::from(ELL_PRIME + EPSILON + 1);
+        let mut cap_gamma = self.cap_gamma_own;
+        let mut delta = Zeroizing::new(*self.nonces.k * *self.nonces.gamma);
+        let mut chi = Zeroizing::new(*self.nonces.k * *self.w);
+        for j in self.peers() {
+            let (Some(r1), Some(b), Some(d), Some(peer)) = (
+                self.r1.broadcast(j),
+                self.r2.broadcast(j),
+                self.r2.direct(j),
+                self.aux.party(j),
+            ) else {
+                return Err(self.bug("round-2 message missing after completion"));
+            };
+            let ctx = self.ctx(j);
+            let st = ElogStatement {
+                cap_l: &r1.value.cap_b[0],
+                cap_m: &r1.value.cap_b[1],
+                cap_x: &r1.value.cap_y,
+                cap_y: &b.value.cap_gamma,
+                h: &g,
+            };
+            b.value
+                .psi
+                .verify(&ctx, &st)
+                .map_err(|e| abort_with(2, j, proof_reason(&e), &b.payload))?;
+            let v = &d.value;
+            let units = own_view.ciphertext(v.cap_d.clone()).is_ok()
+                && own_view.ciphertext(v.cap_d_hat.clone()).is_ok()
+                && peer.paillier.ciphertext(v.cap_f.clone()).is_ok()
+                && peer.paillier.ciphertext(v.cap_f_hat.clone()).is_ok();
+            if !units {
+                return Err(abort_with(2, j, AbortReason::InvalidCiphertext, &d.payload));
+            }
+            let cap_w_j = self.cap_w[j.as_usize()];
+            for (cap_d, cap_f, proof, cap_x) in [
+                (&v.cap_d, &v.cap_f, &v.psi, &b.value.cap_gamma),
+                (&v.cap_d_hat, &v.cap_f_hat, &v.psi_hat, &cap_w_j),
+            ] {
+                let st = AffGStatement {
+                    n0: own_view,
+                    n1: &peer.paillier,
+                    rp: &own.ring_pedersen,
+                    cap_c: &self.own_r1.cap_k,
+                    cap_d,
+                    cap_y: cap_f,
+                    cap_x,
+                };
+                proof
+                    .verify(&ctx, &st)
+                    .map_err(|e| abort_with(2, j, proof_reason(&e), &d.payload))?;
+            }
+            let Some((beta, beta_hat)) = self.betas[j.as_usize()].as_ref() else {
+                return Err(self.bug("β missing"));
+            };
+            for (c, beta, acc) in [
+                (&v.cap_d, beta, &mut delta),
+                (&v.cap_d_hat, beta_hat, &mut chi),
+            ] {
+                let ct = own_view
+                    .ciphertext(c.clone())
+                    .map_err(|_| self.bug("unit checked above"))?;
+                let alpha = SecretInt::new(sk.decrypt(&ct));
+                if !in_signed_bits(alpha.expose(), bound_bits) {
+                    return Err(abort_with(
+                        2,
+                        j,
+                        AbortReason::DecryptionOutOfRange,
+                        &d.payload,
+                    ));
+                }
+                **acc += scalar_from_int(alpha.expose()) + scalar_from_int(beta.expose());
+            }
+            cap_gamma += b.value.cap_gamma;
+        }
+        self.cap_gamma = cap_gamma;
+        let cap_delta = cap_gamma * *self.nonces.k;
+        let cap_s = cap_gamma * *chi;
+        let st = ElogStatement {
+            cap_l: &self.own_r1.cap_a[0],
+            cap_m: &self.own_r1.cap_a[1],
+            cap_x: &self.own_r1.cap_y,
+            cap_y: &cap_delta,
+            h: &cap_gamma,
+        };
+        let wit = ElogWitness {
+            y: &self.nonces.k,
+            lambda: &self.nonces.a,
+        };
+        let psi = ElogProof::prove(&mut &mut *rng, &self.ctx(self.me), &st, &wit)
+            .map_err(|_| self.bug("Πelog of Δ_i"))?;
+        #[allow(unused_mut)]
+        let mut delta_sent = *delta;
+        #[cfg(any(test, feature = "test-fixtures"))]
+        if self.faults.delta_off_by_one {
+            delta_sent += Scalar::ONE;
+        }
+        let echo = self.r2.echo(PROTOCOL, &self.ssid);
+        self.round = 3;
+        self.prev_echo = echo.clone();
+        let msg = Round3Broadcast {
+            echo,
+            delta: delta_sent,
+            cap_delta,
+            cap_s,
+            psi,
+        };
+        let payload = msg.to_bytes();
+        self.r3.insert_own_broadcast(payload.clone(), msg);
+        self.chi = Some(chi);
+        Ok(vec![self.broadcast(payload)])
+    }
+}
+
+impl PresignParty {
+    /// Round 3 closes: Πelog of each Δ_j (PRE-03), then δ·G = Σ Δ_j and Σ S_j = δ·X (PRE-04);
+    /// R = δ⁻¹·Γ.
+    fn close_r3(&mut self) -> Result<Presignature, Abort> {
+        self.missing_abort(self.r3.missing())?;
+        Self::note_conflicts(&mut self.pending, &self.r3, 3);
+        let mut delta = Scalar::ZERO;
+        let mut sum_delta = ProjectivePoint::IDENTITY;
+        let mut sum_s = ProjectivePoint::IDENTITY;
+        let mut cap_deltas = Vec::with_capacity(self.cfg.signers.len());
+        let mut cap_ss = Vec::with_capacity(self.cfg.signers.len());
+        let mut tr = Transcript::new(PROTOCOL);
+        tr.append_bytes(b"ssid", &self.ssid);
+        for &j in &self.cfg.signers {
+            let (Some(r1), Some(r3)) = (self.r1_for(j), self.r3.broadcast(j)) else {
+                return Err(self.bug("round-3 message missing after completion"));
+            };
+            let v = &r3.value;
+            if j != self.me {
+                let st = ElogStatement {
+                    cap_l: &r1.cap_a[0],
+                    cap_m: &r1.cap_a[1],
+                    cap_x: &r1.cap_y,
+                    cap_y: &v.cap_delta,
+                    h: &self.cap_gamma,
+                };
+                v.psi
+                    .verify(&self.ctx(j), &st)
+                    .map_err(|e| abort_with(3, j, proof_reason(&e), &r3.payload))?;
+            }
+            tr.append_bytes(b"round-3 broadcast", &r3.payload);
+            delta += v.delta;
+            sum_delta += v.cap_delta;
+            sum_s += v.cap_s;
+            cap_deltas.push(v.cap_delta);
+            cap_ss.push(v.cap_s);
+        }
+        let g = ProjectivePoint::GENERATOR;
+        if g * delta != sum_delta || sum_s != self.public_key * delta {
+            return Err(Abort {
+                round: 3,
+                culprits: Vec::new(),
+                reason: AbortReason::PresignInconsistent,
+                evidence: Evidence::None,
+            });
+        }
+        let delta_inv = Option::<Scalar>::from(delta.invert())
+            .ok_or_else(|| self.bug("δ = 0 with consistent Δ_j (probability 2^-256)"))?;
+        let cap_r = self.cap_gamma * delta_inv;
+        if bool::from(cap_r.is_identity()) {
+            return Err(self.bug("R is the identity (probability 2^-256)"));
+        }
+        let chi = self.chi.take().ok_or_else(|| self.bug("χ_i missing"))?;
+        Ok(Presignature {
+            me: self.me,
+            k: self.nonces.k.clone(),
+            chi,
+            public: PresignaturePublic {
+                ssid: self.ssid,
+                transcript: digest(&tr),
+                signers: self.cfg.signers.clone(),
+                path: self.cfg.path.clone(),
+                epoch: self.cfg.epoch,
+                key_id: self.cfg.key_id.clone(),
+                public_key: self.public_key,
+                cap_r,
+                cap_gamma: self.cap_gamma,
+                cap_deltas,
+                cap_ss,
+            },
+        })
+    }
+
+    /// The round-1 broadcast of j (our own for j = me).
+    fn r1_for(&self, j: PartyIndex) -> Option<&Round1Broadcast> {
+        if j == self.me {
+            Some(&self.own_r1)
+        } else {
+            self.r1.broadcast(j).map(|r| &r.value)
+        }
+    }
+
+    fn check_incoming_echo(&mut self, from: PartyIndex, echo: &Echo) {
+        if let Err(a) = check_echo(&self.prev_echo, echo, from, self.round - 1, self.round) {
+            self.pending.push(a);
+        }
+    }
+
+    fn receive(&mut self, msg: &Incoming) -> Result<(), Rejected> {
+        let m = self.m;
+        let max_b = max_len(m, self.round, false);
+        let max_d = max_len(m, self.round, true);
+        let echo = match self.round {
+            1 => {
+                accept(
+                    &mut self.r1,
+                    msg,
+                    max_b,
+                    max_d,
+                    Round1Broadcast::from_bytes,
+                    Round1Direct::from_bytes,
+                )?;
+                None
+            }
+            2 => match accept(
+                &mut self.r2,
+                msg,
+                max_b,
+                max_d,
+                |b| Round2Broadcast::from_bytes(b, m),
+                Round2Direct::from_bytes,
+            )? {
+                Some(Kind::Broadcast) => self.r2.broadcast(msg.from).map(|r| r.value.echo.clone()),
+                _ => None,
+            },
+            _ => accept(
+                &mut self.r3,
+                msg,
+                max_b,
+                max_d,
+                |b| Round3Broadcast::from_bytes(b, m),
+                no_direct,
+            )?
+            .and_then(|_| self.r3.broadcast(msg.from).map(|r| r.value.echo.clone())),
+        };
+        if let Some(echo) = echo {
+            self.check_incoming_echo(msg.from, &echo);
+        }
+        Ok(())
+    }
+
+    /// Closes rounds while they are complete (or once, forced, at a deadline).
+    fn advance(&mut self, rng: &mut dyn CryptoRngCore, mut force: bool) -> Step<Presignature> {
+        let mut step = Step::empty();
+        while self.phase == Phase::Running {
+            let complete = match self.round {
+                1 => self.r1.is_complete(),
+                2 => self.r2.is_complete(),
+                _ => self.r3.is_complete(),
+            };
+            if !complete && !force {
+                break;
+            }
+            force = false;
+            let closed = match self.round {
+                1 => self.close_r1(rng).map(Ok),
+                2 => self.close_r2(rng).map(Ok),
+                _ => self.close_r3().map(Err),
+            };
+            match closed {
+                Ok(Ok(out)) => {
+                    step.outgoing.extend(out);
+                    if !self.pending.is_empty() {
+                        self.phase = Phase::Finished;
+                        step.outcome = Some(Outcome::Abort(self.pending.remove(0)));
+                    }
+                }
+                Ok(Err(presignature)) => {
+                    self.phase = Phase::Finished;
+                    step.outcome = Some(if self.pending.is_empty() {
+                        Outcome::Output(presignature)
+                    } else {
+                        Outcome::Abort(self.pending.remove(0))
+                    });
+                }
+                Err(abort) => {
+                    self.phase = Phase::Finished;
+                    step.outcome = Some(Outcome::Abort(abort));
+                }
+            }
+        }
+        step
+    }
+
+    fn running(&self) -> Result<(), Rejected> {
+        match self.phase {
+            Phase::NotStarted => Err(Rejected::NotStarted),
+            Phase::Finished => Err(Rejected::Finished),
+            Phase::Running => Ok(()),
+        }
+    }
+}
+
+impl Protocol for PresignParty {
+    type Output = Presignature;
+
+    fn me(&self) -> PartyIndex {
+        self.me
+    }
+
+    fn current_round(&self) -> Option<u16> {
+        (self.phase == Phase::Running).then_some(self.round)
+    }
+
+    fn start(&mut self, rng: &mut dyn CryptoRngCore) -> Result<Step<Presignature>, Rejected> {
+        match self.phase {
+            Phase::NotStarted => {}
+            Phase::Running => return Err(Rejected::AlreadyStarted),
+            Phase::Finished => return Err(Rejected::Finished),
+        }
+        self.phase = Phase::Running;
+        self.round = 1;
+        let mut step = Step::empty();
+        match self.round1_messages(rng) {
+            Ok(out) => {
+                let payload = self.own_r1.to_bytes();
+                self.r1.insert_own_broadcast(payload, self.own_r1.clone());
+                step.outgoing = out;
+                let more = self.advance(rng, false);
+                step.outgoing.extend(more.outgoing);
+                step.outcome = more.outcome;
+            }
+            Err(abort) => {
+                self.phase = Phase::Finished;
+                step.outcome = Some(Outcome::Abort(abort));
+            }
+        }
+        Ok(step)
+    }
+
+    fn handle(
+        &mut self,
+        rng: &mut dyn CryptoRngCore,
+        msg: Incoming,
+    ) -> Result<Step<Presignature>, Rejected> {
+        self.running()?;
+        self.receive(&msg)?;
+        Ok(self.advance(rng, false))
+    }
+
+    fn on_round_deadline(
+        &mut self,
+        rng: &mut dyn CryptoRngCore,
+    ) -> Result<Step<Presignature>, Rejected> {
+        self.running()?;
+        Ok(self.advance(rng, true))
+    }
+}
+
+#[cfg(test)]
+mod tests;
