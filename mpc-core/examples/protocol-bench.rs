@@ -7,9 +7,10 @@
 //! `cargo run --release -p mpc-core --features test-fixtures --example protocol-bench -- \
 //!     --parties 5 --threshold 3 --json`
 //!
-//! Phases today: `dkg` (GJKR DKG) and `aux_info` (CGGMP24 Fig. 7 with the committed fixture
-//! primes, so prime generation is not timed: it belongs to the background pool). Presign and
-//! sign are not built yet; the bench says so on stderr instead of printing numbers for them.
+//! Phases: `dkg` (GJKR DKG), `aux_info` (CGGMP24 Fig. 7 with the committed fixture primes, so
+//! prime generation is not timed: it belongs to the background pool), `presign` (Fig. 8, the
+//! first t parties, path m/0) and `sign` (Fig. 10: one party's partial signature, and the
+//! combine with every partial checked, which is timed separately as `combine`).
 #![allow(missing_docs, clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 use std::collections::VecDeque;
@@ -20,7 +21,10 @@ use cpu_time::ThreadTime;
 use mpc_core::aux_info::{AuxConfig, AuxInfoParty, AuxPrimes};
 use mpc_core::dkg::{DkgConfig, DkgParty};
 use mpc_core::fixtures::safe_prime_pair;
+use mpc_core::presign::{PresignConfig, PresignParty};
 use mpc_core::protocol::{Committee, Incoming, Outcome, PartyIndex, Protocol, Recipient, Step};
+use mpc_core::sign::combine;
+use std::sync::Arc;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
@@ -114,7 +118,7 @@ fn report(phase: &str, m: u16, t: u16, r: &Measured, json: bool) {
     let wall_ms = r.wall.as_secs_f64() * 1e3;
     if json {
         println!(
-            "{{\"phase\":\"{phase}\",\"parties\":{m},\"threshold\":{t},\"per_party_ms\":{mean_ms:.1},\"per_party_max_ms\":{max_ms:.1},\"bytes_per_party\":{bytes},\"wall_ms\":{wall_ms:.1}}}"
+            "{{\"phase\":\"{phase}\",\"parties\":{m},\"threshold\":{t},\"per_party_ms\":{mean_ms:.3},\"per_party_max_ms\":{max_ms:.3},\"bytes_per_party\":{bytes},\"wall_ms\":{wall_ms:.1}}}"
         );
     } else {
         println!(
@@ -161,10 +165,10 @@ fn main() {
             .expect("dkg party")
         })
         .collect();
-    let (_shares, measured) = drive(dkg, &mut rng);
+    let (shares, measured) = drive(dkg, &mut rng);
     report("dkg", m, t, &measured, json);
 
-    if m >= 2 {
+    {
         let setup = ThreadTime::now();
         let wall_setup = Instant::now();
         let aux: Vec<AuxInfoParty> = (0..m)
@@ -186,12 +190,73 @@ fn main() {
         // key building and Πprm happen in the constructor: count them for each party
         let setup_each = setup.elapsed() / u32::from(m);
         let setup_wall = wall_setup.elapsed();
-        let (_aux, mut measured) = drive(aux, &mut rng);
+        let (aux, mut measured) = drive(aux, &mut rng);
         for c in measured.per_party_cpu.iter_mut() {
             *c += setup_each;
         }
         measured.wall += setup_wall;
         report("aux_info", m, t, &measured, json);
+
+        let aux: Vec<Arc<_>> = aux.into_iter().map(Arc::new).collect();
+        let signers: Vec<PartyIndex> = (0..t).map(PartyIndex::new).collect();
+        let setup = ThreadTime::now();
+        let presign: Vec<PresignParty> = (0..t)
+            .map(|i| {
+                PresignParty::new(
+                    PresignConfig {
+                        session_id: b"protocol-bench/presign".to_vec(),
+                        key_id: b"bench-key".to_vec(),
+                        epoch: 0,
+                        signers: signers.clone(),
+                        path: "m/0".parse().expect("path"),
+                    },
+                    &shares[usize::from(i)],
+                    Arc::clone(&aux[usize::from(i)]),
+                    &mut rng,
+                )
+                .expect("presign party")
+            })
+            .collect();
+        let setup_each = setup.elapsed() / u32::from(t);
+        let (presigs, mut measured) = drive(presign, &mut rng);
+        for c in measured.per_party_cpu.iter_mut() {
+            *c += setup_each;
+        }
+        report("presign", t, t, &measured, json);
+
+        let digest = [0x5au8; 32];
+        let public = presigs[0].public().clone();
+        let mut cpu = Vec::new();
+        let mut partials = Vec::new();
+        for p in presigs {
+            let start = ThreadTime::now();
+            partials.push(p.sign(&digest));
+            cpu.push(start.elapsed());
+        }
+        let bytes = partials[0].to_bytes().len() * (usize::from(t) - 1);
+        report(
+            "sign",
+            t,
+            t,
+            &Measured {
+                per_party_cpu: cpu,
+                bytes_sent: vec![bytes; usize::from(t)],
+                wall: Duration::ZERO,
+            },
+            json,
+        );
+        let start = ThreadTime::now();
+        combine(&public, &digest, &partials).expect("signature verifies");
+        report(
+            "combine",
+            t,
+            t,
+            &Measured {
+                per_party_cpu: vec![start.elapsed()],
+                bytes_sent: vec![0],
+                wall: Duration::ZERO,
+            },
+            json,
+        );
     }
-    eprintln!("presign and sign: not implemented yet (issue #3); no numbers printed for them");
 }
