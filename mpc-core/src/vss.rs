@@ -364,8 +364,7 @@ mod tests {
         let mut rng = ChaCha20Rng::seed_from_u64(8);
         let a = Polynomial::with_constant(&mut rng, &Scalar::from(42u64), 2);
         let s = alloc::format!("{a:?}");
-        assert!(!s.contains("42") || s.contains("coefficients"));
-        assert!(!s.contains(&alloc::format!("{:?}", *a.constant_term())));
+        assert_eq!(s, "Polynomial { coefficients: 2, .. }");
         assert_eq!(*a.constant_term(), Scalar::from(42u64));
         assert_eq!(
             evaluate_commitments(&a.feldman_commitments(), &Scalar::ZERO),

@@ -40,6 +40,26 @@
 //!
 //! Direct messages carry secret shares in the clear: the transport (mTLS between signers)
 //! keeps them confidential.
+//!
+//! ## Known limits
+//! - A disqualified party is still a shareholder in the GJKR sense: X_j is in the output and
+//!   it may hold a valid x_j (it received the shares of round 2). The fleet keeps blamed and
+//!   disqualified parties out of signer sets (checklist OPS-02); [`KeyShare::qual`] and the
+//!   abort records say who they are.
+//! - Commit-then-reveal fixes every contribution before anyone sees the others, but a party
+//!   can still get itself disqualified after seeing the reveals (refuse to answer a
+//!   complaint), choosing between two values of ρ and of the chain code: about one bit of
+//!   bias per corrupt party, as in every commit-reveal coin toss with aborts. The public key
+//!   is not affected (the corrupt dealer's choice is only whether its own term counts, and
+//!   honest terms are uniform and hidden by Pedersen commitments until QUAL is fixed).
+//! - The last round (6) has no echo of its own. A party that equivocates there can make some
+//!   parties finish and others abort; the signer nodes then disagree on whether the key
+//!   exists, and the chain records a key only when all m nodes report the same one (DESIGN
+//!   §3), so such a run is discarded.
+//! - Echo mismatches name the sender of the broadcast in question; only signed envelopes
+//!   make that evidence non-repudiable (see [`crate::protocol`]).
+//! - Messages of a later round are refused; the network layer holds them until
+//!   [`Protocol::current_round`] reaches their round.
 
 use alloc::vec;
 use alloc::vec::Vec;

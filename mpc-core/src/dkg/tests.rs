@@ -84,8 +84,19 @@ fn assert_consistent(report: &Report<KeyShare>, honest: &[u16], t: u16, qual: &[
         );
     }
     let t = usize::from(t);
-    if outs.len() >= t {
-        for window in [&outs[..t], &outs[outs.len() - t..]] {
+    // every t-subset of the honest parties (all C(n, t) of them: n ≤ 7 here)
+    let subsets: Vec<Vec<&KeyShare>> = (0u32..1 << outs.len())
+        .filter(|mask| mask.count_ones() as usize == t)
+        .map(|mask| {
+            (0..outs.len())
+                .filter(|k| mask & (1 << k) != 0)
+                .map(|k| outs[k])
+                .collect()
+        })
+        .collect();
+    assert!(outs.len() < t || !subsets.is_empty());
+    {
+        for window in &subsets {
             let points: Vec<Scalar> = window
                 .iter()
                 .map(|o| *o.committee().point(o.me()).unwrap())
@@ -163,6 +174,20 @@ fn key_share_debug_redacts_the_secret_and_validate_catches_tampering() {
     let dbg = alloc::format!("{share:?}");
     assert!(!dbg.contains("secret_share"));
     assert!(!dbg.contains(&alloc::format!("{:?}", share.secret_share())));
+    let direct = Round2Share {
+        s: Zeroizing::new(*share.secret_share()),
+        s_prime: Zeroizing::new(Scalar::ONE),
+    };
+    assert_eq!(alloc::format!("{direct:?}"), "Round2Share(<redacted>)");
+    let evidence = Evidence::Payload {
+        from: p(1),
+        round: 2,
+        bytes: direct.to_bytes(),
+    };
+    assert_eq!(
+        alloc::format!("{evidence:?}"),
+        "Payload { from: PartyIndex(1), round: 2, len: 65 }"
+    );
     share.public_shares[0] += ProjectivePoint::GENERATOR;
     assert_eq!(share.validate(), Err(KeyShareError::PublicShares));
     share.public_shares[0] -= ProjectivePoint::GENERATOR;
