@@ -2,7 +2,7 @@
 //! output, the output is self-consistent (`KeyShare::validate`).
 //!
 //! Input = a sequence of operations (first byte of each, mod 4):
-//! 0: the round deadline passes; 1 k: deliver honest message k; 2 k p x: deliver honest
+//! 0 r: a round deadline passes (the current round's if r < 200, else round r mod 8); 1 k: deliver honest message k; 2 k p x: deliver honest
 //! message k with byte p xor x; 3 r f d n ..n bytes: a raw message of round r from party f
 //! (d: broadcast, to us, or to someone else).
 #![no_main]
@@ -23,7 +23,13 @@ fuzz_target!(|data: &[u8]| {
     while outcome.is_none() {
         let Some(op) = input.next() else { break };
         let result = match op % 4 {
-            0 => party.on_round_deadline(&mut rng),
+            0 => {
+                // mostly the current round's deadline, sometimes a stale or future one
+                let Some(r) = input.next() else { break };
+                let current = party.current_round().unwrap_or(0);
+                let round = if r < 200 { current } else { u16::from(r % 8) };
+                party.on_round_deadline(&mut rng, round)
+            }
             1 | 2 => {
                 let Some(k) = input.next() else { break };
                 let mut msg = honest[usize::from(k) % honest.len()].clone();

@@ -459,11 +459,14 @@ pub trait Protocol {
         msg: Incoming,
     ) -> Result<Step<Self::Output>, Rejected>;
 
-    /// The network layer's deadline for the current round has passed: parties that have not
-    /// delivered are faulty (the protocol says what that means in each round).
+    /// The network layer's deadline for `round` has passed: parties that have not delivered
+    /// are faulty (the protocol says what that means in each round). A deadline for any
+    /// round but the current one is refused with [`Rejected::WrongRound`], so a timer that
+    /// fires just after the party moved on cannot cut the next round short.
     fn on_round_deadline(
         &mut self,
         rng: &mut dyn CryptoRngCore,
+        round: u16,
     ) -> Result<Step<Self::Output>, Rejected>;
 }
 

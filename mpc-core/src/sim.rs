@@ -371,11 +371,14 @@ impl<P: Protocol> Sim<P> {
                 .filter(|&i| !self.finished(i))
                 .filter_map(|i| self.parties[i].current_round())
                 .min();
+            let Some(lowest) = lowest else {
+                break;
+            };
             for i in 0..n {
-                if self.finished(i) || self.parties[i].current_round() != lowest {
+                if self.finished(i) || self.parties[i].current_round() != Some(lowest) {
                     continue;
                 }
-                if let Ok(step) = self.parties[i].on_round_deadline(rng) {
+                if let Ok(step) = self.parties[i].on_round_deadline(rng, lowest) {
                     self.dispatch(PartyIndex::new(i as u16), step);
                 }
             }

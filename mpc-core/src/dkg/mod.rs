@@ -1397,11 +1397,18 @@ impl Protocol for DkgParty {
     fn on_round_deadline(
         &mut self,
         _rng: &mut dyn CryptoRngCore,
+        round: u16,
     ) -> Result<Step<KeyShare>, Rejected> {
         match self.phase {
             Phase::NotStarted => return Err(Rejected::NotStarted),
             Phase::Finished => return Err(Rejected::Finished),
             Phase::Running => {}
+        }
+        if round != self.round {
+            return Err(Rejected::WrongRound {
+                expected: self.round,
+                got: round,
+            });
         }
         Ok(self.advance(true))
     }

@@ -471,6 +471,49 @@ fn dkg_04_indices_outside_the_committee_are_refused() {
     );
 }
 
+/// A deadline for a round other than the current one is refused and changes nothing: a late
+/// timer cannot cut the next round short.
+#[test]
+fn deadline_for_another_round_is_refused() {
+    let mut rng = ChaCha20Rng::seed_from_u64(42);
+    let mut party = DkgParty::new(config(SID, 2, 3, 0), &mut rng).unwrap();
+    assert_eq!(
+        party.on_round_deadline(&mut rng, 1).unwrap_err(),
+        Rejected::NotStarted
+    );
+    let _ = party.start(&mut rng).unwrap();
+    for round in [0, 2, 6] {
+        assert_eq!(
+            party.on_round_deadline(&mut rng, round).unwrap_err(),
+            Rejected::WrongRound {
+                expected: 1,
+                got: round
+            }
+        );
+    }
+    assert_eq!(party.current_round(), Some(1));
+    assert!(party.disqualified().iter().all(Option::is_none));
+    // the real deadline of round 1 disqualifies both silent parties; one party is fewer than
+    // t = 2, so the run ends there, naming them
+    let step = party.on_round_deadline(&mut rng, 1).unwrap();
+    assert_eq!(
+        party.disqualified(),
+        &[
+            None,
+            Some(Disqualification::Missing { round: 1 }),
+            Some(Disqualification::Missing { round: 1 })
+        ]
+    );
+    match step.outcome {
+        Some(Outcome::Abort(a)) => {
+            assert_eq!(a.culprits, alloc::vec![p(1), p(2)]);
+            assert_eq!(a.reason, AbortReason::TooFewQualified);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(party.current_round(), None);
+}
+
 // ---------------------------------------------------------------- DKG-05
 
 /// DKG-05: a dealer whose secret is zero (A_i0 = O) is named.
