@@ -46,6 +46,7 @@ use core::fmt;
 use k256::elliptic_curve::ops::Reduce;
 use k256::{Scalar, U256};
 use rand_core::CryptoRngCore;
+use zeroize::Zeroizing;
 
 use crate::encoding::{DecodeError, Reader, Writer};
 use crate::transcript::Transcript;
@@ -179,6 +180,9 @@ pub enum Recipient {
 }
 
 /// A message a party asks the network layer to send.
+///
+/// Direct payloads may carry secret shares: the network layer sends them only over a
+/// confidential channel and wipes its copies afterwards.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Outgoing {
     /// Round it belongs to.
@@ -480,15 +484,23 @@ pub enum Kind {
 }
 
 /// One received message: raw bytes, decoded value, and a second, different payload if the
-/// sender equivocated.
-#[derive(Debug)]
+/// sender equivocated. The raw bytes are wiped on drop (direct messages carry secret shares).
 pub struct Received<T> {
     /// The first payload accepted.
-    pub payload: Vec<u8>,
+    pub payload: Zeroizing<Vec<u8>>,
     /// Its decoded value.
     pub value: T,
     /// A different payload received later in the same round.
-    pub conflict: Option<Vec<u8>>,
+    pub conflict: Option<Zeroizing<Vec<u8>>>,
+}
+
+impl<T> fmt::Debug for Received<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Received")
+            .field("len", &self.payload.len())
+            .field("conflict", &self.conflict.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where a new payload would go.
@@ -630,7 +642,8 @@ impl<B, D> RoundInbox<B, D> {
         match first {
             None => Ok((kind, Slot::Empty)),
             Some((payload, conflict))
-                if *payload == msg.payload || conflict.as_ref() == Some(&msg.payload) =>
+                if **payload == msg.payload
+                    || conflict.as_ref().is_some_and(|c| **c == msg.payload) =>
             {
                 Err(Rejected::Duplicate)
             }
@@ -656,7 +669,7 @@ impl<B, D> RoundInbox<B, D> {
         };
         if let Some(c) = conflict {
             if c.is_none() {
-                *c = Some(payload.to_vec());
+                *c = Some(Zeroizing::new(payload.to_vec()));
             }
         }
     }
@@ -665,7 +678,7 @@ impl<B, D> RoundInbox<B, D> {
     pub fn insert_broadcast(&mut self, from: PartyIndex, payload: Vec<u8>, value: B) {
         if let Some(slot) = self.broadcast.get_mut(from.as_usize()) {
             *slot = Some(Received {
-                payload,
+                payload: Zeroizing::new(payload),
                 value,
                 conflict: None,
             });
@@ -676,7 +689,7 @@ impl<B, D> RoundInbox<B, D> {
     pub fn insert_direct(&mut self, from: PartyIndex, payload: Vec<u8>, value: D) {
         if let Some(slot) = self.direct.get_mut(from.as_usize()) {
             *slot = Some(Received {
-                payload,
+                payload: Zeroizing::new(payload),
                 value,
                 conflict: None,
             });
@@ -687,7 +700,7 @@ impl<B, D> RoundInbox<B, D> {
     pub fn insert_own_broadcast(&mut self, payload: Vec<u8>, value: B) {
         if let Some(slot) = self.broadcast.get_mut(self.me.as_usize()) {
             *slot = Some(Received {
-                payload,
+                payload: Zeroizing::new(payload),
                 value,
                 conflict: None,
             });
@@ -749,8 +762,8 @@ impl<B, D> RoundInbox<B, D> {
                         PartyIndex::new(j as u16),
                         kind,
                         Evidence::Conflict {
-                            first: first.clone(),
-                            second: second.clone(),
+                            first: first.to_vec(),
+                            second: second.to_vec(),
                         },
                     ));
                 }

@@ -994,7 +994,7 @@ impl DkgParty {
             Some(r) => Evidence::Payload {
                 from,
                 round,
-                bytes: r.payload.clone(),
+                bytes: r.payload.to_vec(),
             },
             None => Evidence::None,
         }
@@ -1390,7 +1390,13 @@ impl Protocol for DkgParty {
             Phase::Finished => return Err(Rejected::Finished),
             Phase::Running => {}
         }
-        self.receive(&msg)?;
+        let received = self.receive(&msg);
+        if let Recipient::One(_) = msg.to {
+            // a direct payload may be a secret share: wipe our copy of the input
+            let mut payload = msg.payload;
+            zeroize::Zeroize::zeroize(&mut payload);
+        }
+        received?;
         Ok(self.advance(false))
     }
 
