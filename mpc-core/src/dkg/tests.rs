@@ -941,3 +941,33 @@ fn random_messages_never_panic_and_leave_the_party_able_to_finish() {
         Rejected::Finished
     );
 }
+
+/// Blame does not depend on delivery order: the same faults under shuffled delivery (several
+/// seeds) give the same outcome as FIFO.
+#[test]
+fn outcomes_do_not_depend_on_delivery_order() {
+    for seed in 0..4u64 {
+        let shuffled = |bad: &[(u16, Misbehaviour)], faults: Vec<Fault>| {
+            let mut sim = Sim::new(parties_in(SID, 2, 4, 200 + seed, bad)).shuffled();
+            for f in faults {
+                sim = sim.fault(f);
+            }
+            sim.run(&mut ChaCha20Rng::seed_from_u64(seed))
+        };
+        let flip = |b: &mut Vec<u8>| b[5] ^= 0x40;
+        let r = shuffled(&[], alloc::vec![Fault::equivocate(1, 1, &[2], flip)]);
+        assert_aborts(&r, &[0, 2, 3], &[1], None);
+        let r = shuffled(&[], alloc::vec![Fault::drop(2, 5)]);
+        assert_aborts(&r, &[0, 1, 3], &[2], Some(AbortReason::MissingMessage));
+        let r = shuffled(&[(1, bad_share_to(&[0]))], Vec::new());
+        assert_consistent(&r, &[0, 1, 2, 3], 2, &[0, 1, 2, 3]);
+        let r = shuffled(&[], alloc::vec![Fault::drop(3, 2)]);
+        assert_consistent(&r, &[0, 1, 2], 2, &[0, 1, 2]);
+        let wrong = Misbehaviour {
+            wrong_result: true,
+            ..Misbehaviour::default()
+        };
+        let r = shuffled(&[(0, wrong)], Vec::new());
+        assert_aborts(&r, &[1, 2, 3], &[0], Some(AbortReason::ResultMismatch));
+    }
+}
