@@ -254,7 +254,8 @@ impl<O> Default for Step<O> {
 }
 
 /// An abort: who is to blame, why, and the evidence.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("aborted in round {round}: {reason} (culprits: {culprits:?})")]
 pub struct Abort {
     /// Round in which the fault was established.
     pub round: u16,
