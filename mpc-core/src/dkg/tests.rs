@@ -734,6 +734,11 @@ fn too_few_qualified_aborts() {
         &[2, 3],
         Some(AbortReason::TooFewQualified),
     );
+    assert_eq!(
+        report.abort(0).unwrap().to_string(),
+        "aborted in round 4: fewer than t parties qualified \
+         (culprits: [PartyIndex(2), PartyIndex(3)])"
+    );
 }
 
 /// A round-2 broadcast delayed past the deadline for every receiver: disqualified, and the
