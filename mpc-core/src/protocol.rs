@@ -29,7 +29,10 @@
 //! - Faults seen during a round (echo mismatches, equivocation) are acted upon when the round
 //!   ends and *after* the party's own next message has gone out, so that every other honest
 //!   party sees the same evidence in that message's echo and names the same culprit instead of
-//!   waiting for an aborted party and blaming it at the deadline.
+//!   waiting for an aborted party and blaming it at the deadline. Likewise a party that decides
+//!   to abort while closing a round still sends a next-round message carrying its echo (the
+//!   DKG does so after rounds 4 and 5), and when views diverged the echo or equivocation fault
+//!   is reported before any content fault, which it explains.
 //!
 //! ## What is and is not evidence
 //! Without signatures on the messages a mismatching echo proves only that *someone* lied: j

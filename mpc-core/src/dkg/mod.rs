@@ -670,8 +670,11 @@ impl DkgParty {
                     });
                 }
                 Err(abort) => {
+                    // inconsistent views (echo mismatch, equivocation) explain later
+                    // failures, so they are reported first
                     self.phase = Phase::Finished;
-                    step.outcome = Some(Outcome::Abort(abort));
+                    let first = self.take_pending().unwrap_or(abort);
+                    step.outcome = Some(Outcome::Abort(first));
                 }
             }
         }
@@ -843,9 +846,34 @@ impl DkgParty {
         Ok(Closed::Next(out))
     }
 
-    /// Round 4 closes: judge the answers, fix QUAL, derive ρ and the chain code, send the
-    /// Feldman values with Πsch.
+    /// Round 4 closes. If we abort here (too few qualified, or excluded ourselves) we still
+    /// send a round-5 message carrying the echo of round 4 (and no valid proof), so a party
+    /// whose view of round 4 differs names the equivocator instead of waiting for us.
     fn close_r4(&mut self) -> Result<Closed, Abort> {
+        match self.finish_r4() {
+            Ok(closed) => Ok(closed),
+            Err(abort) => {
+                let echo = self.r4.echo(PROTOCOL, &self.cfg.session_id);
+                let mut feldman = self.a.feldman_commitments();
+                feldman.resize(self.shape.t, ProjectivePoint::IDENTITY);
+                self.enter(5, echo.clone());
+                let msg = Round5Feldman {
+                    echo,
+                    feldman,
+                    proof: SchProof {
+                        a: ProjectivePoint::IDENTITY,
+                        z: Scalar::ZERO,
+                    },
+                };
+                self.pending.push(abort);
+                Ok(Closed::Next(vec![self.broadcast_msg(msg.to_bytes())]))
+            }
+        }
+    }
+
+    /// Judges the answers, fixes QUAL, derives ρ and the chain code, sends the Feldman values
+    /// with Πsch.
+    fn finish_r4(&mut self) -> Result<Closed, Abort> {
         for j in self.r4.missing() {
             self.disqualify(j, Disqualification::Missing { round: 4 });
         }
@@ -1014,7 +1042,7 @@ impl DkgParty {
                     result: [0u8; DIGEST_BYTES],
                     complaints: Vec::new(),
                 };
-                self.pending.insert(0, abort);
+                self.pending.push(abort);
                 Ok(Closed::Next(vec![self.broadcast_msg(msg.to_bytes())]))
             }
         }
@@ -1157,18 +1185,15 @@ impl DkgParty {
         let payload = msg.to_bytes();
         let out = vec![self.broadcast_msg(payload.clone())];
         if !blamed.is_empty() {
-            self.pending.insert(
-                0,
-                self.abort(
-                    blamed,
-                    AbortReason::FeldmanMismatch,
-                    Evidence::Payload {
-                        from: me,
-                        round: 6,
-                        bytes: payload.clone(),
-                    },
-                ),
-            );
+            self.pending.push(self.abort(
+                blamed,
+                AbortReason::FeldmanMismatch,
+                Evidence::Payload {
+                    from: me,
+                    round: 6,
+                    bytes: payload.clone(),
+                },
+            ));
         }
         self.r6.insert_own_broadcast(payload, msg);
         Ok(Closed::Next(out))

@@ -702,6 +702,28 @@ fn conflicting_direct_shares_are_complained_about() {
     }
 }
 
+/// A dealer that shows one party no answer to its complaint and the others a correct one:
+/// the first disqualifies it (and, with t = m, aborts: too few qualified), and its round-5
+/// message carries its view of round 4, so the others name the dealer too instead of
+/// waiting for the first and blaming it.
+#[test]
+fn equivocated_answers_are_blamed_on_the_dealer_by_everyone() {
+    let hide_answers = |b: &mut Vec<u8>| {
+        let count = 1 + Echo::encoded_len(3);
+        b.truncate(count + 2);
+        b[count..].copy_from_slice(&[0, 0]);
+    };
+    let report = run_with(
+        3,
+        3,
+        95,
+        &[(2, bad_share_to(&[0]))],
+        alloc::vec![Fault::equivocate(2, 4, &[0], hide_answers)],
+    );
+    assert_aborts(&report, &[0], &[2], Some(AbortReason::TooFewQualified));
+    assert_aborts(&report, &[1], &[2], None);
+}
+
 /// Before QUAL: a party silent in round 1 is disqualified at the deadline and the others
 /// finish.
 #[test]
