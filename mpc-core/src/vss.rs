@@ -188,6 +188,20 @@ pub fn verify_feldman_share(commitments: &[ProjectivePoint], x: &Scalar, s: &Sca
     ProjectivePoint::GENERATOR * s == evaluate_commitments(commitments, x)
 }
 
+/// Public evidence against a dealer (GJKR step 4b): the share (s, s') at x opens the dealer's
+/// Pedersen commitments but s does not match its Feldman values. Anyone holding the dealer's
+/// two commitment vectors (broadcast, so signed by it) can check a complaint with this.
+pub fn feldman_inconsistency(
+    pedersen: &[ProjectivePoint],
+    feldman: &[ProjectivePoint],
+    h: &ProjectivePoint,
+    x: &Scalar,
+    s: &Scalar,
+    s_prime: &Scalar,
+) -> bool {
+    verify_pedersen_share(pedersen, h, x, s, s_prime) && !verify_feldman_share(feldman, x, s)
+}
+
 /// Checks that evaluation points are non-zero and pairwise distinct mod q (DKG-04).
 pub fn check_points(points: &[Scalar]) -> Result<(), VssError> {
     for (i, p) in points.iter().enumerate() {
@@ -340,6 +354,27 @@ mod tests {
             interpolate_points(&points[..t], &big[..t], &points[4]).unwrap(),
             big[4]
         );
+    }
+
+    /// GJKR 4b evidence: only a share that opens the Pedersen commitments and misses the
+    /// Feldman values convicts the dealer.
+    #[test]
+    fn feldman_inconsistency_needs_a_valid_pedersen_share() {
+        let mut rng = ChaCha20Rng::seed_from_u64(9);
+        let h = generator_h().unwrap();
+        let a = Polynomial::random(&mut rng, 2);
+        let b = Polynomial::random(&mut rng, 2);
+        let c = a.pedersen_commitments(&b, &h);
+        let honest = a.feldman_commitments();
+        let mut forged = honest.clone();
+        forged[1] += ProjectivePoint::GENERATOR;
+        let x = Scalar::from(3u64);
+        let (s, s2) = (a.evaluate(&x), b.evaluate(&x));
+        assert!(!feldman_inconsistency(&c, &honest, &h, &x, &s, &s2));
+        assert!(feldman_inconsistency(&c, &forged, &h, &x, &s, &s2));
+        // a made-up share proves nothing
+        let fake = *s + Scalar::ONE;
+        assert!(!feldman_inconsistency(&c, &forged, &h, &x, &fake, &s2));
     }
 
     /// DKG-04 at the VSS level: zero and repeated points are refused.

@@ -76,8 +76,8 @@ use crate::protocol::{
 };
 use crate::transcript::Transcript;
 use crate::vss::{
-    evaluate_commitments, generator_h, interpolate_points, lagrange_coefficient,
-    verify_feldman_share, verify_pedersen_share, Polynomial, VssError,
+    evaluate_commitments, feldman_inconsistency, generator_h, interpolate_points,
+    lagrange_coefficient, verify_feldman_share, verify_pedersen_share, Polynomial, VssError,
 };
 use crate::zk::sch::{SchCommitment, SchProof, SchStatement, SchWitness};
 use crate::zk::{ProofContext, MAX_SESSION_ID_BYTES, RHO_BYTES};
@@ -1236,15 +1236,14 @@ impl DkgParty {
                     d != k
                         && q.qual.contains(&d)
                         && match (self.r2.broadcast(d), self.r5.broadcast(d)) {
-                            (Some(r2), Some(r5)) => {
-                                verify_pedersen_share(
-                                    &r2.value.pedersen,
-                                    &self.h,
-                                    &x_k,
-                                    &comp.s,
-                                    &comp.s_prime,
-                                ) && !verify_feldman_share(&r5.value.feldman, &x_k, &comp.s)
-                            }
+                            (Some(r2), Some(r5)) => feldman_inconsistency(
+                                &r2.value.pedersen,
+                                &r5.value.feldman,
+                                &self.h,
+                                &x_k,
+                                &comp.s,
+                                &comp.s_prime,
+                            ),
                             _ => false,
                         }
                 };
