@@ -2,7 +2,7 @@
 //! commitments, share verification, Lagrange coefficients.
 //!
 //! Used by the Pedersen-VSS DKG of Gennaro, Jarecki, Krawczyk, Rabin (J. Cryptology 2007,
-//! "Secure Distributed Key Generation for Discrete-Log Based Cryptosystems", §4 Fig. 2) in
+//! "Secure Distributed Key Generation for Discrete-Log Based Cryptosystems", protocol DKG) in
 //! [`crate::dkg`], and later by presigning (Lagrange conversion, CGGMP24 App. F.1) and
 //! resharing.
 //!

@@ -1,6 +1,7 @@
 //! Distributed key generation: the Pedersen-VSS DKG of Gennaro, Jarecki, Krawczyk, Rabin
 //! ("Secure Distributed Key Generation for Discrete-Log Based Cryptosystems", Eurocrypt 1999 /
-//! J. Cryptology 2007, Fig. 2 "DKG"), as FUSION whitepaper §3.5.2 describes, with the binding
+//! J. Cryptology 2007, protocol DKG; step numbers 1a–4c below are the paper's), as FUSION
+//! whitepaper §3.5.2 describes, with the binding
 //! CGGMP24 (ePrint 2021/060 rev. 2024-10-21, Fig. 6) relies on: commit-then-reveal of the
 //! first-round values, a joint random ρ, session id in every proof, and a final echo.
 //!
@@ -12,7 +13,7 @@
 //! | 2 | broadcast | C_ik = a_ik·G + b_ik·H (t of them), rid_i, c_i, u_i; echo of 1 | V_i opens (else disqualified); exactly t entries (DKG-01, decoder) |
 //! | 2 | direct | s_ij = f_i(x_j), s'_ij = f'_i(x_j) | s_ij·G + s'_ij·H = Σ C_ik x_j^k (DKG-02, GJKR 1b) |
 //! | 3 | broadcast | dealers accused by the sender; echo of 2 | — |
-//! | 4 | broadcast | the accused dealer's answers (s_ij, s'_ij) in public; echo of 3 | answers verify (GJKR 1c); QUAL fixed |
+//! | 4 | broadcast | the accused dealer's answers (s_ij, s'_ij) in public; echo of 3 | answers verify (GJKR 1c, 1d); QUAL fixed (GJKR 2) |
 //! | 5 | broadcast | A_ik = a_ik·G, Πsch of a_i0 under (sid, i, ρ); echo of 4 | A_i0 ≠ O (DKG-05), Πsch (DKG-03), s_ij·G = Σ A_ik x_j^k (GJKR 4b) |
 //! | 6 | broadcast | H(Y, chain code, X_1..X_m, QUAL); Feldman complaints; echo of 5 | same digest (DKG-06) |
 //!
@@ -25,7 +26,7 @@
 //! ## Faults
 //! - Before QUAL is fixed (rounds 1–4), a party that sends nothing valid before the deadline,
 //!   or whose round-2 reveal does not open its commitment, or that leaves a complaint
-//!   unanswered or answers it wrongly, or that draws t or more complaints (GJKR 1c), is
+//!   unanswered or answers it wrongly, or that draws t or more complaints (GJKR 1d), is
 //!   **disqualified**: it deals nothing, is no longer expected in later rounds (its messages
 //!   are refused), and the others finish without it. Its public share X_j is still part of
 //!   the output. Disqualification ends the run normally, with [`KeyShare::qual`] naming who
@@ -42,8 +43,9 @@
 //! keeps them confidential.
 //!
 //! ## Known limits
-//! - A disqualified party is still a shareholder in the GJKR sense: X_j is in the output and
-//!   it may hold a valid x_j (it received the shares of round 2). The fleet keeps blamed and
+//! - A disqualified party is still a shareholder in the GJKR sense: X_j is in the output and,
+//!   if it was disqualified after round 1, it may hold a valid x_j (it received the shares of
+//!   round 2). The fleet keeps blamed and
 //!   disqualified parties out of signer sets (checklist OPS-02); [`KeyShare::qual`] and the
 //!   abort records say who they are.
 //! - Commit-then-reveal fixes every contribution before anyone sees the others, but a party
@@ -142,17 +144,18 @@ pub enum Disqualification {
     },
     /// The round-2 reveal does not open the round-1 commitment.
     BadDecommitment,
-    /// A complaint was not answered (GJKR 1c).
+    /// A complaint was not answered (GJKR 1c, 1d).
     UnansweredComplaint {
         /// The complainer.
         complainer: PartyIndex,
     },
-    /// An answer does not verify against the Pedersen commitments (GJKR 1c).
+    /// An answer does not verify against the Pedersen commitments (GJKR 1d).
     BadAnswer {
         /// The complainer.
         complainer: PartyIndex,
     },
-    /// t or more complaints (GJKR 1c: the polynomial would be public).
+    /// t or more complaints (GJKR 1d, "more than t" for degree t; here the degree is t − 1,
+    /// and t answered shares would make the polynomial public).
     TooManyComplaints,
 }
 
