@@ -2,6 +2,8 @@
 //! targets verify against. `cargo run --release --manifest-path fuzz/Cargo.toml --example make_seeds`
 #[path = "../fuzz_targets/common.rs"]
 mod common;
+#[path = "../fuzz_targets/dkg_common.rs"]
+mod dkg_common;
 
 use rand::SeedableRng;
 
@@ -56,5 +58,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(dir.join("honest-xpub-and-path"), &key_and_path)?;
     std::fs::write(dir.join("honest-path-text"), path.to_string())?;
     println!("hd_decoders: 3 seeds");
+    // the DKG: every honest message towards party 0 (selector byte: round, direct bit, shape
+    // 3-of-2), and for the state machine the operation list that delivers them all in order
+    let honest = dkg_common::honest_to_party_0();
+    let dir = root.join("dkg_messages");
+    std::fs::create_dir_all(&dir)?;
+    let mut ops = Vec::new();
+    for (k, msg) in honest.iter().enumerate() {
+        let direct = msg.to != mpc_core::protocol::Recipient::All;
+        let selector = 0x10 | (u8::from(direct) << 3) | ((msg.round - 1) as u8);
+        let mut seed = vec![selector];
+        seed.extend_from_slice(&msg.payload);
+        std::fs::write(dir.join(format!("honest-{k}")), seed)?;
+        ops.extend_from_slice(&[1, k as u8]);
+    }
+    let dir = root.join("dkg_party");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("honest-run"), &ops)?;
+    println!("dkg: {} honest messages", honest.len());
     Ok(())
 }

@@ -24,9 +24,9 @@ use mpc_core::fixtures::safe_prime_pair;
 use mpc_core::presign::{PresignConfig, PresignParty};
 use mpc_core::protocol::{Committee, Incoming, Outcome, PartyIndex, Protocol, Recipient, Step};
 use mpc_core::sign::combine;
-use std::sync::Arc;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
+use std::sync::Arc;
 
 struct Measured {
     per_party_cpu: Vec<Duration>,

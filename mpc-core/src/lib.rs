@@ -15,6 +15,13 @@
 //!   additive shift the signers add to their shares.
 //! - [`zk`]: the zero-knowledge proofs Πsch, Πmod, Πprm, Πfac, Πenc-elg, Πaff-g, Πaff-g*,
 //!   Πelog and Πdec.
+//! - [`protocol`]: the sans-IO framework of every multi-party protocol: party indices and the
+//!   committee map, messages, steps, aborts with blame, per-round inboxes with duplicate,
+//!   equivocation and broadcast-echo checks.
+//! - [`vss`]: Shamir polynomials, Pedersen and Feldman commitments, Lagrange coefficients, the
+//!   hash-to-curve generator H.
+//! - [`dkg`]: the GJKR Pedersen-VSS DKG (whitepaper §3.5.2) with CGGMP24 Fig. 6 binding.
+//! - `sim` (feature `test-fixtures`): in-memory simulation of n parties with a fault plan.
 //!
 //! No I/O, no threads, no clocks, no logging: callers own all of that.
 //!

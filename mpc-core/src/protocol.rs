@@ -29,7 +29,10 @@
 //! - Faults seen during a round (echo mismatches, equivocation) are acted upon when the round
 //!   ends and *after* the party's own next message has gone out, so that every other honest
 //!   party sees the same evidence in that message's echo and names the same culprit instead of
-//!   waiting for an aborted party and blaming it at the deadline.
+//!   waiting for an aborted party and blaming it at the deadline. Likewise a party that decides
+//!   to abort while closing a round still sends a next-round message carrying its echo (the
+//!   DKG does so after rounds 4 and 5), and when views diverged the echo or equivocation fault
+//!   is reported before any content fault, which it explains.
 //!
 //! ## What is and is not evidence
 //! Without signatures on the messages a mismatching echo proves only that *someone* lied: j
@@ -46,6 +49,7 @@ use core::fmt;
 use k256::elliptic_curve::ops::Reduce;
 use k256::{Scalar, U256};
 use rand_core::CryptoRngCore;
+use zeroize::Zeroizing;
 
 use crate::encoding::{DecodeError, Reader, Writer};
 use crate::transcript::Transcript;
@@ -179,6 +183,9 @@ pub enum Recipient {
 }
 
 /// A message a party asks the network layer to send.
+///
+/// Direct payloads may carry secret shares: the network layer sends them only over a
+/// confidential channel and wipes its copies afterwards.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Outgoing {
     /// Round it belongs to.
@@ -250,7 +257,8 @@ impl<O> Default for Step<O> {
 }
 
 /// An abort: who is to blame, why, and the evidence.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("aborted in round {round}: {reason} (culprits: {culprits:?})")]
 pub struct Abort {
     /// Round in which the fault was established.
     pub round: u16,
@@ -496,11 +504,14 @@ pub trait Protocol {
         msg: Incoming,
     ) -> Result<Step<Self::Output>, Rejected>;
 
-    /// The network layer's deadline for the current round has passed: parties that have not
-    /// delivered are faulty (the protocol says what that means in each round).
+    /// The network layer's deadline for `round` has passed: parties that have not delivered
+    /// are faulty (the protocol says what that means in each round). A deadline for any
+    /// round but the current one is refused with [`Rejected::WrongRound`], so a timer that
+    /// fires just after the party moved on cannot cut the next round short.
     fn on_round_deadline(
         &mut self,
         rng: &mut dyn CryptoRngCore,
+        round: u16,
     ) -> Result<Step<Self::Output>, Rejected>;
 }
 
@@ -514,15 +525,23 @@ pub enum Kind {
 }
 
 /// One received message: raw bytes, decoded value, and a second, different payload if the
-/// sender equivocated.
-#[derive(Debug)]
+/// sender equivocated. The raw bytes are wiped on drop (direct messages carry secret shares).
 pub struct Received<T> {
     /// The first payload accepted.
-    pub payload: Vec<u8>,
+    pub payload: Zeroizing<Vec<u8>>,
     /// Its decoded value.
     pub value: T,
     /// A different payload received later in the same round.
-    pub conflict: Option<Vec<u8>>,
+    pub conflict: Option<Zeroizing<Vec<u8>>>,
+}
+
+impl<T> fmt::Debug for Received<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Received")
+            .field("len", &self.payload.len())
+            .field("conflict", &self.conflict.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where a new payload would go.
@@ -664,7 +683,8 @@ impl<B, D> RoundInbox<B, D> {
         match first {
             None => Ok((kind, Slot::Empty)),
             Some((payload, conflict))
-                if *payload == msg.payload || conflict.as_ref() == Some(&msg.payload) =>
+                if **payload == msg.payload
+                    || conflict.as_ref().is_some_and(|c| **c == msg.payload) =>
             {
                 Err(Rejected::Duplicate)
             }
@@ -690,7 +710,7 @@ impl<B, D> RoundInbox<B, D> {
         };
         if let Some(c) = conflict {
             if c.is_none() {
-                *c = Some(payload.to_vec());
+                *c = Some(Zeroizing::new(payload.to_vec()));
             }
         }
     }
@@ -699,7 +719,7 @@ impl<B, D> RoundInbox<B, D> {
     pub fn insert_broadcast(&mut self, from: PartyIndex, payload: Vec<u8>, value: B) {
         if let Some(slot) = self.broadcast.get_mut(from.as_usize()) {
             *slot = Some(Received {
-                payload,
+                payload: Zeroizing::new(payload),
                 value,
                 conflict: None,
             });
@@ -710,7 +730,7 @@ impl<B, D> RoundInbox<B, D> {
     pub fn insert_direct(&mut self, from: PartyIndex, payload: Vec<u8>, value: D) {
         if let Some(slot) = self.direct.get_mut(from.as_usize()) {
             *slot = Some(Received {
-                payload,
+                payload: Zeroizing::new(payload),
                 value,
                 conflict: None,
             });
@@ -721,7 +741,7 @@ impl<B, D> RoundInbox<B, D> {
     pub fn insert_own_broadcast(&mut self, payload: Vec<u8>, value: B) {
         if let Some(slot) = self.broadcast.get_mut(self.me.as_usize()) {
             *slot = Some(Received {
-                payload,
+                payload: Zeroizing::new(payload),
                 value,
                 conflict: None,
             });
@@ -783,8 +803,8 @@ impl<B, D> RoundInbox<B, D> {
                         PartyIndex::new(j as u16),
                         kind,
                         Evidence::Conflict {
-                            first: first.clone(),
-                            second: second.clone(),
+                            first: first.to_vec(),
+                            second: second.to_vec(),
                         },
                     ));
                 }

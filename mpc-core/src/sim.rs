@@ -371,11 +371,14 @@ impl<P: Protocol> Sim<P> {
                 .filter(|&i| !self.finished(i))
                 .filter_map(|i| self.parties[i].current_round())
                 .min();
+            let Some(lowest) = lowest else {
+                break;
+            };
             for i in 0..n {
-                if self.finished(i) || self.parties[i].current_round() != lowest {
+                if self.finished(i) || self.parties[i].current_round() != Some(lowest) {
                     continue;
                 }
-                if let Ok(step) = self.parties[i].on_round_deadline(rng) {
+                if let Ok(step) = self.parties[i].on_round_deadline(rng, lowest) {
                     self.dispatch(PartyIndex::new(i as u16), step);
                 }
             }
@@ -388,5 +391,153 @@ impl<P: Protocol> Sim<P> {
             deadlines,
             sent: self.sent,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The harness on a toy protocol (one broadcast round: output the sum of the bytes
+    //! received; a missing sender at the deadline counts as 0), independent of the DKG.
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha20Rng;
+
+    struct Toy {
+        me: PartyIndex,
+        got: Vec<Option<u8>>,
+        done: bool,
+    }
+
+    impl Toy {
+        fn new(me: u16, n: u16) -> Self {
+            Self {
+                me: PartyIndex::new(me),
+                got: vec![None; usize::from(n)],
+                done: false,
+            }
+        }
+
+        fn finish(&mut self) -> Step<u32> {
+            self.done = true;
+            Step {
+                outgoing: Vec::new(),
+                outcome: Some(Outcome::Output(
+                    self.got.iter().map(|v| u32::from(v.unwrap_or(0))).sum(),
+                )),
+            }
+        }
+    }
+
+    impl Protocol for Toy {
+        type Output = u32;
+        fn me(&self) -> PartyIndex {
+            self.me
+        }
+        fn current_round(&self) -> Option<u16> {
+            (!self.done).then_some(1)
+        }
+        fn start(&mut self, _: &mut dyn CryptoRngCore) -> Result<Step<u32>, Rejected> {
+            let v = self.me.get() as u8 + 1;
+            self.got[self.me.as_usize()] = Some(v);
+            Ok(Step {
+                outgoing: vec![Outgoing {
+                    round: 1,
+                    to: Recipient::All,
+                    payload: vec![v],
+                }],
+                outcome: None,
+            })
+        }
+        fn handle(
+            &mut self,
+            _: &mut dyn CryptoRngCore,
+            msg: Incoming,
+        ) -> Result<Step<u32>, Rejected> {
+            if self.done {
+                return Err(Rejected::Finished);
+            }
+            if msg.round != 1 {
+                return Err(Rejected::WrongRound {
+                    expected: 1,
+                    got: msg.round,
+                });
+            }
+            let [v] = msg.payload[..] else {
+                return Err(Rejected::Oversized {
+                    len: msg.payload.len(),
+                    max: 1,
+                });
+            };
+            let slot = &mut self.got[msg.from.as_usize()];
+            if slot.is_some() {
+                return Err(Rejected::Duplicate);
+            }
+            *slot = Some(v);
+            if self.got.iter().all(Option::is_some) {
+                return Ok(self.finish());
+            }
+            Ok(Step::empty())
+        }
+        fn on_round_deadline(
+            &mut self,
+            _: &mut dyn CryptoRngCore,
+            _round: u16,
+        ) -> Result<Step<u32>, Rejected> {
+            Ok(self.finish())
+        }
+    }
+
+    fn run(faults: Vec<Fault>) -> Report<u32> {
+        let mut sim = Sim::new((0..4).map(|i| Toy::new(i, 4)).collect());
+        for f in faults {
+            sim = sim.fault(f);
+        }
+        sim.run(&mut ChaCha20Rng::seed_from_u64(1))
+    }
+
+    #[test]
+    fn honest_toy_run_needs_no_deadline() {
+        let r = run(Vec::new());
+        assert_eq!(r.deadlines, 0);
+        for i in 0..4 {
+            assert_eq!(r.output(i), Some(&10));
+        }
+    }
+
+    #[test]
+    fn drop_corrupt_delay_replay_and_equivocate_reach_the_right_receivers() {
+        // dropped towards party 0 only: it waits for the deadline and counts 0 for party 3
+        let r = run(vec![Fault::drop(3, 1).to(&[0])]);
+        assert_eq!(r.deadlines, 1);
+        assert_eq!(r.output(0), Some(&6));
+        assert_eq!(r.output(1), Some(&10));
+        // corrupted for everyone
+        let r = run(vec![Fault::corrupt(1, 1, |b: &mut Vec<u8>| b[0] = 100)]);
+        assert_eq!(r.output(0), Some(&108));
+        assert_eq!(r.output(1), Some(&10));
+        // equivocation: receivers 2 and 3 see another value than receiver 0
+        let r = run(vec![Fault::equivocate(1, 1, &[2, 3], |b: &mut Vec<u8>| {
+            b[0] = 50
+        })]);
+        assert_eq!(r.output(0), Some(&10));
+        assert_eq!(r.output(2), Some(&58));
+        // delayed: arrives after the deadline, refused as the receiver finished
+        let r = run(vec![Fault::delay(2, 1)]);
+        assert_eq!(r.output(0), Some(&7));
+        assert!(r.rejections[0]
+            .iter()
+            .any(|(m, e)| m.from == PartyIndex::new(2) && *e == Rejected::Finished));
+        // replayed in the same round: a duplicate (or late: the receiver may be done)
+        let r = run(vec![Fault::replay(0, 1, 1)]);
+        assert_eq!(r.output(1), Some(&10));
+        assert!(r.rejections[1]
+            .iter()
+            .any(|(m, e)| m.from == PartyIndex::new(0)
+                && matches!(e, Rejected::Duplicate | Rejected::Finished)));
+        assert_eq!(
+            r.sent[0].len(),
+            1,
+            "the replay is not a message the party made"
+        );
     }
 }

@@ -492,7 +492,7 @@ impl AuxInfoParty {
         let evidence = || Evidence::Payload {
             from: j,
             round: 2,
-            bytes: reveal.payload.clone(),
+            bytes: reveal.payload.to_vec(),
         };
         let refuse = |reason| Abort {
             round: 2,
@@ -527,7 +527,7 @@ impl AuxInfoParty {
             .map_err(|_| refuse(AbortReason::Bug("Πprm decoded on receipt")))?;
         proof
             .verify(&self.ctx(j, &NO_RHO), &PrmStatement { params: &tables })
-            .map_err(|e| proof_abort(2, j, &e, reveal.payload.clone()))?;
+            .map_err(|e| proof_abort(2, j, &e, reveal.payload.to_vec()))?;
         Ok(PartyAux {
             paillier,
             ring_pedersen: tables,
@@ -662,7 +662,7 @@ impl AuxInfoParty {
                 .proof
                 .verify(&ctx, &ModStatement { n: &peer.paillier })
             {
-                failures.push(proof_abort(3, j, &e, m.payload.clone()));
+                failures.push(proof_abort(3, j, &e, m.payload.to_vec()));
                 continue;
             }
             if let Err(e) = f.value.proof.verify(
@@ -672,7 +672,7 @@ impl AuxInfoParty {
                     aux: own_rp,
                 },
             ) {
-                failures.push(proof_abort(3, j, &e, f.payload.clone()));
+                failures.push(proof_abort(3, j, &e, f.payload.to_vec()));
             }
         }
         if let Some(mut first) = failures.first().cloned() {
@@ -729,7 +729,7 @@ impl AuxInfoParty {
                         evidence: Evidence::Payload {
                             from: j,
                             round: 4,
-                            bytes: r.payload.clone(),
+                            bytes: r.payload.to_vec(),
                         },
                     });
                 }
@@ -926,8 +926,15 @@ impl Protocol for AuxInfoParty {
     fn on_round_deadline(
         &mut self,
         rng: &mut dyn CryptoRngCore,
+        round: u16,
     ) -> Result<Step<AuxInfo>, Rejected> {
         self.running()?;
+        if round != self.round {
+            return Err(Rejected::WrongRound {
+                expected: self.round,
+                got: round,
+            });
+        }
         Ok(self.advance(rng, true))
     }
 }

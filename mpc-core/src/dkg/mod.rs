@@ -1,6 +1,7 @@
 //! Distributed key generation: the Pedersen-VSS DKG of Gennaro, Jarecki, Krawczyk, Rabin
 //! ("Secure Distributed Key Generation for Discrete-Log Based Cryptosystems", Eurocrypt 1999 /
-//! J. Cryptology 2007, Fig. 2 "DKG"), as FUSION whitepaper §3.5.2 describes, with the binding
+//! J. Cryptology 2007, protocol DKG; step numbers 1a–4c below are the paper's), as FUSION
+//! whitepaper §3.5.2 describes, with the binding
 //! CGGMP24 (ePrint 2021/060 rev. 2024-10-21, Fig. 6) relies on: commit-then-reveal of the
 //! first-round values, a joint random ρ, session id in every proof, and a final echo.
 //!
@@ -12,7 +13,7 @@
 //! | 2 | broadcast | C_ik = a_ik·G + b_ik·H (t of them), rid_i, c_i, u_i; echo of 1 | V_i opens (else disqualified); exactly t entries (DKG-01, decoder) |
 //! | 2 | direct | s_ij = f_i(x_j), s'_ij = f'_i(x_j) | s_ij·G + s'_ij·H = Σ C_ik x_j^k (DKG-02, GJKR 1b) |
 //! | 3 | broadcast | dealers accused by the sender; echo of 2 | — |
-//! | 4 | broadcast | the accused dealer's answers (s_ij, s'_ij) in public; echo of 3 | answers verify (GJKR 1c); QUAL fixed |
+//! | 4 | broadcast | the accused dealer's answers (s_ij, s'_ij) in public; echo of 3 | answers verify (GJKR 1c, 1d); QUAL fixed (GJKR 2) |
 //! | 5 | broadcast | A_ik = a_ik·G, Πsch of a_i0 under (sid, i, ρ); echo of 4 | A_i0 ≠ O (DKG-05), Πsch (DKG-03), s_ij·G = Σ A_ik x_j^k (GJKR 4b) |
 //! | 6 | broadcast | H(Y, chain code, X_1..X_m, QUAL); Feldman complaints; echo of 5 | same digest (DKG-06) |
 //!
@@ -25,7 +26,7 @@
 //! ## Faults
 //! - Before QUAL is fixed (rounds 1–4), a party that sends nothing valid before the deadline,
 //!   or whose round-2 reveal does not open its commitment, or that leaves a complaint
-//!   unanswered or answers it wrongly, or that draws t or more complaints (GJKR 1c), is
+//!   unanswered or answers it wrongly, or that draws t or more complaints (GJKR 1d), is
 //!   **disqualified**: it deals nothing, is no longer expected in later rounds (its messages
 //!   are refused), and the others finish without it. Its public share X_j is still part of
 //!   the output. Disqualification ends the run normally, with [`KeyShare::qual`] naming who
@@ -40,6 +41,27 @@
 //!
 //! Direct messages carry secret shares in the clear: the transport (mTLS between signers)
 //! keeps them confidential.
+//!
+//! ## Known limits
+//! - A disqualified party is still a shareholder in the GJKR sense: X_j is in the output and,
+//!   if it was disqualified after round 1, it may hold a valid x_j (it received the shares of
+//!   round 2). The fleet keeps blamed and
+//!   disqualified parties out of signer sets (checklist OPS-02); [`KeyShare::qual`] and the
+//!   abort records say who they are.
+//! - Commit-then-reveal fixes every contribution before anyone sees the others, but a party
+//!   can still get itself disqualified after seeing the reveals (refuse to answer a
+//!   complaint), choosing between two values of ρ and of the chain code: about one bit of
+//!   bias per corrupt party, as in every commit-reveal coin toss with aborts. The public key
+//!   is not affected (the corrupt dealer's choice is only whether its own term counts, and
+//!   honest terms are uniform and hidden by Pedersen commitments until QUAL is fixed).
+//! - The last round (6) has no echo of its own. A party that equivocates there can make some
+//!   parties finish and others abort; the signer nodes then disagree on whether the key
+//!   exists, and the chain records a key only when all m nodes report the same one (DESIGN
+//!   §3), so such a run is discarded.
+//! - Echo mismatches name the sender of the broadcast in question; only signed envelopes
+//!   make that evidence non-repudiable (see [`crate::protocol`]).
+//! - Messages of a later round are refused; the network layer holds them until
+//!   [`Protocol::current_round`] reaches their round.
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -51,13 +73,13 @@ use rand_core::CryptoRngCore;
 use zeroize::Zeroizing;
 
 use crate::protocol::{
-    check_echo, Abort, AbortReason, Committee, Echo, Evidence, Incoming, Kind, Outcome, Outgoing,
-    PartyIndex, Protocol, Recipient, Rejected, RoundInbox, Slot, Step,
+    accept, check_echo, no_direct, Abort, AbortReason, Committee, Echo, Evidence, Incoming, Kind,
+    Outcome, Outgoing, PartyIndex, Protocol, Recipient, Rejected, RoundInbox, Step,
 };
 use crate::transcript::Transcript;
 use crate::vss::{
-    evaluate_commitments, generator_h, interpolate_points, lagrange_coefficient,
-    verify_feldman_share, verify_pedersen_share, Polynomial, VssError,
+    evaluate_commitments, feldman_inconsistency, generator_h, interpolate_points,
+    lagrange_coefficient, verify_feldman_share, verify_pedersen_share, Polynomial, VssError,
 };
 use crate::zk::sch::{SchCommitment, SchProof, SchStatement, SchWitness};
 use crate::zk::{ProofContext, MAX_SESSION_ID_BYTES, RHO_BYTES};
@@ -122,17 +144,18 @@ pub enum Disqualification {
     },
     /// The round-2 reveal does not open the round-1 commitment.
     BadDecommitment,
-    /// A complaint was not answered (GJKR 1c).
+    /// A complaint was not answered (GJKR 1c, 1d).
     UnansweredComplaint {
         /// The complainer.
         complainer: PartyIndex,
     },
-    /// An answer does not verify against the Pedersen commitments (GJKR 1c).
+    /// An answer does not verify against the Pedersen commitments (GJKR 1d).
     BadAnswer {
         /// The complainer.
         complainer: PartyIndex,
     },
-    /// t or more complaints (GJKR 1c: the polynomial would be public).
+    /// t or more complaints (GJKR 1d, "more than t" for degree t; here the degree is t − 1,
+    /// and t answered shares would make the polynomial public).
     TooManyComplaints,
 }
 
@@ -410,46 +433,6 @@ fn digest(t: &Transcript) -> [u8; DIGEST_BYTES] {
     out
 }
 
-fn accept<B, D>(
-    inbox: &mut RoundInbox<B, D>,
-    msg: &Incoming,
-    max_broadcast: usize,
-    max_direct: usize,
-    decode_b: impl FnOnce(&[u8]) -> Result<B, crate::encoding::DecodeError>,
-    decode_d: impl FnOnce(&[u8]) -> Result<D, crate::encoding::DecodeError>,
-) -> Result<Option<Kind>, Rejected> {
-    let max = match msg.to {
-        Recipient::All => max_broadcast,
-        Recipient::One(_) => max_direct,
-    };
-    let (kind, slot) = inbox.admit(msg, max)?;
-    match (kind, slot) {
-        (Kind::Broadcast, Slot::Empty) => {
-            let v = decode_b(&msg.payload)?;
-            inbox.insert_broadcast(msg.from, msg.payload.clone(), v);
-        }
-        (Kind::Direct, Slot::Empty) => {
-            let v = decode_d(&msg.payload)?;
-            inbox.insert_direct(msg.from, msg.payload.clone(), v);
-        }
-        (Kind::Broadcast, Slot::Occupied) => {
-            decode_b(&msg.payload)?;
-            inbox.record_conflict(kind, msg.from, &msg.payload);
-            return Ok(None);
-        }
-        (Kind::Direct, Slot::Occupied) => {
-            decode_d(&msg.payload)?;
-            inbox.record_conflict(kind, msg.from, &msg.payload);
-            return Ok(None);
-        }
-    }
-    Ok(Some(kind))
-}
-
-fn no_direct(_: &[u8]) -> Result<(), crate::encoding::DecodeError> {
-    Ok(())
-}
-
 impl DkgParty {
     /// Creates a party and samples all its randomness: f_i, f'_i of t coefficients each,
     /// rid_i, c_i, u_i, and the Πsch commitment.
@@ -650,8 +633,11 @@ impl DkgParty {
                     });
                 }
                 Err(abort) => {
+                    // inconsistent views (echo mismatch, equivocation) explain later
+                    // failures, so they are reported first
                     self.phase = Phase::Finished;
-                    step.outcome = Some(Outcome::Abort(abort));
+                    let first = self.take_pending().unwrap_or(abort);
+                    step.outcome = Some(Outcome::Abort(first));
                 }
             }
         }
@@ -823,9 +809,34 @@ impl DkgParty {
         Ok(Closed::Next(out))
     }
 
-    /// Round 4 closes: judge the answers, fix QUAL, derive ρ and the chain code, send the
-    /// Feldman values with Πsch.
+    /// Round 4 closes. If we abort here (too few qualified, or excluded ourselves) we still
+    /// send a round-5 message carrying the echo of round 4 (and no valid proof), so a party
+    /// whose view of round 4 differs names the equivocator instead of waiting for us.
     fn close_r4(&mut self) -> Result<Closed, Abort> {
+        match self.finish_r4() {
+            Ok(closed) => Ok(closed),
+            Err(abort) => {
+                let echo = self.r4.echo(PROTOCOL, &self.cfg.session_id);
+                let mut feldman = self.a.feldman_commitments();
+                feldman.resize(self.shape.t, ProjectivePoint::IDENTITY);
+                self.enter(5, echo.clone());
+                let msg = Round5Feldman {
+                    echo,
+                    feldman,
+                    proof: SchProof {
+                        a: ProjectivePoint::IDENTITY,
+                        z: Scalar::ZERO,
+                    },
+                };
+                self.pending.push(abort);
+                Ok(Closed::Next(vec![self.broadcast_msg(msg.to_bytes())]))
+            }
+        }
+    }
+
+    /// Judges the answers, fixes QUAL, derives ρ and the chain code, sends the Feldman values
+    /// with Πsch.
+    fn finish_r4(&mut self) -> Result<Closed, Abort> {
         for j in self.r4.missing() {
             self.disqualify(j, Disqualification::Missing { round: 4 });
         }
@@ -974,7 +985,7 @@ impl DkgParty {
             Some(r) => Evidence::Payload {
                 from,
                 round,
-                bytes: r.payload.clone(),
+                bytes: r.payload.to_vec(),
             },
             None => Evidence::None,
         }
@@ -994,7 +1005,7 @@ impl DkgParty {
                     result: [0u8; DIGEST_BYTES],
                     complaints: Vec::new(),
                 };
-                self.pending.insert(0, abort);
+                self.pending.push(abort);
                 Ok(Closed::Next(vec![self.broadcast_msg(msg.to_bytes())]))
             }
         }
@@ -1137,18 +1148,15 @@ impl DkgParty {
         let payload = msg.to_bytes();
         let out = vec![self.broadcast_msg(payload.clone())];
         if !blamed.is_empty() {
-            self.pending.insert(
-                0,
-                self.abort(
-                    blamed,
-                    AbortReason::FeldmanMismatch,
-                    Evidence::Payload {
-                        from: me,
-                        round: 6,
-                        bytes: payload.clone(),
-                    },
-                ),
-            );
+            self.pending.push(self.abort(
+                blamed,
+                AbortReason::FeldmanMismatch,
+                Evidence::Payload {
+                    from: me,
+                    round: 6,
+                    bytes: payload.clone(),
+                },
+            ));
         }
         self.r6.insert_own_broadcast(payload, msg);
         Ok(Closed::Next(out))
@@ -1191,15 +1199,14 @@ impl DkgParty {
                     d != k
                         && q.qual.contains(&d)
                         && match (self.r2.broadcast(d), self.r5.broadcast(d)) {
-                            (Some(r2), Some(r5)) => {
-                                verify_pedersen_share(
-                                    &r2.value.pedersen,
-                                    &self.h,
-                                    &x_k,
-                                    &comp.s,
-                                    &comp.s_prime,
-                                ) && !verify_feldman_share(&r5.value.feldman, &x_k, &comp.s)
-                            }
+                            (Some(r2), Some(r5)) => feldman_inconsistency(
+                                &r2.value.pedersen,
+                                &r5.value.feldman,
+                                &self.h,
+                                &x_k,
+                                &comp.s,
+                                &comp.s_prime,
+                            ),
                             _ => false,
                         }
                 };
@@ -1370,18 +1377,31 @@ impl Protocol for DkgParty {
             Phase::Finished => return Err(Rejected::Finished),
             Phase::Running => {}
         }
-        self.receive(&msg)?;
+        let received = self.receive(&msg);
+        if let Recipient::One(_) = msg.to {
+            // a direct payload may be a secret share: wipe our copy of the input
+            let mut payload = msg.payload;
+            zeroize::Zeroize::zeroize(&mut payload);
+        }
+        received?;
         Ok(self.advance(false))
     }
 
     fn on_round_deadline(
         &mut self,
         _rng: &mut dyn CryptoRngCore,
+        round: u16,
     ) -> Result<Step<KeyShare>, Rejected> {
         match self.phase {
             Phase::NotStarted => return Err(Rejected::NotStarted),
             Phase::Finished => return Err(Rejected::Finished),
             Phase::Running => {}
+        }
+        if round != self.round {
+            return Err(Rejected::WrongRound {
+                expected: self.round,
+                got: round,
+            });
         }
         Ok(self.advance(true))
     }

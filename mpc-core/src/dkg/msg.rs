@@ -389,3 +389,28 @@ impl Round6Confirm {
         })
     }
 }
+
+/// Decodes the message of `round` (`direct`: the direct message of round 2) and encodes it
+/// again. Canonical encodings come back unchanged; used by tests and fuzz targets.
+pub fn reencode(
+    round: u16,
+    direct: bool,
+    bytes: &[u8],
+    shape: &Shape,
+) -> Result<Vec<u8>, DecodeError> {
+    Ok(match (round, direct) {
+        (1, _) => Round1::from_bytes(bytes, shape)?.to_bytes(),
+        (2, false) => Round2Reveal::from_bytes(bytes, shape)?.to_bytes(),
+        (2, true) => Round2Share::from_bytes(bytes, shape)?.to_bytes(),
+        (3, _) => Round3Complaints::from_bytes(bytes, shape)?.to_bytes(),
+        (4, _) => Round4Answers::from_bytes(bytes, shape)?.to_bytes(),
+        (5, _) => Round5Feldman::from_bytes(bytes, shape)?.to_bytes(),
+        (6, _) => Round6Confirm::from_bytes(bytes, shape)?.to_bytes(),
+        _ => {
+            return Err(DecodeError::WrongTag {
+                got: bytes.first().copied().unwrap_or(0),
+                expected: 0,
+            })
+        }
+    })
+}

@@ -84,8 +84,19 @@ fn assert_consistent(report: &Report<KeyShare>, honest: &[u16], t: u16, qual: &[
         );
     }
     let t = usize::from(t);
-    if outs.len() >= t {
-        for window in [&outs[..t], &outs[outs.len() - t..]] {
+    // every t-subset of the honest parties (all C(n, t) of them: n ≤ 7 here)
+    let subsets: Vec<Vec<&KeyShare>> = (0u32..1 << outs.len())
+        .filter(|mask| mask.count_ones() as usize == t)
+        .map(|mask| {
+            (0..outs.len())
+                .filter(|k| mask & (1 << k) != 0)
+                .map(|k| outs[k])
+                .collect()
+        })
+        .collect();
+    assert!(outs.len() < t || !subsets.is_empty());
+    {
+        for window in &subsets {
             let points: Vec<Scalar> = window
                 .iter()
                 .map(|o| *o.committee().point(o.me()).unwrap())
@@ -163,6 +174,20 @@ fn key_share_debug_redacts_the_secret_and_validate_catches_tampering() {
     let dbg = alloc::format!("{share:?}");
     assert!(!dbg.contains("secret_share"));
     assert!(!dbg.contains(&alloc::format!("{:?}", share.secret_share())));
+    let direct = Round2Share {
+        s: Zeroizing::new(*share.secret_share()),
+        s_prime: Zeroizing::new(Scalar::ONE),
+    };
+    assert_eq!(alloc::format!("{direct:?}"), "Round2Share(<redacted>)");
+    let evidence = Evidence::Payload {
+        from: p(1),
+        round: 2,
+        bytes: direct.to_bytes(),
+    };
+    assert_eq!(
+        alloc::format!("{evidence:?}"),
+        "Payload { from: PartyIndex(1), round: 2, len: 65 }"
+    );
     share.public_shares[0] += ProjectivePoint::GENERATOR;
     assert_eq!(share.validate(), Err(KeyShareError::PublicShares));
     share.public_shares[0] -= ProjectivePoint::GENERATOR;
@@ -446,6 +471,49 @@ fn dkg_04_indices_outside_the_committee_are_refused() {
     );
 }
 
+/// A deadline for a round other than the current one is refused and changes nothing: a late
+/// timer cannot cut the next round short.
+#[test]
+fn deadline_for_another_round_is_refused() {
+    let mut rng = ChaCha20Rng::seed_from_u64(42);
+    let mut party = DkgParty::new(config(SID, 2, 3, 0), &mut rng).unwrap();
+    assert_eq!(
+        party.on_round_deadline(&mut rng, 1).unwrap_err(),
+        Rejected::NotStarted
+    );
+    let _ = party.start(&mut rng).unwrap();
+    for round in [0, 2, 6] {
+        assert_eq!(
+            party.on_round_deadline(&mut rng, round).unwrap_err(),
+            Rejected::WrongRound {
+                expected: 1,
+                got: round
+            }
+        );
+    }
+    assert_eq!(party.current_round(), Some(1));
+    assert!(party.disqualified().iter().all(Option::is_none));
+    // the real deadline of round 1 disqualifies both silent parties; one party is fewer than
+    // t = 2, so the run ends there, naming them
+    let step = party.on_round_deadline(&mut rng, 1).unwrap();
+    assert_eq!(
+        party.disqualified(),
+        &[
+            None,
+            Some(Disqualification::Missing { round: 1 }),
+            Some(Disqualification::Missing { round: 1 })
+        ]
+    );
+    match step.outcome {
+        Some(Outcome::Abort(a)) => {
+            assert_eq!(a.culprits, alloc::vec![p(1), p(2)]);
+            assert_eq!(a.reason, AbortReason::TooFewQualified);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(party.current_round(), None);
+}
+
 // ---------------------------------------------------------------- DKG-05
 
 /// DKG-05: a dealer whose secret is zero (A_i0 = O) is named.
@@ -634,6 +702,28 @@ fn conflicting_direct_shares_are_complained_about() {
     }
 }
 
+/// A dealer that shows one party no answer to its complaint and the others a correct one:
+/// the first disqualifies it (and, with t = m, aborts: too few qualified), and its round-5
+/// message carries its view of round 4, so the others name the dealer too instead of
+/// waiting for the first and blaming it.
+#[test]
+fn equivocated_answers_are_blamed_on_the_dealer_by_everyone() {
+    let hide_answers = |b: &mut Vec<u8>| {
+        let count = 1 + Echo::encoded_len(3);
+        b.truncate(count + 2);
+        b[count..].copy_from_slice(&[0, 0]);
+    };
+    let report = run_with(
+        3,
+        3,
+        95,
+        &[(2, bad_share_to(&[0]))],
+        alloc::vec![Fault::equivocate(2, 4, &[0], hide_answers)],
+    );
+    assert_aborts(&report, &[0], &[2], Some(AbortReason::TooFewQualified));
+    assert_aborts(&report, &[1], &[2], None);
+}
+
 /// Before QUAL: a party silent in round 1 is disqualified at the deadline and the others
 /// finish.
 #[test]
@@ -665,6 +755,11 @@ fn too_few_qualified_aborts() {
         &[0, 1],
         &[2, 3],
         Some(AbortReason::TooFewQualified),
+    );
+    assert_eq!(
+        report.abort(0).unwrap().to_string(),
+        "aborted in round 4: fewer than t parties qualified \
+         (culprits: [PartyIndex(2), PartyIndex(3)])"
     );
 }
 
@@ -741,15 +836,12 @@ fn honest_payloads(t: u16, m: u16) -> Vec<(u16, bool, Vec<u8>)> {
 }
 
 fn decode(round: u16, direct: bool, bytes: &[u8], shape: &Shape) -> Result<(), DecodeError> {
-    match (round, direct) {
-        (1, _) => Round1::from_bytes(bytes, shape).map(|_| ()),
-        (2, false) => Round2Reveal::from_bytes(bytes, shape).map(|_| ()),
-        (2, true) => Round2Share::from_bytes(bytes, shape).map(|_| ()),
-        (3, _) => Round3Complaints::from_bytes(bytes, shape).map(|_| ()),
-        (4, _) => Round4Answers::from_bytes(bytes, shape).map(|_| ()),
-        (5, _) => Round5Feldman::from_bytes(bytes, shape).map(|_| ()),
-        _ => Round6Confirm::from_bytes(bytes, shape).map(|_| ()),
-    }
+    let again = msg::reencode(round, direct, bytes, shape)?;
+    assert_eq!(
+        again, bytes,
+        "canonical: decode then encode gives the same bytes"
+    );
+    Ok(())
 }
 
 /// Every message type round-trips, and refuses every truncation, one extra byte, another
@@ -875,4 +967,34 @@ fn random_messages_never_panic_and_leave_the_party_able_to_finish() {
         parties[0].handle(&mut rng, msg).unwrap_err(),
         Rejected::Finished
     );
+}
+
+/// Blame does not depend on delivery order: the same faults under shuffled delivery (several
+/// seeds) give the same outcome as FIFO.
+#[test]
+fn outcomes_do_not_depend_on_delivery_order() {
+    for seed in 0..4u64 {
+        let shuffled = |bad: &[(u16, Misbehaviour)], faults: Vec<Fault>| {
+            let mut sim = Sim::new(parties_in(SID, 2, 4, 200 + seed, bad)).shuffled();
+            for f in faults {
+                sim = sim.fault(f);
+            }
+            sim.run(&mut ChaCha20Rng::seed_from_u64(seed))
+        };
+        let flip = |b: &mut Vec<u8>| b[5] ^= 0x40;
+        let r = shuffled(&[], alloc::vec![Fault::equivocate(1, 1, &[2], flip)]);
+        assert_aborts(&r, &[0, 2, 3], &[1], None);
+        let r = shuffled(&[], alloc::vec![Fault::drop(2, 5)]);
+        assert_aborts(&r, &[0, 1, 3], &[2], Some(AbortReason::MissingMessage));
+        let r = shuffled(&[(1, bad_share_to(&[0]))], Vec::new());
+        assert_consistent(&r, &[0, 1, 2, 3], 2, &[0, 1, 2, 3]);
+        let r = shuffled(&[], alloc::vec![Fault::drop(3, 2)]);
+        assert_consistent(&r, &[0, 1, 2], 2, &[0, 1, 2]);
+        let wrong = Misbehaviour {
+            wrong_result: true,
+            ..Misbehaviour::default()
+        };
+        let r = shuffled(&[(0, wrong)], Vec::new());
+        assert_aborts(&r, &[1, 2, 3], &[0], Some(AbortReason::ResultMismatch));
+    }
 }

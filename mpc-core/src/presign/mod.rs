@@ -1116,8 +1116,15 @@ impl Protocol for PresignParty {
     fn on_round_deadline(
         &mut self,
         rng: &mut dyn CryptoRngCore,
+        round: u16,
     ) -> Result<Step<Presignature>, Rejected> {
         self.running()?;
+        if round != self.round {
+            return Err(Rejected::WrongRound {
+                expected: self.round,
+                got: round,
+            });
+        }
         Ok(self.advance(rng, true))
     }
 }

@@ -132,8 +132,8 @@ fn run_presign(
     }
     // parties still waiting get their deadline
     for (i, p) in parties.iter_mut() {
-        if p.current_round().is_some() {
-            if let Ok(step) = p.on_round_deadline(&mut rng) {
+        if let Some(round) = p.current_round() {
+            if let Ok(step) = p.on_round_deadline(&mut rng, round) {
                 if let Some(o) = step.outcome {
                     outcomes.push((*i, o));
                 }
