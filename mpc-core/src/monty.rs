@@ -409,9 +409,17 @@ fn sqr_column(x: &[u64], y: &[u64], u: &[u64], v: &[u64]) -> (Acc, Acc) {
         red1.mac(u10[i], v10[l - 1 - i]);
         red2.mac(u20[i], v20[l - 1 - i]);
     }
-    dot(&mut cross, &x[l..], &y[..c - l]);
-    dot(&mut red1, &u1[l..], &v1[..h - l]);
-    dot(&mut red2, &u2[l..], &v2[..r - h - l]);
+    // the three lengths differ by at most one: at most one term left in each sum
+    debug_assert!(c - l <= 1 && h - l <= 1 && r - h - l <= 1);
+    if c > l {
+        cross.mac(x[l], y[0]);
+    }
+    if h > l {
+        red1.mac(u1[l], v1[0]);
+    }
+    if r - h > l {
+        red2.mac(u2[l], v2[0]);
+    }
     red1.add(red2);
     (cross, red1)
 }
