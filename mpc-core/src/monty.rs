@@ -97,7 +97,7 @@ impl Montgomery {
         self.n.len()
     }
 
-    /// Fresh scratch space for [`Self::mul`] and [`Self::sqr`].
+    /// Fresh scratch space for [`Self::mul`] and [`Self::sqr`] (wiped on drop).
     pub(crate) fn scratch(&self) -> Scratch {
         Scratch {
             t: vec![0u64; self.n.len()],
@@ -112,13 +112,14 @@ impl Montgomery {
     /// x·R mod n (into Montgomery form); x may be ≥ n.
     pub(crate) fn enter_montgomery(&self, x: &BigUint, s: &mut Scratch) -> Vec<u64> {
         let len = self.n.len();
-        let reduced = if x < &self.modulus {
+        let mut reduced = if x < &self.modulus {
             pad(x, len)
         } else {
             pad(&(x % &self.modulus), len)
         };
         let mut out = vec![0u64; len];
         self.mul(&reduced, &self.r2, &mut out, s);
+        zeroize::Zeroize::zeroize(&mut reduced);
         out
     }
 
@@ -364,21 +365,11 @@ impl Acc {
     }
 }
 
-/// acc += Σ_i x_i·y_{l−1−i}, l = x.len() = y.len() (one column of a product scan).
+/// acc += Σ_i x_i·y_{l−1−i} and red += Σ_i u_i·v_{l−1−i}, l = x.len() = y.len() = u.len() =
+/// v.len(): two column sums of a product scan, interleaved.
 ///
 /// Indexed loops: with the lengths equal LLVM drops the bounds checks and keeps every pointer
 /// in a register, which a chain of `zip`s over reversed iterators did not.
-#[inline(always)]
-#[allow(clippy::needless_range_loop)]
-fn dot(acc: &mut Acc, x: &[u64], y: &[u64]) {
-    let l = x.len();
-    let y = &y[..l];
-    for i in 0..l {
-        acc.mac(x[i], y[l - 1 - i]);
-    }
-}
-
-/// [`dot`] for two independent sums of the same length, interleaved.
 #[inline(always)]
 #[allow(clippy::needless_range_loop)]
 fn dot2(acc: &mut Acc, red: &mut Acc, x: &[u64], y: &[u64], u: &[u64], v: &[u64]) {
@@ -447,7 +438,10 @@ fn from_limbs(x: &[u64]) -> BigUint {
     for l in x {
         bytes.extend_from_slice(&l.to_le_bytes());
     }
-    BigUint::from_bytes_le(&bytes)
+    let v = BigUint::from_bytes_le(&bytes);
+    // the bytes are a copy of a possibly secret result
+    zeroize::Zeroize::zeroize(&mut bytes);
+    v
 }
 
 #[cfg(test)]
