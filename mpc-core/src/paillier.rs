@@ -367,8 +367,17 @@ impl PaillierCrt {
     fn pow_mod_n2(&self, base: &BigUint, exp: &BigInt) -> BigUint {
         let e_p = SecretInt::new(exp.mod_floor(self.phi_pp.expose()));
         let e_q = SecretInt::new(exp.mod_floor(self.phi_qq.expose()));
-        let r_p = self.mont_pp.pow(base, e_p.expose().magnitude());
-        let r_q = self.mont_qq.pow(base, e_q.expose().magnitude());
+        // fixed length: the reduced exponents may come from a prover (owner views)
+        let (bits_p, bits_q) = (
+            self.phi_pp.expose().bits() as usize,
+            self.phi_qq.expose().bits() as usize,
+        );
+        let r_p = self
+            .mont_pp
+            .pow_fixed_bits(base, e_p.expose().magnitude(), bits_p);
+        let r_q = self
+            .mont_qq
+            .pow_fixed_bits(base, e_q.expose().magnitude(), bits_q);
         crt_combine(
             &r_p,
             &r_q,
@@ -383,8 +392,12 @@ impl PaillierCrt {
         let (p, q) = (self.p.expose(), self.q.expose());
         let e_p = SecretUint::new(exp % (p - 1u32));
         let e_q = SecretUint::new(exp % (q - 1u32));
-        let r_p = self.mont_p.pow(base, e_p.expose());
-        let r_q = self.mont_q.pow(base, e_q.expose());
+        let r_p = self
+            .mont_p
+            .pow_fixed_bits(base, e_p.expose(), p.bits() as usize);
+        let r_q = self
+            .mont_q
+            .pow_fixed_bits(base, e_q.expose(), q.bits() as usize);
         crt_combine(&r_p, &r_q, p, q, self.p_inv_mod_q.expose())
     }
 

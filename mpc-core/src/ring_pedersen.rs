@@ -121,8 +121,12 @@ impl OwnerCrt {
     fn pow(&self, base: &BigUint, e: &BigInt) -> BigUint {
         let e_p = SecretUint::new(e.mod_floor(self.p_minus_1.expose()).magnitude().clone());
         let e_q = SecretUint::new(e.mod_floor(self.q_minus_1.expose()).magnitude().clone());
-        let r_p = self.mont_p.pow(base, e_p.expose());
-        let r_q = self.mont_q.pow(base, e_q.expose());
+        let r_p = self
+            .mont_p
+            .pow_fixed_bits(base, e_p.expose(), self.p.expose().bits() as usize);
+        let r_q = self
+            .mont_q
+            .pow_fixed_bits(base, e_q.expose(), self.q.expose().bits() as usize);
         crt_combine(
             &r_p,
             &r_q,
