@@ -9,6 +9,8 @@ cargo fmt --all -- --check
 
 echo "== cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
+# the library as a dependent crate builds it: without the test-fixtures feature
+cargo clippy --workspace -- -D warnings
 
 echo "== cargo test (workspace)"
 cargo test --workspace --all-features --no-fail-fast

@@ -881,6 +881,208 @@ pub fn check_echo(
     Ok(())
 }
 
+/// Where a party is in its life: before [`Protocol::start`], running, or finished (output or
+/// abort); every later call is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Created, not started.
+    NotStarted,
+    /// Started; [`Lifecycle::round`] is the round it accepts messages of.
+    Running,
+    /// Ended with an output or an abort.
+    Finished,
+}
+
+/// The bookkeeping every round-based party shares: phase, current round, the echo of the
+/// previous broadcast round (to compare incoming echoes with), and faults seen during the
+/// round, acted upon when it closes (module docs).
+#[derive(Debug)]
+pub struct Lifecycle {
+    /// Phase.
+    pub phase: Phase,
+    /// Current round (0 before start).
+    pub round: u16,
+    /// Our echo of the previous broadcast round.
+    pub prev_echo: Echo,
+    /// Aborts found while the round was open (echo mismatches, equivocation).
+    pub pending: Vec<Abort>,
+}
+
+impl Default for Lifecycle {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Lifecycle {
+    /// Not started.
+    pub fn new() -> Self {
+        Self {
+            phase: Phase::NotStarted,
+            round: 0,
+            prev_echo: Echo(Vec::new()),
+            pending: Vec::new(),
+        }
+    }
+
+    /// [`Protocol::current_round`].
+    pub fn current_round(&self) -> Option<u16> {
+        (self.phase == Phase::Running).then_some(self.round)
+    }
+
+    /// Moves from not started to round 1 ([`Protocol::start`]).
+    pub fn start(&mut self) -> Result<(), Rejected> {
+        match self.phase {
+            Phase::NotStarted => {
+                self.phase = Phase::Running;
+                self.round = 1;
+                Ok(())
+            }
+            Phase::Running => Err(Rejected::AlreadyStarted),
+            Phase::Finished => Err(Rejected::Finished),
+        }
+    }
+
+    /// Refuses input unless running.
+    pub fn running(&self) -> Result<(), Rejected> {
+        match self.phase {
+            Phase::NotStarted => Err(Rejected::NotStarted),
+            Phase::Finished => Err(Rejected::Finished),
+            Phase::Running => Ok(()),
+        }
+    }
+
+    /// Refuses a deadline unless running and for the current round (a late timer of an
+    /// earlier round must not cut this one short).
+    pub fn check_deadline(&self, round: u16) -> Result<(), Rejected> {
+        self.running()?;
+        if round == self.round {
+            Ok(())
+        } else {
+            Err(Rejected::WrongRound {
+                expected: self.round,
+                got: round,
+            })
+        }
+    }
+
+    /// Moves to `round`, remembering our echo of the round just closed.
+    pub fn enter(&mut self, round: u16, echo: Echo) {
+        self.round = round;
+        self.prev_echo = echo;
+    }
+
+    /// Compares `from`'s echo of the previous round with ours; a mismatch is pending.
+    pub fn check_incoming_echo(&mut self, from: PartyIndex, echo: &Echo) {
+        let round = self.round;
+        if let Err(a) = check_echo(&self.prev_echo, echo, from, round.saturating_sub(1), round) {
+            self.pending.push(a);
+        }
+    }
+
+    /// Records equivocation found in a closed round's inbox as pending aborts (all kinds, or
+    /// broadcasts only where the protocol treats conflicting direct messages otherwise).
+    pub fn note_conflicts<B, D>(&mut self, inbox: &RoundInbox<B, D>, broadcast_only: bool) {
+        for (j, kind, evidence) in inbox.conflicts() {
+            if broadcast_only && kind != Kind::Broadcast {
+                continue;
+            }
+            self.pending.push(Abort {
+                round: inbox.round(),
+                culprits: vec![j],
+                reason: AbortReason::Equivocation,
+                evidence,
+            });
+        }
+    }
+
+    /// The first pending abort, if any.
+    pub fn take_pending(&mut self) -> Option<Abort> {
+        if self.pending.is_empty() {
+            None
+        } else {
+            Some(self.pending.remove(0))
+        }
+    }
+
+    /// An abort naming the parties that sent nothing valid before the deadline, if any.
+    pub fn missing(&self, missing: Vec<PartyIndex>) -> Result<(), Abort> {
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(Abort {
+                round: self.round,
+                culprits: missing,
+                reason: AbortReason::MissingMessage,
+                evidence: Evidence::None,
+            })
+        }
+    }
+}
+
+/// How closing a round ended: the next round's messages, or the protocol's output.
+pub enum Closed<O> {
+    /// Messages of the next round.
+    Next(Vec<Outgoing>),
+    /// The output.
+    Done(O),
+}
+
+/// A party whose rounds close when their inbox is complete or at the deadline: implementing
+/// it gives the shared [`advance`] loop.
+pub trait RoundBased {
+    /// The output of an honest run.
+    type Output;
+    /// The shared bookkeeping.
+    fn lifecycle(&mut self) -> &mut Lifecycle;
+    /// Whether the current round's inbox is complete.
+    fn round_complete(&self) -> bool;
+    /// Closes the current round.
+    fn close_round(&mut self, rng: &mut dyn CryptoRngCore) -> Result<Closed<Self::Output>, Abort>;
+}
+
+/// Closes rounds while they are complete (or once, forced, at a deadline). After a round's
+/// own messages are out, pending faults of that round end the run (module docs).
+pub fn advance<P: RoundBased>(
+    party: &mut P,
+    rng: &mut dyn CryptoRngCore,
+    mut force: bool,
+) -> Step<P::Output> {
+    let mut step = Step::empty();
+    while party.lifecycle().phase == Phase::Running {
+        if !party.round_complete() && !force {
+            break;
+        }
+        force = false;
+        let closed = party.close_round(rng);
+        let life = party.lifecycle();
+        match closed {
+            Ok(Closed::Next(out)) => {
+                step.outgoing.extend(out);
+                if let Some(abort) = life.take_pending() {
+                    life.phase = Phase::Finished;
+                    step.outcome = Some(Outcome::Abort(abort));
+                }
+            }
+            Ok(Closed::Done(output)) => {
+                life.phase = Phase::Finished;
+                step.outcome = Some(match life.take_pending() {
+                    Some(abort) => Outcome::Abort(abort),
+                    None => Outcome::Output(output),
+                });
+            }
+            Err(abort) => {
+                // inconsistent views (echo mismatch, equivocation) explain later failures, so
+                // they are reported first
+                life.phase = Phase::Finished;
+                let first = life.take_pending().unwrap_or(abort);
+                step.outcome = Some(Outcome::Abort(first));
+            }
+        }
+    }
+    step
+}
+
 /// Admits, decodes and stores one incoming message into `inbox` (the routine every protocol's
 /// `handle` runs): refusals leave the inbox unchanged; a second, different but well-formed
 /// payload is recorded as a conflict (equivocation) and `Ok(None)` is returned; otherwise the

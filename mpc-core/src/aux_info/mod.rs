@@ -39,8 +39,9 @@ use rand_core::CryptoRngCore;
 use crate::arith::SecretUint;
 use crate::paillier::{PaillierError, PaillierPublicKey, PaillierSecretKey};
 use crate::protocol::{
-    accept, check_echo, no_direct, Abort, AbortReason, Committee, Echo, Evidence, Incoming, Kind,
-    Outcome, Outgoing, PartyIndex, Protocol, Recipient, Rejected, RoundInbox, Step,
+    accept, advance, no_direct, Abort, AbortReason, Closed, Committee, Echo, Evidence, Incoming,
+    Kind, Lifecycle, Outgoing, PartyIndex, Protocol, Recipient, Rejected, RoundBased, RoundInbox,
+    Step,
 };
 use crate::ring_pedersen::{RingPedersenError, RingPedersenParams, RingPedersenSecret};
 use crate::transcript::Transcript;
@@ -192,19 +193,11 @@ impl AuxInfo {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Phase {
-    NotStarted,
-    Running,
-    Finished,
-}
-
 /// One aux-info party (a sans-IO state machine; see the module docs for the rounds).
 pub struct AuxInfoParty {
     cfg: AuxConfig,
     m: usize,
-    phase: Phase,
-    round: u16,
+    life: Lifecycle,
     paillier: Option<PaillierSecretKey>,
     ring_pedersen: Option<(RingPedersenParams, RingPedersenSecret)>,
     /// Our round-2 reveal (its echo is filled in when round 1 closes).
@@ -213,12 +206,10 @@ pub struct AuxInfoParty {
     r2: RoundInbox<Round2, ()>,
     r3: RoundInbox<Round3Mod, Round3Fac>,
     r4: RoundInbox<Round4, ()>,
-    prev_echo: Echo,
     /// Peers' public data, accepted when round 2 closes.
     accepted: Vec<Option<PartyAux>>,
     rho: [u8; RHO_BYTES],
     result: [u8; DIGEST_BYTES],
-    pending: Vec<Abort>,
     #[cfg(any(test, feature = "test-fixtures"))]
     faults: Misbehaviour,
 }
@@ -227,8 +218,8 @@ impl fmt::Debug for AuxInfoParty {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuxInfoParty")
             .field("me", &self.cfg.me)
-            .field("round", &self.round)
-            .field("phase", &self.phase)
+            .field("round", &self.life.round)
+            .field("phase", &self.life.phase)
             .finish_non_exhaustive()
     }
 }
@@ -391,19 +382,16 @@ impl AuxInfoParty {
                 nonce,
             },
             m,
-            phase: Phase::NotStarted,
-            round: 0,
+            life: Lifecycle::new(),
             paillier: Some(paillier),
             ring_pedersen: Some((owner, rp_secret)),
             r1: RoundInbox::new(1, me, vec![true; m], true, false),
             r2: RoundInbox::new(2, me, vec![true; m], true, false),
             r3: RoundInbox::new(3, me, vec![true; m], true, true),
             r4: RoundInbox::new(4, me, vec![true; m], true, false),
-            prev_echo: Echo(Vec::new()),
             accepted: (0..m).map(|_| None).collect(),
             rho: NO_RHO,
             result: [0u8; DIGEST_BYTES],
-            pending: Vec::new(),
             #[cfg(any(test, feature = "test-fixtures"))]
             faults,
             cfg,
@@ -412,7 +400,7 @@ impl AuxInfoParty {
 
     fn broadcast(&self, payload: Vec<u8>) -> Outgoing {
         Outgoing {
-            round: self.round,
+            round: self.life.round,
             to: Recipient::All,
             payload,
         }
@@ -426,31 +414,6 @@ impl AuxInfoParty {
             .collect()
     }
 
-    fn missing_abort(&self, missing: Vec<PartyIndex>) -> Result<(), Abort> {
-        if missing.is_empty() {
-            Ok(())
-        } else {
-            Err(Abort {
-                round: self.round,
-                culprits: missing,
-                reason: AbortReason::MissingMessage,
-                evidence: Evidence::None,
-            })
-        }
-    }
-
-    fn note_conflicts<B, D>(pending: &mut Vec<Abort>, inbox: &RoundInbox<B, D>, round: u16) {
-        for (j, kind, evidence) in inbox.conflicts() {
-            let _ = kind;
-            pending.push(Abort {
-                round,
-                culprits: vec![j],
-                reason: AbortReason::Equivocation,
-                evidence,
-            });
-        }
-    }
-
     fn ctx<'a>(&'a self, prover: PartyIndex, rho: &'a [u8; RHO_BYTES]) -> ProofContext<'a> {
         ProofContext {
             session_id: &self.cfg.session_id,
@@ -461,11 +424,10 @@ impl AuxInfoParty {
 
     /// Round 1 closes: reveal.
     fn close_r1(&mut self) -> Result<Vec<Outgoing>, Abort> {
-        self.missing_abort(self.r1.missing())?;
-        Self::note_conflicts(&mut self.pending, &self.r1, 1);
+        self.life.missing(self.r1.missing())?;
+        self.life.note_conflicts(&self.r1, false);
         let echo = self.r1.echo(PROTOCOL, &self.cfg.session_id);
-        self.round = 2;
-        self.prev_echo = echo.clone();
+        self.life.enter(2, echo.clone());
         self.reveal.echo = echo;
         #[allow(unused_mut)]
         let mut reveal = self.reveal.clone();
@@ -536,8 +498,8 @@ impl AuxInfoParty {
 
     /// Round 2 closes: check every reveal, fix ρ, prove Πmod to all and Πfac to each.
     fn close_r2(&mut self, rng: &mut dyn CryptoRngCore) -> Result<Vec<Outgoing>, Abort> {
-        self.missing_abort(self.r2.missing())?;
-        Self::note_conflicts(&mut self.pending, &self.r2, 2);
+        self.life.missing(self.r2.missing())?;
+        self.life.note_conflicts(&self.r2, false);
         let mut failures = Vec::new();
         for j in self.peers() {
             match self.check_reveal(j) {
@@ -564,8 +526,7 @@ impl AuxInfoParty {
         }
         self.rho = digest(&t);
         let echo = self.r2.echo(PROTOCOL, &self.cfg.session_id);
-        self.round = 3;
-        self.prev_echo = echo.clone();
+        self.life.enter(3, echo.clone());
         let bug = |what| Abort {
             round: 3,
             culprits: vec![self.cfg.me],
@@ -631,8 +592,8 @@ impl AuxInfoParty {
 
     /// Round 3 closes: verify Πmod and our Πfac from each peer; confirm the result.
     fn close_r3(&mut self) -> Result<Vec<Outgoing>, Abort> {
-        self.missing_abort(self.r3.missing())?;
-        Self::note_conflicts(&mut self.pending, &self.r3, 3);
+        self.life.missing(self.r3.missing())?;
+        self.life.note_conflicts(&self.r3, false);
         let Some((own_rp, _)) = self.ring_pedersen.as_ref() else {
             return Err(Abort {
                 round: 3,
@@ -681,8 +642,7 @@ impl AuxInfoParty {
         }
         self.result = self.result_digest();
         let echo = self.r3.echo(PROTOCOL, &self.cfg.session_id);
-        self.round = 4;
-        self.prev_echo = echo.clone();
+        self.life.enter(4, echo.clone());
         #[allow(unused_mut)]
         let mut result = self.result;
         #[cfg(any(test, feature = "test-fixtures"))]
@@ -717,8 +677,8 @@ impl AuxInfoParty {
 
     /// Round 4 closes: every peer confirmed the same result.
     fn close_r4(&mut self) -> Result<AuxInfo, Abort> {
-        self.missing_abort(self.r4.missing())?;
-        Self::note_conflicts(&mut self.pending, &self.r4, 4);
+        self.life.missing(self.r4.missing())?;
+        self.life.note_conflicts(&self.r4, false);
         for j in self.peers() {
             if let Some(r) = self.r4.broadcast(j) {
                 if r.value.result != self.result {
@@ -771,17 +731,11 @@ impl AuxInfoParty {
         })
     }
 
-    fn check_incoming_echo(&mut self, from: PartyIndex, echo: &Echo) {
-        if let Err(a) = check_echo(&self.prev_echo, echo, from, self.round - 1, self.round) {
-            self.pending.push(a);
-        }
-    }
-
     fn receive(&mut self, msg: &Incoming) -> Result<(), Rejected> {
         let m = self.m;
-        let max_b = max_len(m, self.round, false);
-        let max_d = max_len(m, self.round, true);
-        let echo = match self.round {
+        let max_b = max_len(m, self.life.round, false);
+        let max_d = max_len(m, self.life.round, true);
+        let echo = match self.life.round {
             1 => {
                 accept(
                     &mut self.r1,
@@ -824,61 +778,34 @@ impl AuxInfoParty {
             .and_then(|_| self.r4.broadcast(msg.from).map(|r| r.value.echo.clone())),
         };
         if let Some(echo) = echo {
-            self.check_incoming_echo(msg.from, &echo);
+            self.life.check_incoming_echo(msg.from, &echo);
         }
         Ok(())
     }
+}
 
-    /// Closes rounds while they are complete (or once, forced, at a deadline).
-    fn advance(&mut self, rng: &mut dyn CryptoRngCore, mut force: bool) -> Step<AuxInfo> {
-        let mut step = Step::empty();
-        while self.phase == Phase::Running {
-            let complete = match self.round {
-                1 => self.r1.is_complete(),
-                2 => self.r2.is_complete(),
-                3 => self.r3.is_complete(),
-                _ => self.r4.is_complete(),
-            };
-            if !complete && !force {
-                break;
-            }
-            force = false;
-            let closed = match self.round {
-                1 => self.close_r1().map(Ok),
-                2 => self.close_r2(rng).map(Ok),
-                3 => self.close_r3().map(Ok),
-                _ => self.close_r4().map(Err),
-            };
-            match closed {
-                Ok(Ok(out)) => {
-                    step.outgoing.extend(out);
-                    if !self.pending.is_empty() {
-                        self.phase = Phase::Finished;
-                        step.outcome = Some(Outcome::Abort(self.pending.remove(0)));
-                    }
-                }
-                Ok(Err(info)) => {
-                    self.phase = Phase::Finished;
-                    step.outcome = Some(if self.pending.is_empty() {
-                        Outcome::Output(info)
-                    } else {
-                        Outcome::Abort(self.pending.remove(0))
-                    });
-                }
-                Err(abort) => {
-                    self.phase = Phase::Finished;
-                    step.outcome = Some(Outcome::Abort(abort));
-                }
-            }
-        }
-        step
+impl RoundBased for AuxInfoParty {
+    type Output = AuxInfo;
+
+    fn lifecycle(&mut self) -> &mut Lifecycle {
+        &mut self.life
     }
 
-    fn running(&self) -> Result<(), Rejected> {
-        match self.phase {
-            Phase::NotStarted => Err(Rejected::NotStarted),
-            Phase::Finished => Err(Rejected::Finished),
-            Phase::Running => Ok(()),
+    fn round_complete(&self) -> bool {
+        match self.life.round {
+            1 => self.r1.is_complete(),
+            2 => self.r2.is_complete(),
+            3 => self.r3.is_complete(),
+            _ => self.r4.is_complete(),
+        }
+    }
+
+    fn close_round(&mut self, rng: &mut dyn CryptoRngCore) -> Result<Closed<AuxInfo>, Abort> {
+        match self.life.round {
+            1 => self.close_r1().map(Closed::Next),
+            2 => self.close_r2(rng).map(Closed::Next),
+            3 => self.close_r3().map(Closed::Next),
+            _ => self.close_r4().map(Closed::Done),
         }
     }
 }
@@ -891,24 +818,18 @@ impl Protocol for AuxInfoParty {
     }
 
     fn current_round(&self) -> Option<u16> {
-        (self.phase == Phase::Running).then_some(self.round)
+        self.life.current_round()
     }
 
     fn start(&mut self, rng: &mut dyn CryptoRngCore) -> Result<Step<AuxInfo>, Rejected> {
-        match self.phase {
-            Phase::NotStarted => {}
-            Phase::Running => return Err(Rejected::AlreadyStarted),
-            Phase::Finished => return Err(Rejected::Finished),
-        }
-        self.phase = Phase::Running;
-        self.round = 1;
+        self.life.start()?;
         let msg = Round1 {
             commitment: commitment_digest(&self.cfg, self.cfg.me, &self.reveal),
         };
         let payload = msg.to_bytes();
         self.r1.insert_own_broadcast(payload.clone(), msg);
         let first = self.broadcast(payload);
-        let mut step = self.advance(rng, false);
+        let mut step = advance(self, rng, false);
         step.outgoing.insert(0, first);
         Ok(step)
     }
@@ -918,9 +839,9 @@ impl Protocol for AuxInfoParty {
         rng: &mut dyn CryptoRngCore,
         msg: Incoming,
     ) -> Result<Step<AuxInfo>, Rejected> {
-        self.running()?;
+        self.life.running()?;
         self.receive(&msg)?;
-        Ok(self.advance(rng, false))
+        Ok(advance(self, rng, false))
     }
 
     fn on_round_deadline(
@@ -928,14 +849,8 @@ impl Protocol for AuxInfoParty {
         rng: &mut dyn CryptoRngCore,
         round: u16,
     ) -> Result<Step<AuxInfo>, Rejected> {
-        self.running()?;
-        if round != self.round {
-            return Err(Rejected::WrongRound {
-                expected: self.round,
-                got: round,
-            });
-        }
-        Ok(self.advance(rng, true))
+        self.life.check_deadline(round)?;
+        Ok(advance(self, rng, true))
     }
 }
 

@@ -73,8 +73,9 @@ use rand_core::CryptoRngCore;
 use zeroize::Zeroizing;
 
 use crate::protocol::{
-    accept, check_echo, no_direct, Abort, AbortReason, Committee, Echo, Evidence, Incoming, Kind,
-    Outcome, Outgoing, PartyIndex, Protocol, Recipient, Rejected, RoundInbox, Step,
+    accept, advance, no_direct, Abort, AbortReason, Closed, Committee, Echo, Evidence, Incoming,
+    Kind, Lifecycle, Outgoing, PartyIndex, Protocol, Recipient, Rejected, RoundBased, RoundInbox,
+    Step,
 };
 use crate::transcript::Transcript;
 use crate::vss::{
@@ -328,13 +329,6 @@ type Faults = Misbehaviour;
 #[cfg(not(any(test, feature = "test-fixtures")))]
 type Faults = ();
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Phase {
-    NotStarted,
-    Running,
-    Finished,
-}
-
 /// Values computed once QUAL is fixed.
 struct Qualified {
     qual: Vec<PartyIndex>,
@@ -363,8 +357,7 @@ pub struct DkgParty {
     rid: [u8; DIGEST_BYTES],
     chain_code: [u8; DIGEST_BYTES],
     nonce: [u8; DIGEST_BYTES],
-    phase: Phase,
-    round: u16,
+    life: Lifecycle,
     disqualified: Vec<Option<Disqualification>>,
     r1: RoundInbox<Round1, ()>,
     r2: RoundInbox<Round2Reveal, Round2Share>,
@@ -372,15 +365,10 @@ pub struct DkgParty {
     r4: RoundInbox<Round4Answers, ()>,
     r5: RoundInbox<Round5Feldman, ()>,
     r6: RoundInbox<Round6Confirm, ()>,
-    /// Echo of the previous broadcast round, to compare incoming echoes with.
-    prev_echo: Echo,
     /// (s_ji, s'_ji) accepted from each dealer j.
     shares: Vec<Option<(Zeroizing<Scalar>, Zeroizing<Scalar>)>>,
     qualified: Option<Qualified>,
     computed: Option<Computed>,
-    /// Faults seen during the current round, acted upon when it closes (module docs of
-    /// [`crate::protocol`]).
-    pending: Vec<Abort>,
     #[cfg(any(test, feature = "test-fixtures"))]
     faults: Misbehaviour,
 }
@@ -389,8 +377,8 @@ impl fmt::Debug for DkgParty {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DkgParty")
             .field("me", &self.cfg.me)
-            .field("round", &self.round)
-            .field("phase", &self.phase)
+            .field("round", &self.life.round)
+            .field("phase", &self.life.phase)
             .field("disqualified", &self.disqualified)
             .finish_non_exhaustive()
     }
@@ -504,8 +492,7 @@ impl DkgParty {
             rid,
             chain_code,
             nonce,
-            phase: Phase::NotStarted,
-            round: 0,
+            life: Lifecycle::new(),
             disqualified: vec![None; m],
             r1: inbox(1, me, m, false),
             r2: inbox(2, me, m, true),
@@ -513,11 +500,9 @@ impl DkgParty {
             r4: inbox(4, me, m, false),
             r5: inbox(5, me, m, false),
             r6: inbox(6, me, m, false),
-            prev_echo: Echo(Vec::new()),
             shares: (0..m).map(|_| None).collect(),
             qualified: None,
             computed: None,
-            pending: Vec::new(),
             #[cfg(any(test, feature = "test-fixtures"))]
             faults,
             cfg,
@@ -549,7 +534,7 @@ impl DkgParty {
 
     fn abort(&self, culprits: Vec<PartyIndex>, reason: AbortReason, evidence: Evidence) -> Abort {
         Abort {
-            round: self.round,
+            round: self.life.round,
             culprits,
             reason,
             evidence,
@@ -558,96 +543,15 @@ impl DkgParty {
 
     fn broadcast_msg(&self, payload: Vec<u8>) -> Outgoing {
         Outgoing {
-            round: self.round,
+            round: self.life.round,
             to: Recipient::All,
             payload,
         }
     }
 
-    /// Records echo mismatches and equivocations found in the closed round (acted upon after
-    /// our next message is out).
-    fn note_conflicts<B, D>(pending: &mut Vec<Abort>, inbox: &RoundInbox<B, D>, round: u16) {
-        for (j, kind, evidence) in inbox.conflicts() {
-            if kind == Kind::Broadcast {
-                pending.push(Abort {
-                    round,
-                    culprits: vec![j],
-                    reason: AbortReason::Equivocation,
-                    evidence,
-                });
-            }
-        }
-    }
-
-    fn check_incoming_echo(&mut self, from: PartyIndex, echo: &Echo) {
-        if let Err(a) = check_echo(&self.prev_echo, echo, from, self.round - 1, self.round) {
-            self.pending.push(a);
-        }
-    }
-
-    fn take_pending(&mut self) -> Option<Abort> {
-        if self.pending.is_empty() {
-            None
-        } else {
-            Some(self.pending.remove(0))
-        }
-    }
-
-    /// Closes rounds while they are complete (or once, forced, at a deadline).
-    fn advance(&mut self, mut force: bool) -> Step<KeyShare> {
-        let mut step = Step::empty();
-        while self.phase == Phase::Running {
-            let complete = match self.round {
-                1 => self.r1.is_complete(),
-                2 => self.r2.is_complete(),
-                3 => self.r3.is_complete(),
-                4 => self.r4.is_complete(),
-                5 => self.r5.is_complete(),
-                _ => self.r6.is_complete(),
-            };
-            if !complete && !force {
-                break;
-            }
-            force = false;
-            let closed = match self.round {
-                1 => self.close_r1(),
-                2 => self.close_r2(),
-                3 => self.close_r3(),
-                4 => self.close_r4(),
-                5 => self.close_r5(),
-                _ => self.close_r6(),
-            };
-            match closed {
-                Ok(Closed::Next(out)) => {
-                    step.outgoing.extend(out);
-                    if let Some(abort) = self.take_pending() {
-                        self.phase = Phase::Finished;
-                        step.outcome = Some(Outcome::Abort(abort));
-                    }
-                }
-                Ok(Closed::Done(share)) => {
-                    self.phase = Phase::Finished;
-                    step.outcome = Some(match self.take_pending() {
-                        Some(abort) => Outcome::Abort(abort),
-                        None => Outcome::Output(*share),
-                    });
-                }
-                Err(abort) => {
-                    // inconsistent views (echo mismatch, equivocation) explain later
-                    // failures, so they are reported first
-                    self.phase = Phase::Finished;
-                    let first = self.take_pending().unwrap_or(abort);
-                    step.outcome = Some(Outcome::Abort(first));
-                }
-            }
-        }
-        step
-    }
-
     /// Moves to `round`, expecting a broadcast from every active party.
     fn enter(&mut self, round: u16, echo: Echo) {
-        self.round = round;
-        self.prev_echo = echo;
+        self.life.enter(round, echo);
         let active = self.active();
         let me = self.cfg.me;
         match round {
@@ -660,11 +564,11 @@ impl DkgParty {
     }
 
     /// Round 1 closes: absent parties are disqualified; send the reveal and the shares.
-    fn close_r1(&mut self) -> Result<Closed, Abort> {
+    fn close_r1(&mut self) -> Result<Closed<KeyShare>, Abort> {
         for j in self.r1.missing() {
             self.disqualify(j, Disqualification::Missing { round: 1 });
         }
-        Self::note_conflicts(&mut self.pending, &self.r1, 1);
+        self.life.note_conflicts(&self.r1, true);
         let echo = self.r1.echo(PROTOCOL, &self.cfg.session_id);
         self.enter(2, echo.clone());
         let reveal = Round2Reveal {
@@ -704,11 +608,11 @@ impl DkgParty {
     }
 
     /// Round 2 closes: check decommitments (else disqualify) and shares (else complain).
-    fn close_r2(&mut self) -> Result<Closed, Abort> {
+    fn close_r2(&mut self) -> Result<Closed<KeyShare>, Abort> {
         for j in self.r2.missing_broadcast() {
             self.disqualify(j, Disqualification::Missing { round: 2 });
         }
-        Self::note_conflicts(&mut self.pending, &self.r2, 2);
+        self.life.note_conflicts(&self.r2, true);
         let me = self.cfg.me;
         let x_me = self.point(me);
         let mut accused = Vec::new();
@@ -780,11 +684,11 @@ impl DkgParty {
     }
 
     /// Round 3 closes: answer the complaints against us in public.
-    fn close_r3(&mut self) -> Result<Closed, Abort> {
+    fn close_r3(&mut self) -> Result<Closed<KeyShare>, Abort> {
         for j in self.r3.missing() {
             self.disqualify(j, Disqualification::Missing { round: 3 });
         }
-        Self::note_conflicts(&mut self.pending, &self.r3, 3);
+        self.life.note_conflicts(&self.r3, true);
         let mut answers = Vec::new();
         for k in self.complainers(self.cfg.me) {
             let x = self.point(k);
@@ -812,7 +716,7 @@ impl DkgParty {
     /// Round 4 closes. If we abort here (too few qualified, or excluded ourselves) we still
     /// send a round-5 message carrying the echo of round 4 (and no valid proof), so a party
     /// whose view of round 4 differs names the equivocator instead of waiting for us.
-    fn close_r4(&mut self) -> Result<Closed, Abort> {
+    fn close_r4(&mut self) -> Result<Closed<KeyShare>, Abort> {
         match self.finish_r4() {
             Ok(closed) => Ok(closed),
             Err(abort) => {
@@ -828,7 +732,7 @@ impl DkgParty {
                         z: Scalar::ZERO,
                     },
                 };
-                self.pending.push(abort);
+                self.life.pending.push(abort);
                 Ok(Closed::Next(vec![self.broadcast_msg(msg.to_bytes())]))
             }
         }
@@ -836,11 +740,11 @@ impl DkgParty {
 
     /// Judges the answers, fixes QUAL, derives ρ and the chain code, sends the Feldman values
     /// with Πsch.
-    fn finish_r4(&mut self) -> Result<Closed, Abort> {
+    fn finish_r4(&mut self) -> Result<Closed<KeyShare>, Abort> {
         for j in self.r4.missing() {
             self.disqualify(j, Disqualification::Missing { round: 4 });
         }
-        Self::note_conflicts(&mut self.pending, &self.r4, 4);
+        self.life.note_conflicts(&self.r4, true);
         let me = self.cfg.me;
         let t = usize::from(self.cfg.threshold);
         for d in self.cfg.committee.parties().collect::<Vec<_>>() {
@@ -994,7 +898,7 @@ impl DkgParty {
     /// Round 5 closes. If a check fails we still send a round-6 message (no result, but the
     /// echo of round 5) before aborting, so that a party that saw a different round 5 learns
     /// from the echo who equivocated instead of waiting for us and blaming us.
-    fn close_r5(&mut self) -> Result<Closed, Abort> {
+    fn close_r5(&mut self) -> Result<Closed<KeyShare>, Abort> {
         match self.finish_r5() {
             Ok(closed) => Ok(closed),
             Err(abort) => {
@@ -1005,7 +909,7 @@ impl DkgParty {
                     result: [0u8; DIGEST_BYTES],
                     complaints: Vec::new(),
                 };
-                self.pending.push(abort);
+                self.life.pending.push(abort);
                 Ok(Closed::Next(vec![self.broadcast_msg(msg.to_bytes())]))
             }
         }
@@ -1013,12 +917,12 @@ impl DkgParty {
 
     /// Public checks of every QUAL dealer (A_i0 ≠ O, Πsch, answered shares against Feldman),
     /// our own shares against Feldman, then Y, X_j and the result digest.
-    fn finish_r5(&mut self) -> Result<Closed, Abort> {
+    fn finish_r5(&mut self) -> Result<Closed<KeyShare>, Abort> {
         let missing = self.r5.missing();
         if !missing.is_empty() {
             return Err(self.abort(missing, AbortReason::MissingMessage, Evidence::None));
         }
-        Self::note_conflicts(&mut self.pending, &self.r5, 5);
+        self.life.note_conflicts(&self.r5, true);
         let Some(q) = self.qualified.as_ref() else {
             return Err(self.abort(
                 vec![],
@@ -1148,7 +1052,7 @@ impl DkgParty {
         let payload = msg.to_bytes();
         let out = vec![self.broadcast_msg(payload.clone())];
         if !blamed.is_empty() {
-            self.pending.push(self.abort(
+            self.life.pending.push(self.abort(
                 blamed,
                 AbortReason::FeldmanMismatch,
                 Evidence::Payload {
@@ -1163,14 +1067,14 @@ impl DkgParty {
     }
 
     /// Round 6 closes: judge Feldman complaints, compare result digests, output.
-    fn close_r6(&mut self) -> Result<Closed, Abort> {
+    fn close_r6(&mut self) -> Result<Closed<KeyShare>, Abort> {
         let missing = self.r6.missing();
         if !missing.is_empty() {
             return Err(self.abort(missing, AbortReason::MissingMessage, Evidence::None));
         }
         // last round: nobody echoes it, so equivocation aborts now
-        Self::note_conflicts(&mut self.pending, &self.r6, 6);
-        if let Some(a) = self.take_pending() {
+        self.life.note_conflicts(&self.r6, true);
+        if let Some(a) = self.life.take_pending() {
             return Err(a);
         }
         let (Some(q), Some(c)) = (self.qualified.as_ref(), self.computed.as_ref()) else {
@@ -1236,7 +1140,7 @@ impl DkgParty {
                 Evidence::None,
             ));
         };
-        Ok(Closed::Done(alloc::boxed::Box::new(KeyShare {
+        Ok(Closed::Done(KeyShare {
             session_id: self.cfg.session_id.clone(),
             me,
             threshold: self.cfg.threshold,
@@ -1246,14 +1150,14 @@ impl DkgParty {
             public_key: c.public_key,
             chain_code: q.chain_code,
             qual: q.qual.clone(),
-        })))
+        }))
     }
 
     fn receive(&mut self, msg: &Incoming) -> Result<(), Rejected> {
         let shape = self.shape;
-        let max_b = shape.max_len(self.round, false);
-        let max_d = shape.max_len(self.round, true);
-        let echo = match self.round {
+        let max_b = shape.max_len(self.life.round, false);
+        let max_d = shape.max_len(self.life.round, true);
+        let echo = match self.life.round {
             1 => {
                 accept(
                     &mut self.r1,
@@ -1319,15 +1223,40 @@ impl DkgParty {
             .and_then(|_| self.r6.broadcast(msg.from).map(|r| r.value.echo.clone())),
         };
         if let Some(echo) = echo {
-            self.check_incoming_echo(msg.from, &echo);
+            self.life.check_incoming_echo(msg.from, &echo);
         }
         Ok(())
     }
 }
 
-enum Closed {
-    Next(Vec<Outgoing>),
-    Done(alloc::boxed::Box<KeyShare>),
+impl RoundBased for DkgParty {
+    type Output = KeyShare;
+
+    fn lifecycle(&mut self) -> &mut Lifecycle {
+        &mut self.life
+    }
+
+    fn round_complete(&self) -> bool {
+        match self.life.round {
+            1 => self.r1.is_complete(),
+            2 => self.r2.is_complete(),
+            3 => self.r3.is_complete(),
+            4 => self.r4.is_complete(),
+            5 => self.r5.is_complete(),
+            _ => self.r6.is_complete(),
+        }
+    }
+
+    fn close_round(&mut self, _rng: &mut dyn CryptoRngCore) -> Result<Closed<KeyShare>, Abort> {
+        match self.life.round {
+            1 => self.close_r1(),
+            2 => self.close_r2(),
+            3 => self.close_r3(),
+            4 => self.close_r4(),
+            5 => self.close_r5(),
+            _ => self.close_r6(),
+        }
+    }
 }
 
 impl Protocol for DkgParty {
@@ -1338,17 +1267,11 @@ impl Protocol for DkgParty {
     }
 
     fn current_round(&self) -> Option<u16> {
-        (self.phase == Phase::Running).then_some(self.round)
+        self.life.current_round()
     }
 
-    fn start(&mut self, _rng: &mut dyn CryptoRngCore) -> Result<Step<KeyShare>, Rejected> {
-        match self.phase {
-            Phase::NotStarted => {}
-            Phase::Running => return Err(Rejected::AlreadyStarted),
-            Phase::Finished => return Err(Rejected::Finished),
-        }
-        self.phase = Phase::Running;
-        self.round = 1;
+    fn start(&mut self, rng: &mut dyn CryptoRngCore) -> Result<Step<KeyShare>, Rejected> {
+        self.life.start()?;
         self.r1 = RoundInbox::new(1, self.cfg.me, vec![true; self.shape.m], true, false);
         let commitment = commitment_digest(
             &self.cfg,
@@ -1361,7 +1284,7 @@ impl Protocol for DkgParty {
         let msg = Round1 { commitment };
         let payload = msg.to_bytes();
         self.r1.insert_own_broadcast(payload.clone(), msg);
-        let mut step = self.advance(false);
+        let mut step = advance(self, rng, false);
         step.outgoing
             .insert(0, self.broadcast_msg_round(1, payload));
         Ok(step)
@@ -1369,41 +1292,21 @@ impl Protocol for DkgParty {
 
     fn handle(
         &mut self,
-        _rng: &mut dyn CryptoRngCore,
+        rng: &mut dyn CryptoRngCore,
         msg: Incoming,
     ) -> Result<Step<KeyShare>, Rejected> {
-        match self.phase {
-            Phase::NotStarted => return Err(Rejected::NotStarted),
-            Phase::Finished => return Err(Rejected::Finished),
-            Phase::Running => {}
-        }
-        let received = self.receive(&msg);
-        if let Recipient::One(_) = msg.to {
-            // a direct payload may be a secret share: wipe our copy of the input
-            let mut payload = msg.payload;
-            zeroize::Zeroize::zeroize(&mut payload);
-        }
-        received?;
-        Ok(self.advance(false))
+        self.life.running()?;
+        self.receive(&msg)?;
+        Ok(advance(self, rng, false))
     }
 
     fn on_round_deadline(
         &mut self,
-        _rng: &mut dyn CryptoRngCore,
+        rng: &mut dyn CryptoRngCore,
         round: u16,
     ) -> Result<Step<KeyShare>, Rejected> {
-        match self.phase {
-            Phase::NotStarted => return Err(Rejected::NotStarted),
-            Phase::Finished => return Err(Rejected::Finished),
-            Phase::Running => {}
-        }
-        if round != self.round {
-            return Err(Rejected::WrongRound {
-                expected: self.round,
-                got: round,
-            });
-        }
-        Ok(self.advance(true))
+        self.life.check_deadline(round)?;
+        Ok(advance(self, rng, true))
     }
 }
 

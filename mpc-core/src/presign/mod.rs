@@ -55,8 +55,9 @@ use crate::dkg::KeyShare;
 use crate::hd::{derive_shift, ChainCode, DerivationPath, HdError};
 use crate::params::{ELL_PRIME, EPSILON};
 use crate::protocol::{
-    accept, check_echo, no_direct, Abort, AbortReason, Echo, Evidence, Incoming, Kind, Outcome,
-    Outgoing, PartyIndex, Protocol, Recipient, Rejected, RoundInbox, Step,
+    accept, advance, no_direct, Abort, AbortReason, Closed, Evidence, Incoming, Kind, Lifecycle,
+    Outcome, Outgoing, PartyIndex, Phase, Protocol, Recipient, Rejected, RoundBased, RoundInbox,
+    Step,
 };
 use crate::transcript::Transcript;
 use crate::zk::aff_g::{AffGProof, AffGStatement, AffGWitness};
@@ -206,13 +207,6 @@ impl Presignature {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Phase {
-    NotStarted,
-    Running,
-    Finished,
-}
-
 /// Round-1 secrets of this party.
 struct Nonces {
     k: Zeroizing<Scalar>,
@@ -236,19 +230,16 @@ pub struct PresignParty {
     public_key: ProjectivePoint,
     nonces: Nonces,
     own_r1: Round1Broadcast,
-    phase: Phase,
-    round: u16,
+    life: Lifecycle,
     r1: RoundInbox<Round1Broadcast, Round1Direct>,
     r2: RoundInbox<Round2Broadcast, Round2Direct>,
     r3: RoundInbox<Round3Broadcast, ()>,
-    prev_echo: Echo,
     /// β_{i,j} = −y_{i,j} and β̂_{i,j} per committee index.
     betas: Vec<Option<(SecretInt, SecretInt)>>,
     cap_gamma_own: ProjectivePoint,
     cap_gamma: ProjectivePoint,
     /// χ_i, once round 2 closed.
     chi: Option<Zeroizing<Scalar>>,
-    pending: Vec<Abort>,
     #[allow(dead_code)]
     faults: Faults,
 }
@@ -257,8 +248,8 @@ impl fmt::Debug for PresignParty {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PresignParty")
             .field("me", &self.me)
-            .field("round", &self.round)
-            .field("phase", &self.phase)
+            .field("round", &self.life.round)
+            .field("phase", &self.life.phase)
             .finish_non_exhaustive()
     }
 }
@@ -447,17 +438,14 @@ impl PresignParty {
                 nu: SecretUint::new(nu.expose().clone()),
             },
             own_r1,
-            phase: Phase::NotStarted,
-            round: 0,
+            life: Lifecycle::new(),
             r1: RoundInbox::new(1, me, signer_mask.clone(), true, true),
             r2: RoundInbox::new(2, me, signer_mask.clone(), true, true),
             r3: RoundInbox::new(3, me, signer_mask, true, false),
-            prev_echo: Echo(Vec::new()),
             betas: (0..m).map(|_| None).collect(),
             cap_gamma_own,
             cap_gamma: ProjectivePoint::IDENTITY,
             chi: None,
-            pending: Vec::new(),
             faults,
             aux,
             cfg,
@@ -483,7 +471,7 @@ impl PresignParty {
 
     fn broadcast(&self, payload: Vec<u8>) -> Outgoing {
         Outgoing {
-            round: self.round,
+            round: self.life.round,
             to: Recipient::All,
             payload,
         }
@@ -491,34 +479,10 @@ impl PresignParty {
 
     fn bug(&self, what: &'static str) -> Abort {
         Abort {
-            round: self.round,
+            round: self.life.round,
             culprits: vec![self.me],
             reason: AbortReason::Bug(what),
             evidence: Evidence::None,
-        }
-    }
-
-    fn missing_abort(&self, missing: Vec<PartyIndex>) -> Result<(), Abort> {
-        if missing.is_empty() {
-            Ok(())
-        } else {
-            Err(Abort {
-                round: self.round,
-                culprits: missing,
-                reason: AbortReason::MissingMessage,
-                evidence: Evidence::None,
-            })
-        }
-    }
-
-    fn note_conflicts<B, D>(pending: &mut Vec<Abort>, inbox: &RoundInbox<B, D>, round: u16) {
-        for (j, _, evidence) in inbox.conflicts() {
-            pending.push(Abort {
-                round,
-                culprits: vec![j],
-                reason: AbortReason::Equivocation,
-                evidence,
-            });
         }
     }
 
@@ -596,8 +560,8 @@ impl PresignParty {
     /// Round 1 closes: check K_j, G_j and both Πenc-elg of every peer (PRE-05, PRE-01); send
     /// Γ_i with Πelog, and to each peer the two affine operations with Πaff-g.
     fn close_r1(&mut self, rng: &mut dyn CryptoRngCore) -> Result<Vec<Outgoing>, Abort> {
-        self.missing_abort(self.r1.missing())?;
-        Self::note_conflicts(&mut self.pending, &self.r1, 1);
+        self.life.missing(self.r1.missing())?;
+        self.life.note_conflicts(&self.r1, false);
         let own_rp = match self.aux.party(self.me) {
             Some(p) => p.ring_pedersen.clone(),
             None => return Err(self.bug("own aux missing")),
@@ -639,8 +603,7 @@ impl PresignParty {
                 .map_err(|e| abort_with(1, j, proof_reason(&e), &d.payload))?;
         }
         let echo = self.r1.echo(PROTOCOL, &self.ssid);
-        self.round = 2;
-        self.prev_echo = echo.clone();
+        self.life.enter(2, echo.clone());
         let n = &self.nonces;
         let g = ProjectivePoint::GENERATOR;
         #[allow(unused_mut)]
@@ -763,8 +726,8 @@ impl PresignParty {
     /// Round 2 closes: Πelog of each Γ_j (PRE-03), units and Πaff-g of each pair (PRE-05,
     /// PRE-02), decryption with range checks; send δ_i, Δ_i, S_i and Πelog.
     fn close_r2(&mut self, rng: &mut dyn CryptoRngCore) -> Result<Vec<Outgoing>, Abort> {
-        self.missing_abort(self.r2.missing())?;
-        Self::note_conflicts(&mut self.pending, &self.r2, 2);
+        self.life.missing(self.r2.missing())?;
+        self.life.note_conflicts(&self.r2, false);
         let g = ProjectivePoint::GENERATOR;
         let sk = self.aux.paillier_secret();
         let (Some(own), own_view) = (self.aux.party(self.me), self.aux.own_paillier_view()) else {
@@ -867,8 +830,7 @@ impl PresignParty {
             delta_sent += Scalar::ONE;
         }
         let echo = self.r2.echo(PROTOCOL, &self.ssid);
-        self.round = 3;
-        self.prev_echo = echo.clone();
+        self.life.enter(3, echo.clone());
         let msg = Round3Broadcast {
             echo,
             delta: delta_sent,
@@ -887,8 +849,8 @@ impl PresignParty {
     /// Round 3 closes: Πelog of each Δ_j (PRE-03), then δ·G = Σ Δ_j and Σ S_j = δ·X (PRE-04);
     /// R = δ⁻¹·Γ.
     fn close_r3(&mut self) -> Result<Presignature, Abort> {
-        self.missing_abort(self.r3.missing())?;
-        Self::note_conflicts(&mut self.pending, &self.r3, 3);
+        self.life.missing(self.r3.missing())?;
+        self.life.note_conflicts(&self.r3, false);
         let mut delta = Scalar::ZERO;
         let mut sum_delta = ProjectivePoint::IDENTITY;
         let mut sum_s = ProjectivePoint::IDENTITY;
@@ -965,17 +927,11 @@ impl PresignParty {
         }
     }
 
-    fn check_incoming_echo(&mut self, from: PartyIndex, echo: &Echo) {
-        if let Err(a) = check_echo(&self.prev_echo, echo, from, self.round - 1, self.round) {
-            self.pending.push(a);
-        }
-    }
-
     fn receive(&mut self, msg: &Incoming) -> Result<(), Rejected> {
         let m = self.m;
-        let max_b = max_len(m, self.round, false);
-        let max_d = max_len(m, self.round, true);
-        let echo = match self.round {
+        let max_b = max_len(m, self.life.round, false);
+        let max_d = max_len(m, self.life.round, true);
+        let echo = match self.life.round {
             1 => {
                 accept(
                     &mut self.r1,
@@ -1009,59 +965,32 @@ impl PresignParty {
             .and_then(|_| self.r3.broadcast(msg.from).map(|r| r.value.echo.clone())),
         };
         if let Some(echo) = echo {
-            self.check_incoming_echo(msg.from, &echo);
+            self.life.check_incoming_echo(msg.from, &echo);
         }
         Ok(())
     }
+}
 
-    /// Closes rounds while they are complete (or once, forced, at a deadline).
-    fn advance(&mut self, rng: &mut dyn CryptoRngCore, mut force: bool) -> Step<Presignature> {
-        let mut step = Step::empty();
-        while self.phase == Phase::Running {
-            let complete = match self.round {
-                1 => self.r1.is_complete(),
-                2 => self.r2.is_complete(),
-                _ => self.r3.is_complete(),
-            };
-            if !complete && !force {
-                break;
-            }
-            force = false;
-            let closed = match self.round {
-                1 => self.close_r1(rng).map(Ok),
-                2 => self.close_r2(rng).map(Ok),
-                _ => self.close_r3().map(Err),
-            };
-            match closed {
-                Ok(Ok(out)) => {
-                    step.outgoing.extend(out);
-                    if !self.pending.is_empty() {
-                        self.phase = Phase::Finished;
-                        step.outcome = Some(Outcome::Abort(self.pending.remove(0)));
-                    }
-                }
-                Ok(Err(presignature)) => {
-                    self.phase = Phase::Finished;
-                    step.outcome = Some(if self.pending.is_empty() {
-                        Outcome::Output(presignature)
-                    } else {
-                        Outcome::Abort(self.pending.remove(0))
-                    });
-                }
-                Err(abort) => {
-                    self.phase = Phase::Finished;
-                    step.outcome = Some(Outcome::Abort(abort));
-                }
-            }
-        }
-        step
+impl RoundBased for PresignParty {
+    type Output = Presignature;
+
+    fn lifecycle(&mut self) -> &mut Lifecycle {
+        &mut self.life
     }
 
-    fn running(&self) -> Result<(), Rejected> {
-        match self.phase {
-            Phase::NotStarted => Err(Rejected::NotStarted),
-            Phase::Finished => Err(Rejected::Finished),
-            Phase::Running => Ok(()),
+    fn round_complete(&self) -> bool {
+        match self.life.round {
+            1 => self.r1.is_complete(),
+            2 => self.r2.is_complete(),
+            _ => self.r3.is_complete(),
+        }
+    }
+
+    fn close_round(&mut self, rng: &mut dyn CryptoRngCore) -> Result<Closed<Presignature>, Abort> {
+        match self.life.round {
+            1 => self.close_r1(rng).map(Closed::Next),
+            2 => self.close_r2(rng).map(Closed::Next),
+            _ => self.close_r3().map(Closed::Done),
         }
     }
 }
@@ -1074,29 +1003,23 @@ impl Protocol for PresignParty {
     }
 
     fn current_round(&self) -> Option<u16> {
-        (self.phase == Phase::Running).then_some(self.round)
+        self.life.current_round()
     }
 
     fn start(&mut self, rng: &mut dyn CryptoRngCore) -> Result<Step<Presignature>, Rejected> {
-        match self.phase {
-            Phase::NotStarted => {}
-            Phase::Running => return Err(Rejected::AlreadyStarted),
-            Phase::Finished => return Err(Rejected::Finished),
-        }
-        self.phase = Phase::Running;
-        self.round = 1;
+        self.life.start()?;
         let mut step = Step::empty();
         match self.round1_messages(rng) {
             Ok(out) => {
                 let payload = self.own_r1.to_bytes();
                 self.r1.insert_own_broadcast(payload, self.own_r1.clone());
                 step.outgoing = out;
-                let more = self.advance(rng, false);
+                let more = advance(self, rng, false);
                 step.outgoing.extend(more.outgoing);
                 step.outcome = more.outcome;
             }
             Err(abort) => {
-                self.phase = Phase::Finished;
+                self.life.phase = Phase::Finished;
                 step.outcome = Some(Outcome::Abort(abort));
             }
         }
@@ -1108,9 +1031,9 @@ impl Protocol for PresignParty {
         rng: &mut dyn CryptoRngCore,
         msg: Incoming,
     ) -> Result<Step<Presignature>, Rejected> {
-        self.running()?;
+        self.life.running()?;
         self.receive(&msg)?;
-        Ok(self.advance(rng, false))
+        Ok(advance(self, rng, false))
     }
 
     fn on_round_deadline(
@@ -1118,14 +1041,8 @@ impl Protocol for PresignParty {
         rng: &mut dyn CryptoRngCore,
         round: u16,
     ) -> Result<Step<Presignature>, Rejected> {
-        self.running()?;
-        if round != self.round {
-            return Err(Rejected::WrongRound {
-                expected: self.round,
-                got: round,
-            });
-        }
-        Ok(self.advance(rng, true))
+        self.life.check_deadline(round)?;
+        Ok(advance(self, rng, true))
     }
 }
 
