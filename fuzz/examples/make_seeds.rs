@@ -4,6 +4,8 @@
 mod common;
 #[path = "../fuzz_targets/dkg_common.rs"]
 mod dkg_common;
+#[path = "../fuzz_targets/presign_common.rs"]
+mod presign_common;
 
 use rand::SeedableRng;
 
@@ -76,5 +78,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("honest-run"), &ops)?;
     println!("dkg: {} honest messages", honest.len());
+    // presigning: the honest messages towards party 0 (decoder seeds with the type selector of
+    // cggmp_messages, 2 parties) and the operation list delivering them all in order
+    let honest = presign_common::honest_to_party_0();
+    let dir = root.join("cggmp_messages");
+    std::fs::create_dir_all(&dir)?;
+    let mut ops = Vec::new();
+    for (k, msg) in honest.iter().enumerate() {
+        let direct = msg.to != mpc_core::protocol::Recipient::All;
+        let selector: u8 = match (msg.round, direct) {
+            (1, false) => 5,
+            (1, true) => 6,
+            (2, false) => 7,
+            (2, true) => 8,
+            _ => 9,
+        };
+        let mut seed = vec![selector];
+        seed.extend_from_slice(&msg.payload);
+        std::fs::write(dir.join(format!("presign-{k}")), seed)?;
+        ops.extend_from_slice(&[1, k as u8]);
+    }
+    let dir = root.join("presign_party");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("honest-run"), &ops)?;
+    println!("presign: {} honest messages", honest.len());
     Ok(())
 }

@@ -34,7 +34,9 @@ fuzz_target!(|data: &[u8]| {
                 let Some(k) = input.next() else { break };
                 let mut msg = honest[usize::from(k) % honest.len()].clone();
                 if op % 4 == 2 {
-                    let (Some(p), Some(x)) = (input.next(), input.next()) else { break };
+                    let (Some(p), Some(x)) = (input.next(), input.next()) else {
+                        break;
+                    };
                     let len = msg.payload.len();
                     if len > 0 {
                         msg.payload[usize::from(p) * 7 % len] ^= x;
@@ -68,6 +70,8 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     if let Some(Outcome::Output(share)) = outcome {
-        share.validate().expect("a finished DKG output is self-consistent");
+        share
+            .validate()
+            .expect("a finished DKG output is self-consistent");
     }
 });
