@@ -300,6 +300,8 @@ pub enum AbortReason {
     /// DKG: a party complained about a dealer's Feldman values with a share that does not
     /// support the complaint.
     FalseComplaint,
+    /// Refresh: a dealer's constant term is not zero (REF-01).
+    NonZeroRefresh,
     /// DKG: the joint public key is the identity (DKG-05); nobody can be named.
     JointKeyIdentity,
     /// DKG: a party echoed a different (public key, chain code, public shares, QUAL)
@@ -357,6 +359,7 @@ impl fmt::Display for AbortReason {
             Self::FeldmanMismatch => f.write_str("share does not match the Feldman values"),
             Self::FalseComplaint => f.write_str("complaint not supported by its share"),
             Self::JointKeyIdentity => f.write_str("joint public key is the identity"),
+            Self::NonZeroRefresh => f.write_str("refresh dealer's constant term is not zero"),
             Self::ResultMismatch => f.write_str("different (Y, chain code, X_j, QUAL)"),
             Self::TooFewQualified => f.write_str("fewer than t parties qualified"),
             Self::InvalidDecommitment => f.write_str("reveal does not open the commitment"),

@@ -87,6 +87,14 @@ pub enum SignError {
     /// σ_j·Γ ≠ m·Δ_j + r·S_j (SIG-03; names the sender).
     #[error("partial signature of {0} does not verify")]
     InvalidPartial(PartyIndex),
+    /// The presignature is of an earlier (or later) epoch than the key (REF-03).
+    #[error("presignature of epoch {presignature}, key at epoch {current}")]
+    StaleEpoch {
+        /// The presignature's epoch.
+        presignature: u64,
+        /// The key's current epoch.
+        current: u64,
+    },
     /// r or s is zero, or the result does not verify (never for checked partials: a bug).
     #[error("combined signature does not verify")]
     InvalidSignature,
@@ -102,6 +110,23 @@ fn r_scalar(public: &PresignaturePublic) -> Scalar {
 }
 
 impl Presignature {
+    /// Like [`Self::sign`], but refuses a presignature of another epoch than the key's current
+    /// one (REF-03: a refresh makes every earlier presignature unusable; the signer node also
+    /// erases them). The presignature is consumed either way.
+    pub fn sign_at_epoch(
+        self,
+        current_epoch: u64,
+        digest: &[u8; 32],
+    ) -> Result<PartialSignature, SignError> {
+        if self.public.epoch != current_epoch {
+            return Err(SignError::StaleEpoch {
+                presignature: self.public.epoch,
+                current: current_epoch,
+            });
+        }
+        Ok(self.sign(digest))
+    }
+
     /// σ_i = k_i·m + r·χ_i for the 32-byte digest m (Fig. 10). Consumes the presignature.
     pub fn sign(self, digest: &[u8; 32]) -> PartialSignature {
         let m = digest_scalar(digest);

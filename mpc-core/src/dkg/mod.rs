@@ -171,6 +171,8 @@ pub struct KeyShare {
     public_key: ProjectivePoint,
     chain_code: [u8; DIGEST_BYTES],
     qual: Vec<PartyIndex>,
+    /// Refresh epoch: 0 from the DKG, + 1 per [`KeyShare::refresh`].
+    epoch: u64,
 }
 
 impl fmt::Debug for KeyShare {
@@ -180,8 +182,27 @@ impl fmt::Debug for KeyShare {
             .field("threshold", &self.threshold)
             .field("public_key", &self.public_key)
             .field("qual", &self.qual)
+            .field("epoch", &self.epoch)
             .finish_non_exhaustive()
     }
+}
+
+/// Why a refresh could not be applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RefreshError {
+    /// The zero sharing is for another party, threshold or committee.
+    #[error("zero sharing of another party, threshold or committee")]
+    Mismatch,
+    /// The "zero" sharing's key is not the identity (REF-01).
+    #[error("refresh sharing does not share zero")]
+    NonZeroSharing,
+    /// The refreshed share is not consistent (REF-01: the key must not change).
+    #[error("refreshed share is inconsistent: {0}")]
+    Invalid(KeyShareError),
+    /// The epoch counter would overflow.
+    #[error("epoch overflow")]
+    Epoch,
 }
 
 /// A key share that is not self-consistent.
@@ -246,6 +267,48 @@ impl KeyShare {
     /// The BIP32 chain code (32 bytes), from the QUAL parties' committed contributions.
     pub fn chain_code(&self) -> &[u8; DIGEST_BYTES] {
         &self.chain_code
+    }
+
+    /// The refresh epoch (0 after the DKG, + 1 per refresh).
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Proactive refresh (CGGMP24 Fig. 7, App. F.1.1): adds the output of a zero-sharing run
+    /// ([`DkgParty::new_zero_sharing`]) of the same committee and threshold. New share
+    /// x_i + z_i, new public shares X_j + Z_j, the same public key and chain code (REF-01: the
+    /// zero sharing's key must be the identity, and the result must still interpolate to the
+    /// old key), epoch + 1. The old share must be erased by the caller once the new one is
+    /// stored (REF-02 is the store's job).
+    pub fn refresh(&self, zero: &KeyShare) -> Result<KeyShare, RefreshError> {
+        if zero.me != self.me
+            || zero.threshold != self.threshold
+            || zero.committee != self.committee
+        {
+            return Err(RefreshError::Mismatch);
+        }
+        if !bool::from(zero.public_key.is_identity()) {
+            return Err(RefreshError::NonZeroSharing);
+        }
+        let refreshed = KeyShare {
+            session_id: zero.session_id.clone(),
+            me: self.me,
+            threshold: self.threshold,
+            committee: self.committee.clone(),
+            secret_share: Zeroizing::new(*self.secret_share + *zero.secret_share),
+            public_shares: self
+                .public_shares
+                .iter()
+                .zip(&zero.public_shares)
+                .map(|(x, z)| x + z)
+                .collect(),
+            public_key: self.public_key,
+            chain_code: self.chain_code,
+            qual: self.qual.clone(),
+            epoch: self.epoch.checked_add(1).ok_or(RefreshError::Epoch)?,
+        };
+        refreshed.validate().map_err(RefreshError::Invalid)?;
+        Ok(refreshed)
     }
 
     /// QUAL: the dealers whose polynomials make up the key.
@@ -347,6 +410,8 @@ struct Computed {
 /// One DKG party (a sans-IO state machine; see the module docs for the rounds).
 pub struct DkgParty {
     cfg: DkgConfig,
+    /// A zero-sharing run (refresh): constant terms must be 0.
+    zero_sharing: bool,
     shape: Shape,
     h: ProjectivePoint,
     // dealer secrets: f_i (a), f'_i (b), the Πsch commitment α
@@ -428,6 +493,46 @@ impl DkgParty {
         Self::build(cfg, rng, None)
     }
 
+    /// A party of a **zero-sharing** run, the share part of proactive refresh (CGGMP24 Fig. 7
+    /// with the threshold extension of App. F.1.1): every dealer's polynomial has constant term
+    /// 0, so the output is a t-of-m sharing of 0 with its public shares Z_j. The run is the
+    /// same six rounds with one check turned around: each QUAL dealer's A_i0 must be the
+    /// identity (REF-01; its Πsch is not checked, there is no secret to know), and the joint
+    /// key must be the identity. [`KeyShare::refresh`] adds the result to a key share.
+    pub fn new_zero_sharing(
+        cfg: DkgConfig,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Self, DkgSetupError> {
+        let mut party = Self::build(cfg, rng, None)?;
+        party.make_zero_sharing(rng);
+        Ok(party)
+    }
+
+    /// A zero-sharing party that misbehaves as `faults` says (tests only).
+    #[cfg(any(test, feature = "test-fixtures"))]
+    pub fn zero_sharing_with_misbehaviour(
+        cfg: DkgConfig,
+        rng: &mut impl CryptoRngCore,
+        faults: Misbehaviour,
+    ) -> Result<Self, DkgSetupError> {
+        let constant = faults.constant_term;
+        let mut party = Self::build(cfg, rng, Some(faults))?;
+        party.make_zero_sharing(rng);
+        if let Some(c) = constant {
+            // the cheater deals a non-zero constant after all
+            party.a = Polynomial::with_constant(rng, &c, party.shape.t);
+            party.pedersen = party.a.pedersen_commitments(&party.b, &party.h);
+        }
+        Ok(party)
+    }
+
+    fn make_zero_sharing(&mut self, rng: &mut impl CryptoRngCore) {
+        self.zero_sharing = true;
+        let len = self.a.len();
+        self.a = Polynomial::with_constant(rng, &Scalar::ZERO, len);
+        self.pedersen = self.a.pedersen_commitments(&self.b, &self.h);
+    }
+
     /// A party that misbehaves as `faults` says (tests only).
     #[cfg(any(test, feature = "test-fixtures"))]
     pub fn with_misbehaviour(
@@ -483,6 +588,7 @@ impl DkgParty {
         let me = cfg.me;
         let m = usize::from(m);
         Ok(Self {
+            zero_sharing: false,
             shape: Shape { m, t },
             h,
             a,
@@ -946,8 +1052,13 @@ impl DkgParty {
                 .first()
                 .copied()
                 .unwrap_or(ProjectivePoint::IDENTITY);
-            // DKG-05: an individual zero secret is refused before anything else.
-            if bool::from(cap_a0.is_identity()) {
+            if self.zero_sharing {
+                // REF-01: a refresh dealer's constant term is 0, and there is nothing to prove
+                if !bool::from(cap_a0.is_identity()) {
+                    return Err(self.abort(vec![d], AbortReason::NonZeroRefresh, evidence()));
+                }
+            } else if bool::from(cap_a0.is_identity()) {
+                // DKG-05: an individual zero secret is refused before anything else.
                 return Err(self.abort(vec![d], AbortReason::ZeroSecret, evidence()));
             }
             // DKG-03: Πsch bound to (session id, dealer, ρ of this session).
@@ -956,11 +1067,12 @@ impl DkgParty {
                 prover: d.get(),
                 rho: &q.rho,
             };
-            if r5
-                .value
-                .proof
-                .verify(&ctx, &SchStatement { x: &cap_a0 })
-                .is_err()
+            if !self.zero_sharing
+                && r5
+                    .value
+                    .proof
+                    .verify(&ctx, &SchStatement { x: &cap_a0 })
+                    .is_err()
             {
                 return Err(self.abort(vec![d], AbortReason::InvalidSchnorrProof, evidence()));
             }
@@ -1007,8 +1119,9 @@ impl DkgParty {
                 });
             }
         }
-        // DKG-05: the joint key.
-        if bool::from(public_key.is_identity()) {
+        // DKG-05: the joint key (REF-01: in a zero-sharing run it is the identity by the
+        // per-dealer check above).
+        if !self.zero_sharing && bool::from(public_key.is_identity()) {
             return Err(self.abort(vec![], AbortReason::JointKeyIdentity, Evidence::None));
         }
         if complaints.is_empty()
@@ -1150,6 +1263,7 @@ impl DkgParty {
             public_key: c.public_key,
             chain_code: q.chain_code,
             qual: q.qual.clone(),
+            epoch: 0,
         }))
     }
 

@@ -123,6 +123,15 @@ pub enum PresignSetupError {
     /// The derivation path gives no valid child key.
     #[error("derivation path: {0}")]
     Path(#[from] HdError),
+    /// The configured epoch is not the key share's (REF-03: presignatures are made for the
+    /// key's current epoch only).
+    #[error("presignature epoch {got} but the key share is at epoch {current}")]
+    Epoch {
+        /// Configured.
+        got: u64,
+        /// The key share's.
+        current: u64,
+    },
     /// Lagrange conversion failed (duplicate evaluation points: a corrupt key share).
     #[error("Lagrange coefficients of the signer set")]
     Lagrange,
@@ -318,6 +327,12 @@ impl PresignParty {
         }
         if cfg.key_id.is_empty() || cfg.key_id.len() > MAX_KEY_ID_BYTES {
             return Err(PresignSetupError::KeyId(cfg.key_id.len()));
+        }
+        if cfg.epoch != key.epoch() {
+            return Err(PresignSetupError::Epoch {
+                got: cfg.epoch,
+                current: key.epoch(),
+            });
         }
         let t = key.threshold();
         if cfg.signers.len() != usize::from(t) {

@@ -15,26 +15,26 @@ use crate::protocol::Committee;
 use crate::sign::{combine, PartialSignature, SignError};
 use crate::sim::Sim;
 
-/// A t-of-m key from the DKG and dealt aux info for the same committee.
-fn setup(t: u16, m: u16, seed: u64) -> (Vec<KeyShare>, Vec<Arc<AuxInfo>>) {
-    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+/// Runs a DKG (or, with `zero`, the zero-sharing run of a refresh) among m parties.
+fn run_dkg(t: u16, m: u16, sid: &[u8], zero: bool, rng: &mut ChaCha20Rng) -> Vec<KeyShare> {
     let committee = Committee::standard(m).unwrap();
     let parties = (0..m)
         .map(|i| {
-            DkgParty::new(
-                DkgConfig {
-                    session_id: b"presign-test-dkg".to_vec(),
-                    committee: committee.clone(),
-                    threshold: t,
-                    me: PartyIndex::new(i),
-                },
-                &mut rng,
-            )
-            .unwrap()
+            let cfg = DkgConfig {
+                session_id: sid.to_vec(),
+                committee: committee.clone(),
+                threshold: t,
+                me: PartyIndex::new(i),
+            };
+            if zero {
+                DkgParty::new_zero_sharing(cfg, rng).unwrap()
+            } else {
+                DkgParty::new(cfg, rng).unwrap()
+            }
         })
         .collect();
-    let report = Sim::new(parties).run(&mut rng);
-    let keys: Vec<KeyShare> = report
+    let report = Sim::new(parties).run(rng);
+    report
         .outcomes
         .into_iter()
         .enumerate()
@@ -42,7 +42,13 @@ fn setup(t: u16, m: u16, seed: u64) -> (Vec<KeyShare>, Vec<Arc<AuxInfo>>) {
             Some(Outcome::Output(k)) => k,
             other => panic!("dkg party {i}: {other:?}"),
         })
-        .collect();
+        .collect()
+}
+
+/// A t-of-m key from the DKG and dealt aux info for the same committee.
+fn setup(t: u16, m: u16, seed: u64) -> (Vec<KeyShare>, Vec<Arc<AuxInfo>>) {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let keys = run_dkg(t, m, b"presign-test-dkg", false, &mut rng);
     let aux = dealt_for_tests(m, b"presign-test-aux", &mut rng)
         .into_iter()
         .map(Arc::new)
@@ -186,6 +192,7 @@ fn sign_and_verify(presigs: Vec<Presignature>, digest: &[u8; 32]) -> ProjectiveP
     public.public_key
 }
 
+use k256::elliptic_curve::group::Group;
 use k256::elliptic_curve::scalar::IsHigh;
 use k256::elliptic_curve::sec1::ToEncodedPoint;
 
@@ -521,4 +528,124 @@ fn messages_round_trip_within_caps_and_garbage_is_refused() {
         Err(Rejected::Malformed(_))
     ));
     assert_eq!(b.current_round(), Some(1));
+}
+
+/// REF-01: a refresh (zero-sharing run added to every share) keeps the public key and chain
+/// code, changes every share, moves to epoch 1, and the refreshed shares presign and sign.
+/// REF-03: a presignature of epoch 0 is refused afterwards, and presigning for a stale epoch is
+/// refused at setup.
+#[test]
+fn ref_01_ref_03_refresh_keeps_the_key_and_retires_old_presignatures() {
+    let (keys, aux) = setup(2, 3, 30);
+    let out = run_presign(
+        &keys,
+        &aux,
+        |_| config(&[0, 1], "m", SID),
+        &[0, 1],
+        None,
+        31,
+    );
+    let old_presigs = presignatures(out);
+    let mut rng = ChaCha20Rng::seed_from_u64(32);
+    let zero = run_dkg(2, 3, b"refresh-epoch-1", true, &mut rng);
+    assert!(bool::from(zero[0].public_key().is_identity()));
+    let refreshed: Vec<KeyShare> = keys
+        .iter()
+        .zip(&zero)
+        .map(|(k, z)| k.refresh(z).unwrap())
+        .collect();
+    for (old, new) in keys.iter().zip(&refreshed) {
+        assert_eq!(new.public_key(), old.public_key());
+        assert_eq!(new.chain_code(), old.chain_code());
+        assert_ne!(*new.secret_share(), *old.secret_share());
+        assert_eq!(new.epoch(), 1);
+        new.validate().unwrap();
+    }
+    // a normal DKG output is not a zero sharing; another party's is refused
+    assert_eq!(
+        keys[0].refresh(&keys[0]).err(),
+        Some(crate::dkg::RefreshError::NonZeroSharing)
+    );
+    assert_eq!(
+        keys[0].refresh(&zero[1]).err(),
+        Some(crate::dkg::RefreshError::Mismatch)
+    );
+    // REF-03: old presignatures are refused at the new epoch (accepted at their own)
+    let digest = [5u8; 32];
+    let mut old = old_presigs.into_iter();
+    let first = old.next().unwrap();
+    assert_eq!(
+        first.sign_at_epoch(1, &digest),
+        Err(SignError::StaleEpoch {
+            presignature: 0,
+            current: 1
+        })
+    );
+    assert!(old.next().unwrap().sign_at_epoch(0, &digest).is_ok());
+    // presigning with the refreshed shares needs the new epoch
+    let mut stale = config(&[0, 1], "m", SID);
+    stale.epoch = 0;
+    assert_eq!(
+        PresignParty::new(stale, &refreshed[0], Arc::clone(&aux[0]), &mut rng).err(),
+        Some(PresignSetupError::Epoch { got: 0, current: 1 })
+    );
+    let fresh = |_| {
+        let mut c = config(&[0, 2], "m/9", b"presign-after-refresh");
+        c.epoch = 1;
+        c
+    };
+    let out = run_presign(&refreshed, &aux, fresh, &[0, 2], None, 33);
+    let pk = sign_and_verify(presignatures(out), &digest);
+    assert_ne!(pk, *keys[0].public_key(), "m/9 is a child key");
+}
+
+/// REF-01: a refresh dealer whose constant term is not zero is named and the run aborts.
+#[test]
+fn ref_01_non_zero_refresh_dealer_is_blamed() {
+    let mut rng = ChaCha20Rng::seed_from_u64(34);
+    let committee = Committee::standard(3).unwrap();
+    let parties = (0..3u16)
+        .map(|i| {
+            let cfg = DkgConfig {
+                session_id: b"refresh-bad".to_vec(),
+                committee: committee.clone(),
+                threshold: 2,
+                me: PartyIndex::new(i),
+            };
+            if i == 2 {
+                DkgParty::zero_sharing_with_misbehaviour(
+                    cfg,
+                    &mut rng,
+                    crate::dkg::Misbehaviour {
+                        constant_term: Some(Scalar::ONE),
+                        ..Default::default()
+                    },
+                )
+                .unwrap()
+            } else {
+                DkgParty::new_zero_sharing(cfg, &mut rng).unwrap()
+            }
+        })
+        .collect();
+    let report = Sim::new(parties).run(&mut rng);
+    for i in 0..2 {
+        let abort = report.abort(i).expect("honest parties abort");
+        assert_eq!(abort.culprits, vec![PartyIndex::new(2)]);
+        assert_eq!(abort.reason, AbortReason::NonZeroRefresh);
+    }
+}
+
+/// A 4-of-7 key presigns and signs (the largest honest size of the issue).
+#[test]
+fn honest_4_of_7_presign_and_sign() {
+    let (keys, aux) = setup(4, 7, 35);
+    let out = run_presign(
+        &keys,
+        &aux,
+        |_| config(&[1, 3, 4, 6], "m/2", SID),
+        &[1, 3, 4, 6],
+        None,
+        36,
+    );
+    sign_and_verify(presignatures(out), &[6u8; 32]);
 }
