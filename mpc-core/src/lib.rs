@@ -20,7 +20,14 @@
 //!   equivocation and broadcast-echo checks.
 //! - [`vss`]: Shamir polynomials, Pedersen and Feldman commitments, Lagrange coefficients, the
 //!   hash-to-curve generator H.
-//! - [`dkg`]: the GJKR Pedersen-VSS DKG (whitepaper §3.5.2) with CGGMP24 Fig. 6 binding.
+//! - [`dkg`]: the GJKR Pedersen-VSS DKG (whitepaper §3.5.2) with CGGMP24 Fig. 6 binding; its
+//!   zero-sharing mode and `KeyShare::refresh` are the share part of proactive refresh.
+//! - [`aux_info`]: auxiliary information (Fig. 7): Paillier-Blum and ring-Pedersen keys per
+//!   party with Πprm, Πmod and Πfac.
+//! - [`presign`]: presigning (Fig. 8) for t signers of a t-of-m key, on a BIP32 path.
+//! - [`sign`]: signing from a presignature (Fig. 10), partial-signature checks, combining.
+//! - [`reshare`]: resharing to a new committee (Wong–Wang–Wing redistribution).
+//! - [`monty`]: Montgomery arithmetic for the big exponentiations.
 //! - `sim` (feature `test-fixtures`): in-memory simulation of n parties with a fault plan.
 //!
 //! No I/O, no threads, no clocks, no logging: callers own all of that.
@@ -46,6 +53,7 @@ pub mod params;
 pub mod presign;
 pub mod primes;
 pub mod protocol;
+pub mod reshare;
 pub mod ring_pedersen;
 pub mod sign;
 pub mod transcript;

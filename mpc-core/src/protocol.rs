@@ -302,6 +302,9 @@ pub enum AbortReason {
     FalseComplaint,
     /// Refresh: a dealer's constant term is not zero (REF-01).
     NonZeroRefresh,
+    /// Reshare: a dealer's constant-term commitment is not λ_d·X_d, i.e. it would change the
+    /// key (RES-01).
+    ReshareConstantMismatch,
     /// DKG: the joint public key is the identity (DKG-05); nobody can be named.
     JointKeyIdentity,
     /// DKG: a party echoed a different (public key, chain code, public shares, QUAL)
@@ -360,6 +363,7 @@ impl fmt::Display for AbortReason {
             Self::FalseComplaint => f.write_str("complaint not supported by its share"),
             Self::JointKeyIdentity => f.write_str("joint public key is the identity"),
             Self::NonZeroRefresh => f.write_str("refresh dealer's constant term is not zero"),
+            Self::ReshareConstantMismatch => f.write_str("reshare constant term is not λ_d·X_d"),
             Self::ResultMismatch => f.write_str("different (Y, chain code, X_j, QUAL)"),
             Self::TooFewQualified => f.write_str("fewer than t parties qualified"),
             Self::InvalidDecommitment => f.write_str("reveal does not open the commitment"),

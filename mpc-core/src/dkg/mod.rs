@@ -311,6 +311,35 @@ impl KeyShare {
         Ok(refreshed)
     }
 
+    /// A key share made by resharing ([`crate::reshare`]); validated before it is returned.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn from_parts(
+        session_id: &[u8],
+        me: PartyIndex,
+        threshold: u16,
+        committee: Committee,
+        secret_share: Zeroizing<Scalar>,
+        public_shares: Vec<ProjectivePoint>,
+        public_key: ProjectivePoint,
+        chain_code: [u8; DIGEST_BYTES],
+        epoch: u64,
+    ) -> Result<Self, KeyShareError> {
+        let share = Self {
+            session_id: session_id.to_vec(),
+            me,
+            threshold,
+            qual: committee.parties().collect(),
+            committee,
+            secret_share,
+            public_shares,
+            public_key,
+            chain_code,
+            epoch,
+        };
+        share.validate()?;
+        Ok(share)
+    }
+
     /// QUAL: the dealers whose polynomials make up the key.
     pub fn qual(&self) -> &[PartyIndex] {
         &self.qual
