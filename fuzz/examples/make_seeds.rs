@@ -1,5 +1,7 @@
 //! Writes the seed corpus: one honest proof per target, for exactly the statements the fuzz
 //! targets verify against. `cargo run --release --manifest-path fuzz/Cargo.toml --example make_seeds`
+#[path = "../fuzz_targets/aux_common.rs"]
+mod aux_common;
 #[path = "../fuzz_targets/common.rs"]
 mod common;
 #[path = "../fuzz_targets/dkg_common.rs"]
@@ -102,5 +104,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("honest-run"), &ops)?;
     println!("presign: {} honest messages", honest.len());
+    // aux info: the operation list delivering every honest message to party 0 in order
+    let honest = aux_common::honest_to_party_0();
+    let ops: Vec<u8> = (0..honest.len()).flat_map(|k| [1, k as u8]).collect();
+    let dir = root.join("aux_party");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("honest-run"), &ops)?;
+    println!("aux info: {} honest messages", honest.len());
     Ok(())
 }
