@@ -29,7 +29,13 @@
 //! **Not yet built:** when the PRE-04 consistency check fails, Fig. 9's identification rounds
 //! (Πaff-g*, Πdec evidence, both proofs exist in [`crate::zk`]) are what names the cheater;
 //! until that state machine exists the abort says [`AbortReason::PresignInconsistent`] with no
-//! culprit.
+//! culprit. The plan: each signer reveals the D_{j,i}, F_{j,i} it sent with a setup-less
+//! Πaff-g* for each (third-party verifiable, unlike Πaff-g, which uses the verifier's own
+//! ring-Pedersen parameters), and proves with Πdec that K_i^{γ_i}·Π_j D_{i,j}·F_{j,i}⁻¹
+//! decrypts to its δ_i (S = δ_i·G); the same for χ_i with w_i, D̂, F̂ when Σ S_j ≠ δ·X. That
+//! needs the per-peer nonces (y, s, r) kept until the presignature is accepted, and the
+//! signed envelopes of NET-01 to settle a sender and a receiver who disagree on a direct
+//! message.
 //!
 //! Costs per party and peer: two Πenc-elg proofs and verifications, two Πaff-g proofs and
 //! verifications, two public encryptions under the peer's key, two CRT decryptions; the peer's
