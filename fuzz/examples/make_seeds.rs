@@ -8,6 +8,8 @@ mod common;
 mod dkg_common;
 #[path = "../fuzz_targets/presign_common.rs"]
 mod presign_common;
+#[path = "../fuzz_targets/reshare_common.rs"]
+mod reshare_common;
 
 use rand::SeedableRng;
 
@@ -111,5 +113,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("honest-run"), &ops)?;
     println!("aux info: {} honest messages", honest.len());
+    // resharing: the same for the first dealer
+    let honest = reshare_common::honest_to_party_0();
+    let ops: Vec<u8> = (0..honest.len()).flat_map(|k| [1, k as u8]).collect();
+    let dir = root.join("reshare_party");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("honest-run"), &ops)?;
+    println!("reshare: {} honest messages", honest.len());
     Ok(())
 }
