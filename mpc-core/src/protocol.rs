@@ -331,8 +331,8 @@ pub enum AbortReason {
     InvalidCiphertext,
     /// A decrypted value is outside the range the proofs guarantee (PRE-02).
     DecryptionOutOfRange,
-    /// Presigning: δ·G ≠ Σ Δ_j or Σ S_j ≠ δ·X (PRE-04). The identification rounds of Fig. 9
-    /// are what names the cheater; they are not built yet, so no culprit is named.
+    /// Presigning: δ·G ≠ Σ Δ_j or Σ S_j ≠ δ·X (PRE-04) and the identification round found
+    /// no party whose material fails (cannot happen with one honest party's view intact).
     PresignInconsistent,
     /// Signing: a partial signature σ_j does not satisfy σ_j·Γ = m·Δ_j + r·S_j (SIG-03).
     InvalidPartialSignature,
@@ -373,7 +373,7 @@ impl fmt::Display for AbortReason {
             Self::InvalidCiphertext => f.write_str("ciphertext not a unit of its group"),
             Self::DecryptionOutOfRange => f.write_str("decrypted value out of range"),
             Self::PresignInconsistent => {
-                f.write_str("δ·G ≠ ΣΔ_j or ΣS_j ≠ δ·X (identification not built yet)")
+                f.write_str("δ·G ≠ ΣΔ_j or ΣS_j ≠ δ·X and identification named nobody")
             }
             Self::InvalidPartialSignature => f.write_str("partial signature does not verify"),
             Self::TranscriptMismatch => f.write_str("partial signature of another transcript"),

@@ -14,6 +14,7 @@
 //! | 2 | broadcast | Γ_i = γ_i·G, Πelog for (B_{i,1}, B_{i,2}, Y_i, Γ_i, G); echo of 1 | Πelog (PRE-03) |
 //! | 2 | direct | D_{j,i} = K_j^{γ_i}·enc_j(y), F_{j,i} = enc_i(y); D̂, F̂ likewise with w_i; Πaff-g for each | units (PRE-05); both Πaff-g with X = Γ_i and X = W_i (PRE-02); decryptions range-checked (PRE-02) |
 //! | 3 | broadcast | δ_i, Δ_i = k_i·Γ, S_i = χ_i·Γ, Πelog for (A_{i,1}, A_{i,2}, Y_i, Δ_i, Γ); echo of 2 | Πelog (PRE-03); δ·G = Σ Δ_j and Σ S_j = δ·X (PRE-04) |
+//! | 4 | broadcast, only if a PRE-04 check failed | identification (Fig. 9, §4.3.1): for the failed side(s), every D, F this party sent with a setup-less Πaff-g*, and Πdec that K_i^x·Π_j D_{j→i}·F_{i→j}⁻¹ decrypts to its δ_i (S = δ_i·G) or χ_i (S = S_i, base Γ); echo of 3 | every Πaff-g* and Πdec, with the revealed values; names every party whose material fails (PRE-04) |
 //!
 //! with Γ = Σ Γ_j, α_{i,j} = dec_i(D_{i,j}), β_{i,j} = −y_{i,j} (the sender's additive share:
 //! α_{j,i} + β_{i,j} = k_j·γ_i), δ_i = k_i·γ_i + Σ_j (α_{i,j} + β_{i,j}),
@@ -25,18 +26,16 @@
 //! check each partial signature σ_j (σ_j·Γ = m·Δ_j + r·S_j) and name the party whose σ_j is
 //! wrong.
 //!
-//! Faults: every check above names its culprit, with the offending payload as evidence.
-//! **Not yet built:** when the PRE-04 consistency check fails, Fig. 9's identification rounds
-//! (Πaff-g*, Πdec evidence, both proofs exist in [`crate::zk`]) are what names the cheater;
-//! until that state machine exists the abort says [`AbortReason::PresignInconsistent`] with no
-//! culprit. The plan: each signer reveals the D_{j,i}, F_{j,i} it sent with a setup-less
-//! Πaff-g* for each (third-party verifiable, unlike Πaff-g, which uses the verifier's own
-//! ring-Pedersen parameters), and proves with Πdec that K_i^{γ_i}·Π_j D_{i,j}·F_{j,i}⁻¹
-//! decrypts to its δ_i (S = δ_i·G); the same for χ_i with w_i, D̂, F̂ when Σ S_j ≠ δ·X. That
-//! needs the per-peer nonces (y, s, r) kept until the presignature is accepted, and the
-//! signed envelopes of NET-01 to settle a sender and a receiver who disagree on a direct
-//! message.
-//!
+//! Faults: every check above names its culprit, with the offending payload as evidence. A
+//! failed PRE-04 check leads to round 4 (identification) instead of an abort without a
+//! culprit: it names the party whose δ_i or S_i is not what its ciphertexts decrypt to, or
+//! whose revealed affine operations do not verify. Its evidence (Πaff-g*, Πdec) is checkable by
+//! anyone from the public transcript and the revealed values. Limits, written down: a party
+//! that reveals another D than it sent is named by the receiver (who knows what it got) but, for
+//! other parties, the receiver's Πdec then fails instead; settling who lied takes the signed
+//! envelopes of NET-01. The round is costly (128-repetition proofs, ≈ 10–25 s per peer) and
+//! runs only after a failure.
+
 //! Costs per party and peer: two Πenc-elg proofs and verifications, two Πaff-g proofs and
 //! verifications, two public encryptions under the peer's key, two CRT decryptions; the peer's
 //! ring-Pedersen tables and this party's owner (CRT) views come with the aux info.
@@ -56,6 +55,8 @@ use crate::arith::{
     in_signed_bits, int_from_scalar, random_signed_bits, random_unit, scalar_from_int, SecretInt,
     SecretUint,
 };
+use num_bigint::BigUint;
+
 use crate::aux_info::AuxInfo;
 use crate::dkg::KeyShare;
 use crate::hd::{derive_shift, ChainCode, DerivationPath, HdError};
@@ -67,13 +68,18 @@ use crate::protocol::{
 };
 use crate::transcript::Transcript;
 use crate::zk::aff_g::{AffGProof, AffGStatement, AffGWitness};
+use crate::zk::aff_g_star::{AffGStarProof, AffGStarStatement, AffGStarWitness};
+use crate::zk::dec::{DecProof, DecStatement, DecWitness};
 use crate::zk::elog::{ElogProof, ElogStatement, ElogWitness};
 use crate::zk::enc_elg::{EncElgProof, EncElgStatement, EncElgWitness};
 use crate::zk::{ProofContext, ProofError, MAX_SESSION_ID_BYTES};
 
 pub mod msg;
 
-use msg::{max_len, Round1Broadcast, Round1Direct, Round2Broadcast, Round2Direct, Round3Broadcast};
+use msg::{
+    max_len, IdentifySide, RevealedAffine, Round1Broadcast, Round1Direct, Round2Broadcast,
+    Round2Direct, Round3Broadcast, Round4Identify,
+};
 
 /// Protocol label in every presigning hash.
 const PROTOCOL: &[u8] = b"custody/presign/cggmp24-fig8/v1";
@@ -155,8 +161,10 @@ pub struct Misbehaviour {
     pub gamma_not_committed: bool,
     /// Round 2: D for the γ multiplication computed with γ_i + 1 (Πaff-g fails, PRE-02).
     pub d_with_other_gamma: bool,
-    /// Round 3: δ_i + 1 (PRE-04's consistency check fails).
+    /// Round 3: δ_i + 1 (PRE-04's δ check fails; identification names the party).
     pub delta_off_by_one: bool,
+    /// Round 3: S_i for χ_i + 1 (PRE-04's S check fails; identification names the party).
+    pub chi_off_by_one: bool,
 }
 
 #[cfg(any(test, feature = "test-fixtures"))]
@@ -222,6 +230,15 @@ impl Presignature {
     }
 }
 
+/// One affine operation sent to a peer: D = K_j^x·enc_j(y; s), F = enc_i(y; r).
+struct SentAffine {
+    cap_d: BigUint,
+    cap_f: BigUint,
+    y: SecretInt,
+    s: SecretUint,
+    r: SecretUint,
+}
+
 /// Round-1 secrets of this party.
 struct Nonces {
     k: Zeroizing<Scalar>,
@@ -249,8 +266,12 @@ pub struct PresignParty {
     r1: RoundInbox<Round1Broadcast, Round1Direct>,
     r2: RoundInbox<Round2Broadcast, Round2Direct>,
     r3: RoundInbox<Round3Broadcast, ()>,
-    /// β_{i,j} = −y_{i,j} and β̂_{i,j} per committee index.
-    betas: Vec<Option<(SecretInt, SecretInt)>>,
+    r4: RoundInbox<Round4Identify, ()>,
+    /// Which sides failed the round-3 check (identification round 4).
+    failed: (bool, bool),
+    /// The affine operations sent to each peer (for γ_i and for w_i), with their nonces: y
+    /// (β = −y is this party's additive share), s, r. Kept for identification.
+    sent: Vec<Option<[SentAffine; 2]>>,
     cap_gamma_own: ProjectivePoint,
     cap_gamma: ProjectivePoint,
     /// χ_i, once round 2 closed.
@@ -462,8 +483,10 @@ impl PresignParty {
             life: Lifecycle::new(),
             r1: RoundInbox::new(1, me, signer_mask.clone(), true, true),
             r2: RoundInbox::new(2, me, signer_mask.clone(), true, true),
-            r3: RoundInbox::new(3, me, signer_mask, true, false),
-            betas: (0..m).map(|_| None).collect(),
+            r3: RoundInbox::new(3, me, signer_mask.clone(), true, false),
+            r4: RoundInbox::new(4, me, signer_mask, true, false),
+            failed: (false, false),
+            sent: (0..m).map(|_| None).collect(),
             cap_gamma_own,
             cap_gamma: ProjectivePoint::IDENTITY,
             chi: None,
@@ -656,8 +679,8 @@ impl PresignParty {
         self.r2.insert_own_broadcast(payload.clone(), msg);
         let mut out = vec![self.broadcast(payload)];
         for j in self.peers() {
-            let (direct, betas) = self.affine_operations(rng, j)?;
-            self.betas[j.as_usize()] = Some(betas);
+            let (direct, sent) = self.affine_operations(rng, j)?;
+            self.sent[j.as_usize()] = Some(sent);
             out.push(Outgoing {
                 round: 2,
                 to: Recipient::One(j),
@@ -673,7 +696,7 @@ impl PresignParty {
         &self,
         rng: &mut dyn CryptoRngCore,
         j: PartyIndex,
-    ) -> Result<(Round2Direct, (SecretInt, SecretInt)), Abort> {
+    ) -> Result<(Round2Direct, [SentAffine; 2]), Abort> {
         let sk = self.aux.paillier_secret();
         let (Some(peer), Some(b)) = (self.aux.party(j), self.r1.broadcast(j)) else {
             return Err(self.bug("peer data missing in round 2"));
@@ -721,16 +744,27 @@ impl PresignParty {
             };
             let proof = AffGProof::prove_for_computed_statement(&mut &mut *rng, &ctx, &st, &wit)
                 .map_err(|_| self.bug("Πaff-g of our own affine operation"))?;
-            Ok::<_, Abort>((cap_d, cap_f, proof, SecretInt::new(-y.expose())))
+            Ok::<_, Abort>((
+                cap_d.clone(),
+                cap_f.clone(),
+                proof,
+                SentAffine {
+                    cap_d,
+                    cap_f,
+                    y,
+                    s,
+                    r,
+                },
+            ))
         };
         #[cfg(any(test, feature = "test-fixtures"))]
         let cheat = self.faults.d_with_other_gamma;
         #[cfg(not(any(test, feature = "test-fixtures")))]
         let cheat = false;
         let cap_gamma_own = self.cap_gamma_own;
-        let (cap_d, cap_f, psi, beta) = one(&self.nonces.gamma, &cap_gamma_own, cheat)?;
+        let (cap_d, cap_f, psi, sent) = one(&self.nonces.gamma, &cap_gamma_own, cheat)?;
         let cap_w = self.cap_w[self.me.as_usize()];
-        let (cap_d_hat, cap_f_hat, psi_hat, beta_hat) = one(&self.w, &cap_w, false)?;
+        let (cap_d_hat, cap_f_hat, psi_hat, sent_hat) = one(&self.w, &cap_w, false)?;
         Ok((
             Round2Direct {
                 cap_d,
@@ -740,7 +774,7 @@ impl PresignParty {
                 psi,
                 psi_hat,
             },
-            (beta, beta_hat),
+            [sent, sent_hat],
         ))
     }
 
@@ -805,12 +839,12 @@ impl PresignParty {
                     .verify(&ctx, &st)
                     .map_err(|e| abort_with(2, j, proof_reason(&e), &d.payload))?;
             }
-            let Some((beta, beta_hat)) = self.betas[j.as_usize()].as_ref() else {
-                return Err(self.bug("β missing"));
+            let Some([sent, sent_hat]) = self.sent[j.as_usize()].as_ref() else {
+                return Err(self.bug("sent affine operations missing"));
             };
-            for (c, beta, acc) in [
-                (&v.cap_d, beta, &mut delta),
-                (&v.cap_d_hat, beta_hat, &mut chi),
+            for (c, sent, acc) in [
+                (&v.cap_d, sent, &mut delta),
+                (&v.cap_d_hat, sent_hat, &mut chi),
             ] {
                 let ct = own_view
                     .ciphertext(c.clone())
@@ -824,13 +858,19 @@ impl PresignParty {
                         &d.payload,
                     ));
                 }
-                **acc += scalar_from_int(alpha.expose()) + scalar_from_int(beta.expose());
+                // β_{i,j} = −y_{i,j}: the sender's additive share of k_j·γ_i
+                **acc += scalar_from_int(alpha.expose()) - scalar_from_int(sent.y.expose());
             }
             cap_gamma += b.value.cap_gamma;
         }
         self.cap_gamma = cap_gamma;
         let cap_delta = cap_gamma * *self.nonces.k;
-        let cap_s = cap_gamma * *chi;
+        #[allow(unused_mut)]
+        let mut cap_s = cap_gamma * *chi;
+        #[cfg(any(test, feature = "test-fixtures"))]
+        if self.faults.chi_off_by_one {
+            cap_s += cap_gamma;
+        }
         let st = ElogStatement {
             cap_l: &self.own_r1.cap_a[0],
             cap_m: &self.own_r1.cap_a[1],
@@ -869,7 +909,7 @@ impl PresignParty {
 impl PresignParty {
     /// Round 3 closes: Πelog of each Δ_j (PRE-03), then δ·G = Σ Δ_j and Σ S_j = δ·X (PRE-04);
     /// R = δ⁻¹·Γ.
-    fn close_r3(&mut self) -> Result<Presignature, Abort> {
+    fn close_r3(&mut self, rng: &mut dyn CryptoRngCore) -> Result<Closed<Presignature>, Abort> {
         self.life.missing(self.r3.missing())?;
         self.life.note_conflicts(&self.r3, false);
         let mut delta = Scalar::ZERO;
@@ -904,13 +944,13 @@ impl PresignParty {
             cap_ss.push(v.cap_s);
         }
         let g = ProjectivePoint::GENERATOR;
-        if g * delta != sum_delta || sum_s != self.public_key * delta {
-            return Err(Abort {
-                round: 3,
-                culprits: Vec::new(),
-                reason: AbortReason::PresignInconsistent,
-                evidence: Evidence::None,
-            });
+        let delta_bad = g * delta != sum_delta;
+        let chi_bad = sum_s != self.public_key * delta;
+        if delta_bad || chi_bad {
+            // Fig. 9: identification instead of an abort without a culprit
+            return self
+                .identification(rng, delta_bad, chi_bad)
+                .map(Closed::Next);
         }
         let delta_inv = Option::<Scalar>::from(delta.invert())
             .ok_or_else(|| self.bug("δ = 0 with consistent Δ_j (probability 2^-256)"))?;
@@ -919,7 +959,7 @@ impl PresignParty {
             return Err(self.bug("R is the identity (probability 2^-256)"));
         }
         let chi = self.chi.take().ok_or_else(|| self.bug("χ_i missing"))?;
-        Ok(Presignature {
+        Ok(Closed::Done(Presignature {
             me: self.me,
             k: self.nonces.k.clone(),
             chi,
@@ -936,7 +976,7 @@ impl PresignParty {
                 cap_deltas,
                 cap_ss,
             },
-        })
+        }))
     }
 
     /// The round-1 broadcast of j (our own for j = me).
@@ -975,7 +1015,7 @@ impl PresignParty {
                 Some(Kind::Broadcast) => self.r2.broadcast(msg.from).map(|r| r.value.echo.clone()),
                 _ => None,
             },
-            _ => accept(
+            3 => accept(
                 &mut self.r3,
                 msg,
                 max_b,
@@ -984,11 +1024,308 @@ impl PresignParty {
                 no_direct,
             )?
             .and_then(|_| self.r3.broadcast(msg.from).map(|r| r.value.echo.clone())),
+            _ => accept(
+                &mut self.r4,
+                msg,
+                max_b,
+                max_d,
+                |b| Round4Identify::from_bytes(b, m),
+                no_direct,
+            )?
+            .and_then(|_| self.r4.broadcast(msg.from).map(|r| r.value.echo.clone())),
         };
         if let Some(echo) = echo {
             self.life.check_incoming_echo(msg.from, &echo);
         }
         Ok(())
+    }
+}
+
+impl PresignParty {
+    /// The X of side 0 (δ: Γ_j) or 1 (χ: W_j) for signer j.
+    fn side_x(&self, side: usize, j: PartyIndex) -> Option<ProjectivePoint> {
+        if side == 1 {
+            return self.cap_w.get(j.as_usize()).copied();
+        }
+        if j == self.me {
+            Some(self.cap_gamma_own)
+        } else {
+            self.r2.broadcast(j).map(|r| r.value.cap_gamma)
+        }
+    }
+
+    /// Fig. 9 (§4.3.1): reveal the affine operations this party sent, each with a setup-less
+    /// Πaff-g*, and prove with Πdec that its own δ_i (or χ_i) is the decryption of
+    /// K_i^x·Π_j D_{j→i}·F_{i→j}⁻¹.
+    fn identification(
+        &mut self,
+        rng: &mut dyn CryptoRngCore,
+        delta_bad: bool,
+        chi_bad: bool,
+    ) -> Result<Vec<Outgoing>, Abort> {
+        self.failed = (delta_bad, chi_bad);
+        let sk = self.aux.paillier_secret();
+        let own_pk = sk.public();
+        let nn = own_pk.n_squared();
+        let ctx = self.ctx(self.me);
+        let mut sides: [Option<IdentifySide>; 2] = [None, None];
+        for (side, wanted) in [delta_bad, chi_bad].into_iter().enumerate() {
+            if !wanted {
+                continue;
+            }
+            let x_scalar = if side == 0 {
+                &self.nonces.gamma
+            } else {
+                &self.w
+            };
+            let x_int = SecretInt::new(int_from_scalar(x_scalar));
+            let cap_x = self
+                .side_x(side, self.me)
+                .ok_or_else(|| self.bug("own X missing"))?;
+            let mut sent = Vec::new();
+            let mut agg = BigUint::from(1u32);
+            for j in self.peers() {
+                let (Some(peer), Some(r1), Some(d), Some(ops)) = (
+                    self.aux.party(j),
+                    self.r1.broadcast(j),
+                    self.r2.direct(j),
+                    self.sent[j.as_usize()].as_ref(),
+                ) else {
+                    return Err(self.bug("identification data missing"));
+                };
+                let op = &ops[side];
+                let st = AffGStarStatement {
+                    n0: &peer.paillier,
+                    n1: own_pk,
+                    cap_c: &r1.value.cap_k,
+                    cap_d: &op.cap_d,
+                    cap_y: &op.cap_f,
+                    cap_x: &cap_x,
+                };
+                let wit = AffGStarWitness {
+                    x: x_int.expose(),
+                    y: op.y.expose(),
+                    rho: op.s.expose(),
+                    mu: op.r.expose(),
+                    prover_key: sk,
+                };
+                let proof = AffGStarProof::prove(&mut &mut *rng, &ctx, &st, &wit)
+                    .map_err(|_| self.bug("Πaff-g* of our own affine operation"))?;
+                sent.push(RevealedAffine {
+                    to: j.get(),
+                    cap_d: op.cap_d.clone(),
+                    cap_f: op.cap_f.clone(),
+                    proof,
+                });
+                // D_{j→i}·F_{i→j}⁻¹
+                let received = if side == 0 {
+                    &d.value.cap_d
+                } else {
+                    &d.value.cap_d_hat
+                };
+                let f_inv = crate::arith::mod_inverse(&op.cap_f, nn)
+                    .ok_or_else(|| self.bug("F is a unit"))?;
+                agg = agg * received % nn * f_inv % nn;
+            }
+            // K_i^x·agg decrypts to y; ρ recovered by the owner
+            let k_x = sk.pow_mod_n2(&self.own_r1.cap_k, x_int.expose());
+            let total = own_pk
+                .ciphertext(k_x * &agg % nn)
+                .map_err(|_| self.bug("aggregate is a unit"))?;
+            let y = SecretInt::new(sk.decrypt(&total));
+            let rho = sk.recover_nonce(&total);
+            let base = if side == 0 {
+                ProjectivePoint::GENERATOR
+            } else {
+                self.cap_gamma
+            };
+            let cap_s = base * scalar_from_int(y.expose());
+            let st = DecStatement {
+                n: own_pk,
+                cap_k: &self.own_r1.cap_k,
+                cap_d: &agg,
+                cap_x: &cap_x,
+                cap_s: &cap_s,
+                gamma: &base,
+            };
+            let wit = DecWitness {
+                x: x_int.expose(),
+                y: y.expose(),
+                rho: rho.expose(),
+                prover_key: sk,
+            };
+            let dec = DecProof::prove(&mut &mut *rng, &ctx, &st, &wit)
+                .map_err(|_| self.bug("Πdec of our own aggregate"))?;
+            sides[side] = Some(IdentifySide { sent, dec });
+        }
+        let echo = self.r3.echo(PROTOCOL, &self.ssid);
+        self.life.enter(4, echo.clone());
+        let [delta, chi] = sides;
+        let msg = Round4Identify { echo, delta, chi };
+        let payload = msg.to_bytes();
+        self.r4.insert_own_broadcast(payload.clone(), msg);
+        Ok(vec![self.broadcast(payload)])
+    }
+
+    /// Round 4 closes: check every peer's identification material; the parties whose
+    /// Πaff-g* or Πdec fails (or that revealed another D than we received) are the culprits.
+    fn close_r4(&mut self) -> Result<Presignature, Abort> {
+        self.life.missing(self.r4.missing())?;
+        self.life.note_conflicts(&self.r4, false);
+        let mut culprits: Vec<PartyIndex> = Vec::new();
+        let mut first: Option<Abort> = None;
+        let failed = [self.failed.0, self.failed.1];
+        for i in self.peers() {
+            let (Some(msg), Some(pi), Some(r1), Some(r3)) = (
+                self.r4.broadcast(i),
+                self.aux.party(i),
+                self.r1.broadcast(i),
+                self.r3.broadcast(i),
+            ) else {
+                return Err(self.bug("round-4 data missing after completion"));
+            };
+            let ctx = self.ctx(i);
+            let mut fault: Option<AbortReason> = None;
+            for (side, wanted) in failed.into_iter().enumerate() {
+                if !wanted || fault.is_some() {
+                    continue;
+                }
+                let material = if side == 0 {
+                    &msg.value.delta
+                } else {
+                    &msg.value.chi
+                };
+                let Some(material) = material else {
+                    fault = Some(AbortReason::MissingMessage);
+                    continue;
+                };
+                let cap_x = self.side_x(side, i).unwrap_or(ProjectivePoint::IDENTITY);
+                let others: Vec<PartyIndex> = self
+                    .cfg
+                    .signers
+                    .iter()
+                    .copied()
+                    .filter(|&j| j != i)
+                    .collect();
+                if material.sent.len() != others.len()
+                    || material
+                        .sent
+                        .iter()
+                        .zip(&others)
+                        .any(|(a, j)| a.to != j.get())
+                {
+                    fault = Some(AbortReason::InvalidCiphertext);
+                    continue;
+                }
+                let nn_i = pi.paillier.n_squared();
+                let mut agg = BigUint::from(1u32);
+                for (a, &j) in material.sent.iter().zip(&others) {
+                    let (Some(pj), Some(c_j)) = (self.aux.party(j), self.r1_for(j)) else {
+                        return Err(self.bug("signer data missing"));
+                    };
+                    // what we received from i must be what i reveals
+                    if j == self.me {
+                        let got = self.r2.direct(i).map(|d| {
+                            if side == 0 {
+                                (&d.value.cap_d, &d.value.cap_f)
+                            } else {
+                                (&d.value.cap_d_hat, &d.value.cap_f_hat)
+                            }
+                        });
+                        if got != Some((&a.cap_d, &a.cap_f)) {
+                            fault = Some(AbortReason::InvalidCiphertext);
+                            break;
+                        }
+                    }
+                    let st = AffGStarStatement {
+                        n0: &pj.paillier,
+                        n1: &pi.paillier,
+                        cap_c: &c_j.cap_k,
+                        cap_d: &a.cap_d,
+                        cap_y: &a.cap_f,
+                        cap_x: &cap_x,
+                    };
+                    if let Err(e) = a.proof.verify(&ctx, &st) {
+                        fault = Some(proof_reason(&e));
+                        break;
+                    }
+                    // D_{j→i}: revealed by j (ours, for j = me)
+                    let d_ji = match self.revealed_d(side, j, i) {
+                        Some(d) => d,
+                        None => {
+                            fault = Some(AbortReason::Bug("peer's revealed D missing"));
+                            break;
+                        }
+                    };
+                    let Some(f_inv) = crate::arith::mod_inverse(&a.cap_f, nn_i) else {
+                        fault = Some(AbortReason::InvalidCiphertext);
+                        break;
+                    };
+                    agg = agg * d_ji % nn_i * f_inv % nn_i;
+                }
+                if fault.is_some() {
+                    continue;
+                }
+                let (base, cap_s) = if side == 0 {
+                    (
+                        ProjectivePoint::GENERATOR,
+                        ProjectivePoint::GENERATOR * r3.value.delta,
+                    )
+                } else {
+                    (self.cap_gamma, r3.value.cap_s)
+                };
+                let st = DecStatement {
+                    n: &pi.paillier,
+                    cap_k: &r1.value.cap_k,
+                    cap_d: &agg,
+                    cap_x: &cap_x,
+                    cap_s: &cap_s,
+                    gamma: &base,
+                };
+                if let Err(e) = material.dec.verify(&ctx, &st) {
+                    fault = Some(proof_reason(&e));
+                }
+            }
+            if let Some(reason) = fault {
+                culprits.push(i);
+                if first.is_none() {
+                    first = Some(abort_with(4, i, reason, &msg.payload));
+                }
+            }
+        }
+        match first {
+            Some(mut abort) => {
+                abort.culprits = culprits;
+                Err(abort)
+            }
+            None => Err(Abort {
+                round: 4,
+                culprits: Vec::new(),
+                reason: AbortReason::PresignInconsistent,
+                evidence: Evidence::None,
+            }),
+        }
+    }
+
+    /// D_{j→i} of `side` as revealed by j in round 4 (our own for j = me).
+    fn revealed_d(&self, side: usize, j: PartyIndex, i: PartyIndex) -> Option<BigUint> {
+        if j == self.me {
+            return self.sent[i.as_usize()]
+                .as_ref()
+                .map(|ops| ops[side].cap_d.clone());
+        }
+        let msg = self.r4.broadcast(j)?;
+        let material = if side == 0 {
+            &msg.value.delta
+        } else {
+            &msg.value.chi
+        };
+        material
+            .as_ref()?
+            .sent
+            .iter()
+            .find(|a| a.to == i.get())
+            .map(|a| a.cap_d.clone())
     }
 }
 
@@ -1003,7 +1340,8 @@ impl RoundBased for PresignParty {
         match self.life.round {
             1 => self.r1.is_complete(),
             2 => self.r2.is_complete(),
-            _ => self.r3.is_complete(),
+            3 => self.r3.is_complete(),
+            _ => self.r4.is_complete(),
         }
     }
 
@@ -1011,7 +1349,8 @@ impl RoundBased for PresignParty {
         match self.life.round {
             1 => self.close_r1(rng).map(Closed::Next),
             2 => self.close_r2(rng).map(Closed::Next),
-            _ => self.close_r3().map(Closed::Done),
+            3 => self.close_r3(rng),
+            _ => self.close_r4().map(Closed::Done),
         }
     }
 }

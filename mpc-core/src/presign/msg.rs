@@ -12,6 +12,8 @@ use crate::encoding::{DecodeError, Reader, Writer};
 use crate::params::{MAX_MODULUS_BYTES, MAX_MODULUS_SQ_BYTES};
 use crate::protocol::Echo;
 use crate::zk::aff_g::AffGProof;
+use crate::zk::aff_g_star::AffGStarProof;
+use crate::zk::dec::DecProof;
 use crate::zk::elog::ElogProof;
 use crate::zk::enc_elg::EncElgProof;
 
@@ -27,6 +29,8 @@ pub mod tags {
     pub const R2_DIRECT: u8 = 0x53;
     /// Round 3 broadcast: δ_i, Δ_i, S_i and Πelog.
     pub const R3_BROADCAST: u8 = 0x54;
+    /// Round 4 broadcast (identification, only after a failed consistency check).
+    pub const R4_IDENTIFY: u8 = 0x55;
 }
 
 const UINT_SQ: usize = 4 + MAX_MODULUS_SQ_BYTES;
@@ -40,6 +44,13 @@ pub const MAX_AFF_G_BYTES: usize = 1 + 14 * (5 + 3 * MAX_MODULUS_BYTES) + POINT;
 /// Cap on one Πelog encoding.
 pub const MAX_ELOG_BYTES: usize = 1 + 3 * POINT + 2 * SCALAR + 16;
 
+/// Cap on one Πaff-g* encoding (128 repetitions; ≈ 343 KB at 3072-bit moduli).
+pub const MAX_AFF_G_STAR_BYTES: usize =
+    1 + 2 + 128 * (4 * (4 + MAX_MODULUS_SQ_BYTES) + 33 + 2 * (5 + 3 * MAX_MODULUS_BYTES));
+/// Cap on one Πdec encoding (128 repetitions; ≈ 208 KB at 3072-bit moduli).
+pub const MAX_DEC_BYTES: usize =
+    1 + 2 + 128 * (2 * (4 + MAX_MODULUS_SQ_BYTES) + 2 * 33 + 2 * (5 + 3 * MAX_MODULUS_BYTES));
+
 /// Largest valid encoding of each round's message (NET-04).
 pub fn max_len(m: usize, round: u16, direct: bool) -> usize {
     let echo = Echo::encoded_len(m);
@@ -49,6 +60,10 @@ pub fn max_len(m: usize, round: u16, direct: bool) -> usize {
         (2, false) => 1 + echo + POINT + 4 + MAX_ELOG_BYTES,
         (2, true) => 1 + 4 * UINT_SQ + 2 * (4 + MAX_AFF_G_BYTES),
         (3, false) => 1 + echo + SCALAR + 2 * POINT + 4 + MAX_ELOG_BYTES,
+        (4, false) => {
+            let side = 1 + 2 + m * (2 + 2 * UINT_SQ + 4 + MAX_AFF_G_STAR_BYTES) + 4 + MAX_DEC_BYTES;
+            1 + echo + 2 * side
+        }
         _ => 0,
     }
 }
@@ -263,5 +278,114 @@ impl Round3Broadcast {
             cap_s,
             psi,
         })
+    }
+}
+
+/// One affine operation revealed in identification: the sender's D and F for peer `to`, with
+/// a setup-less Πaff-g* that anyone can verify.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RevealedAffine {
+    /// The receiving peer's committee index.
+    pub to: u16,
+    /// D sent to it.
+    pub cap_d: BigUint,
+    /// F sent to it.
+    pub cap_f: BigUint,
+    /// Πaff-g* for (K_to, D, F, X).
+    pub proof: AffGStarProof,
+}
+
+/// The identification material of one side (δ with X = Γ_i, or χ with X = W_i).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdentifySide {
+    /// The affine operations this party sent, one per peer in signer order.
+    pub sent: Vec<RevealedAffine>,
+    /// Πdec: K_i^x·Π_j D_{j→i}·F_{i→j}⁻¹ decrypts to the party's δ_i (S = δ_i·G) or χ_i
+    /// (S = S_i = χ_i·Γ).
+    pub dec: DecProof,
+}
+
+impl IdentifySide {
+    fn write(&self, w: &mut Writer) {
+        w.u16(self.sent.len() as u16);
+        for a in &self.sent {
+            w.u16(a.to)
+                .uint(&a.cap_d)
+                .uint(&a.cap_f)
+                .bytes(&a.proof.to_bytes());
+        }
+        w.bytes(&self.dec.to_bytes());
+    }
+
+    fn read(r: &mut Reader<'_>, m: usize) -> Result<Self, DecodeError> {
+        let n = r.count_at_most("revealed", m)?;
+        let mut sent: Vec<RevealedAffine> = Vec::with_capacity(n);
+        for _ in 0..n {
+            let to = r.u16("to")?;
+            if usize::from(to) >= m || sent.last().is_some_and(|a| a.to >= to) {
+                return Err(DecodeError::NonCanonical { field: "to" });
+            }
+            sent.push(RevealedAffine {
+                to,
+                cap_d: r.uint("D", MAX_MODULUS_SQ_BYTES)?,
+                cap_f: r.uint("F", MAX_MODULUS_SQ_BYTES)?,
+                proof: AffGStarProof::from_bytes(r.bytes("Πaff-g*", MAX_AFF_G_STAR_BYTES)?)?,
+            });
+        }
+        let dec = DecProof::from_bytes(r.bytes("Πdec", MAX_DEC_BYTES)?)?;
+        Ok(Self { sent, dec })
+    }
+}
+
+/// Round 4 broadcast, only after δ·G ≠ Σ Δ_j or Σ S_j ≠ δ·X (CGGMP24 Fig. 9, §4.3.1): echo
+/// of round 3 and the identification material of the side(s) that failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Round4Identify {
+    /// Echo of round 3.
+    pub echo: Echo,
+    /// The δ side (present iff δ·G ≠ Σ Δ_j).
+    pub delta: Option<IdentifySide>,
+    /// The χ side (present iff Σ S_j ≠ δ·X).
+    pub chi: Option<IdentifySide>,
+}
+
+impl Round4Identify {
+    /// Canonical encoding.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::new(tags::R4_IDENTIFY);
+        self.echo.write(&mut w);
+        for side in [&self.delta, &self.chi] {
+            match side {
+                None => {
+                    w.u8(0);
+                }
+                Some(s) => {
+                    w.u8(1);
+                    s.write(&mut w);
+                }
+            }
+        }
+        w.finish()
+    }
+
+    /// Decodes the canonical encoding for a committee of `m`.
+    pub fn from_bytes(bytes: &[u8], m: usize) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes, tags::R4_IDENTIFY)?;
+        let echo = Echo::read(&mut r, m)?;
+        let mut sides = [None, None];
+        for side in sides.iter_mut() {
+            *side = match r.u8("side present")? {
+                0 => None,
+                1 => Some(IdentifySide::read(&mut r, m)?),
+                _ => {
+                    return Err(DecodeError::NonCanonical {
+                        field: "side present",
+                    })
+                }
+            };
+        }
+        r.finish()?;
+        let [delta, chi] = sides;
+        Ok(Self { echo, delta, chi })
     }
 }

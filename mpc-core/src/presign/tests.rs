@@ -310,22 +310,27 @@ fn fewer_or_more_than_t_signers_are_refused_at_setup() {
     );
 }
 
+/// Runs a 2-of-2 presign where party 1 misbehaves; returns both parties' aborts.
+fn aborts(bad: Misbehaviour, seed: u64) -> (Abort, Option<Abort>) {
+    let (keys, aux) = setup(2, 2, seed);
+    let cfg = |_| config(&[0, 1], "m", SID);
+    let out = run_presign(&keys, &aux, cfg, &[0, 1], Some((1, bad)), seed);
+    let mut honest = None;
+    let mut cheater = None;
+    for (i, o) in out {
+        match (i, o) {
+            (0, Outcome::Abort(a)) => honest = Some(a),
+            (0, Outcome::Output(_)) => panic!("the honest party finished"),
+            (_, Outcome::Abort(a)) => cheater = Some(a),
+            _ => {}
+        }
+    }
+    (honest.expect("the honest party ended"), cheater)
+}
+
 /// Runs a 2-of-2 presign where party 1 misbehaves; returns party 0's abort.
 fn abort_of_honest(bad: Misbehaviour, seed: u64) -> Abort {
-    let (keys, aux) = setup(2, 2, seed);
-    let out = run_presign(
-        &keys,
-        &aux,
-        |_| config(&[0, 1], "m", SID),
-        &[0, 1],
-        Some((1, bad)),
-        seed,
-    );
-    match out.into_iter().find(|(i, _)| *i == 0) {
-        Some((_, Outcome::Abort(a))) => a,
-        Some((_, Outcome::Output(_))) => panic!("the honest party finished"),
-        None => panic!("the honest party did not end"),
-    }
+    aborts(bad, seed).0
 }
 
 fn assert_proof_blamed(abort: &Abort, proof: &str) {
@@ -392,19 +397,39 @@ fn pre_02_affine_operation_with_other_gamma_is_blamed() {
     assert_proof_blamed(&abort, "Πaff-g (Fig. 25)");
 }
 
-/// PRE-04: a wrong δ_i fails δ·G = Σ Δ_j; the run aborts instead of producing a presignature
-/// (naming the cheater needs Fig. 9, not built yet: no culprit).
+/// PRE-04: a wrong δ_i fails δ·G = Σ Δ_j; the identification round (Fig. 9) names exactly
+/// the cheater: its Πdec shows δ_i is not what its ciphertexts decrypt to.
 #[test]
-fn pre_04_wrong_delta_aborts_the_presignature() {
-    let abort = abort_of_honest(
+fn pre_04_wrong_delta_is_identified() {
+    let (abort, cheater) = aborts(
         Misbehaviour {
             delta_off_by_one: true,
             ..Misbehaviour::default()
         },
         15,
     );
-    assert_eq!(abort.reason, AbortReason::PresignInconsistent);
-    assert!(abort.culprits.is_empty());
+    assert_eq!(abort.round, 4);
+    assert_proof_blamed(&abort, "Πdec (Fig. 28)");
+    // the honest party's identification material verifies: the cheater's own run, which
+    // checks it with the same code, finds nobody to blame
+    let cheater = cheater.expect("the cheater ends too");
+    assert!(cheater.culprits.is_empty(), "{cheater:?}");
+}
+
+/// PRE-04: a wrong S_i = χ_i·Γ fails Σ S_j = δ·X; identification names the cheater.
+#[test]
+fn pre_04_wrong_chi_is_identified() {
+    let (abort, cheater) = aborts(
+        Misbehaviour {
+            chi_off_by_one: true,
+            ..Misbehaviour::default()
+        },
+        16,
+    );
+    assert_eq!(abort.round, 4);
+    assert_proof_blamed(&abort, "Πdec (Fig. 28)");
+    let cheater = cheater.expect("the cheater ends too");
+    assert!(cheater.culprits.is_empty(), "{cheater:?}");
 }
 
 /// SIG-02 / PRE-06 binding: parties that disagree on the derivation path do not produce a
