@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
         receivers: m,
         t_new: 2,
     };
-    let again = match selector % 16 {
+    let again = match selector % 17 {
         0 => aux::Round1::from_bytes(bytes).map(|v| v.to_bytes()),
         1 => aux::Round2::from_bytes(bytes, m).map(|v| v.to_bytes()),
         2 => aux::Round3Mod::from_bytes(bytes, m).map(|v| v.to_bytes()),
@@ -34,6 +34,7 @@ fuzz_target!(|data: &[u8]| {
         12 => res::Round1SubShare::from_bytes(bytes).map(|v| v.to_bytes()),
         13 => res::Round2Complaints::from_bytes(bytes, &shape).map(|v| v.to_bytes()),
         14 => res::Round3Answers::from_bytes(bytes, &shape).map(|v| v.to_bytes()),
+        15 => pre::Round4Identify::from_bytes(bytes, m).map(|v| v.to_bytes()),
         _ => res::Round4Confirm::from_bytes(bytes, &shape).map(|v| v.to_bytes()),
     };
     if let Ok(again) = again {
