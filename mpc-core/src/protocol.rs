@@ -1035,17 +1035,79 @@ pub enum Closed<O> {
     Done(O),
 }
 
-/// A party whose rounds close when their inbox is complete or at the deadline: implementing
-/// it gives the shared [`advance`] loop.
+/// A party whose rounds close when their inbox is complete or at the deadline. Implementing it
+/// gives the shared [`advance`] loop and, by the blanket impl below, [`Protocol`] itself: every
+/// protocol of the crate starts, refuses input outside its running phase, takes messages and
+/// meets deadlines the same way.
 pub trait RoundBased {
     /// The output of an honest run.
     type Output;
+    /// This party's position.
+    fn index(&self) -> PartyIndex;
     /// The shared bookkeeping.
+    fn life(&self) -> &Lifecycle;
+    /// The shared bookkeeping, mutable.
     fn lifecycle(&mut self) -> &mut Lifecycle;
+    /// Round 1's messages (with the party's own broadcast stored in its round-1 inbox), or an
+    /// abort if the party cannot even start (a bug).
+    fn first_round(&mut self, rng: &mut dyn CryptoRngCore) -> Result<Vec<Outgoing>, Abort>;
+    /// Admits, decodes and stores one message of the current round (echo checked).
+    fn receive_message(&mut self, msg: &Incoming) -> Result<(), Rejected>;
     /// Whether the current round's inbox is complete.
     fn round_complete(&self) -> bool;
     /// Closes the current round.
     fn close_round(&mut self, rng: &mut dyn CryptoRngCore) -> Result<Closed<Self::Output>, Abort>;
+}
+
+impl<P: RoundBased> Protocol for P {
+    type Output = P::Output;
+
+    fn me(&self) -> PartyIndex {
+        self.index()
+    }
+
+    fn current_round(&self) -> Option<u16> {
+        self.life().current_round()
+    }
+
+    fn start(&mut self, rng: &mut dyn CryptoRngCore) -> Result<Step<P::Output>, Rejected> {
+        self.lifecycle().start()?;
+        match self.first_round(rng) {
+            Ok(first) => {
+                let mut step = advance(self, rng, false);
+                let mut outgoing = first;
+                outgoing.append(&mut step.outgoing);
+                step.outgoing = outgoing;
+                Ok(step)
+            }
+            Err(abort) => {
+                self.lifecycle().phase = Phase::Finished;
+                Ok(Step {
+                    outgoing: Vec::new(),
+                    outcome: Some(Outcome::Abort(abort)),
+                })
+            }
+        }
+    }
+
+    fn handle(
+        &mut self,
+        rng: &mut dyn CryptoRngCore,
+        msg: Incoming,
+    ) -> Result<Step<P::Output>, Rejected> {
+        self.life().running()?;
+        self.receive_message(&msg)?;
+        Ok(advance(self, rng, false))
+    }
+
+    fn on_round_deadline(
+        &mut self,
+        rng: &mut dyn CryptoRngCore,
+        round: u16,
+    ) -> Result<Step<P::Output>, Rejected> {
+        self.life().check_deadline(round)?;
+        Ok(advance(self, rng, true))
+    }
 }
 
 /// Closes rounds while they are complete (or once, forced, at a deadline). After a round's
@@ -1056,7 +1118,7 @@ pub fn advance<P: RoundBased>(
     mut force: bool,
 ) -> Step<P::Output> {
     let mut step = Step::empty();
-    while party.lifecycle().phase == Phase::Running {
+    while party.life().phase == Phase::Running {
         if !party.round_complete() && !force {
             break;
         }

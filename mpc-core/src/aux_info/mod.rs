@@ -39,9 +39,8 @@ use rand_core::CryptoRngCore;
 use crate::arith::SecretUint;
 use crate::paillier::{PaillierError, PaillierPublicKey, PaillierSecretKey};
 use crate::protocol::{
-    accept, advance, no_direct, Abort, AbortReason, Closed, Committee, Echo, Evidence, Incoming,
-    Kind, Lifecycle, Outgoing, PartyIndex, Protocol, Recipient, Rejected, RoundBased, RoundInbox,
-    Step,
+    accept, no_direct, Abort, AbortReason, Closed, Committee, Echo, Evidence, Incoming, Kind,
+    Lifecycle, Outgoing, PartyIndex, Recipient, Rejected, RoundBased, RoundInbox,
 };
 use crate::ring_pedersen::{RingPedersenError, RingPedersenParams, RingPedersenSecret};
 use crate::transcript::Transcript;
@@ -787,8 +786,30 @@ impl AuxInfoParty {
 impl RoundBased for AuxInfoParty {
     type Output = AuxInfo;
 
+    fn index(&self) -> PartyIndex {
+        self.cfg.me
+    }
+
+    fn life(&self) -> &Lifecycle {
+        &self.life
+    }
+
     fn lifecycle(&mut self) -> &mut Lifecycle {
         &mut self.life
+    }
+
+    /// Round 1: the commitment V_i.
+    fn first_round(&mut self, _rng: &mut dyn CryptoRngCore) -> Result<Vec<Outgoing>, Abort> {
+        let msg = Round1 {
+            commitment: commitment_digest(&self.cfg, self.cfg.me, &self.reveal),
+        };
+        let payload = msg.to_bytes();
+        self.r1.insert_own_broadcast(payload.clone(), msg);
+        Ok(vec![self.broadcast(payload)])
+    }
+
+    fn receive_message(&mut self, msg: &Incoming) -> Result<(), Rejected> {
+        self.receive(msg)
     }
 
     fn round_complete(&self) -> bool {
@@ -807,50 +828,6 @@ impl RoundBased for AuxInfoParty {
             3 => self.close_r3().map(Closed::Next),
             _ => self.close_r4().map(Closed::Done),
         }
-    }
-}
-
-impl Protocol for AuxInfoParty {
-    type Output = AuxInfo;
-
-    fn me(&self) -> PartyIndex {
-        self.cfg.me
-    }
-
-    fn current_round(&self) -> Option<u16> {
-        self.life.current_round()
-    }
-
-    fn start(&mut self, rng: &mut dyn CryptoRngCore) -> Result<Step<AuxInfo>, Rejected> {
-        self.life.start()?;
-        let msg = Round1 {
-            commitment: commitment_digest(&self.cfg, self.cfg.me, &self.reveal),
-        };
-        let payload = msg.to_bytes();
-        self.r1.insert_own_broadcast(payload.clone(), msg);
-        let first = self.broadcast(payload);
-        let mut step = advance(self, rng, false);
-        step.outgoing.insert(0, first);
-        Ok(step)
-    }
-
-    fn handle(
-        &mut self,
-        rng: &mut dyn CryptoRngCore,
-        msg: Incoming,
-    ) -> Result<Step<AuxInfo>, Rejected> {
-        self.life.running()?;
-        self.receive(&msg)?;
-        Ok(advance(self, rng, false))
-    }
-
-    fn on_round_deadline(
-        &mut self,
-        rng: &mut dyn CryptoRngCore,
-        round: u16,
-    ) -> Result<Step<AuxInfo>, Rejected> {
-        self.life.check_deadline(round)?;
-        Ok(advance(self, rng, true))
     }
 }
 

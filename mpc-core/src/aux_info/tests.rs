@@ -9,7 +9,7 @@ use rand_chacha::ChaCha20Rng;
 
 use super::*;
 use crate::fixtures::safe_prime_pair;
-use crate::protocol::Outcome;
+use crate::protocol::{Outcome, Protocol};
 use crate::sim::{Fault, Report, Sim};
 
 const SID: &[u8] = b"aux-test-session";

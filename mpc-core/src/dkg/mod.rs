@@ -73,9 +73,8 @@ use rand_core::CryptoRngCore;
 use zeroize::Zeroizing;
 
 use crate::protocol::{
-    accept, advance, no_direct, Abort, AbortReason, Closed, Committee, Echo, Evidence, Incoming,
-    Kind, Lifecycle, Outgoing, PartyIndex, Protocol, Recipient, Rejected, RoundBased, RoundInbox,
-    Step,
+    accept, no_direct, Abort, AbortReason, Closed, Committee, Echo, Evidence, Incoming, Kind,
+    Lifecycle, Outgoing, PartyIndex, Recipient, Rejected, RoundBased, RoundInbox,
 };
 use crate::transcript::Transcript;
 use crate::vss::{
@@ -1375,8 +1374,37 @@ impl DkgParty {
 impl RoundBased for DkgParty {
     type Output = KeyShare;
 
+    fn index(&self) -> PartyIndex {
+        self.cfg.me
+    }
+
+    fn life(&self) -> &Lifecycle {
+        &self.life
+    }
+
     fn lifecycle(&mut self) -> &mut Lifecycle {
         &mut self.life
+    }
+
+    /// Round 1: the commitment V_i.
+    fn first_round(&mut self, _rng: &mut dyn CryptoRngCore) -> Result<Vec<Outgoing>, Abort> {
+        self.r1 = RoundInbox::new(1, self.cfg.me, vec![true; self.shape.m], true, false);
+        let commitment = commitment_digest(
+            &self.cfg,
+            self.cfg.me,
+            &self.pedersen,
+            &self.rid,
+            &self.chain_code,
+            &self.nonce,
+        );
+        let msg = Round1 { commitment };
+        let payload = msg.to_bytes();
+        self.r1.insert_own_broadcast(payload.clone(), msg);
+        Ok(vec![self.broadcast_msg_round(1, payload)])
+    }
+
+    fn receive_message(&mut self, msg: &Incoming) -> Result<(), Rejected> {
+        self.receive(msg)
     }
 
     fn round_complete(&self) -> bool {
@@ -1399,57 +1427,6 @@ impl RoundBased for DkgParty {
             5 => self.close_r5(),
             _ => self.close_r6(),
         }
-    }
-}
-
-impl Protocol for DkgParty {
-    type Output = KeyShare;
-
-    fn me(&self) -> PartyIndex {
-        self.cfg.me
-    }
-
-    fn current_round(&self) -> Option<u16> {
-        self.life.current_round()
-    }
-
-    fn start(&mut self, rng: &mut dyn CryptoRngCore) -> Result<Step<KeyShare>, Rejected> {
-        self.life.start()?;
-        self.r1 = RoundInbox::new(1, self.cfg.me, vec![true; self.shape.m], true, false);
-        let commitment = commitment_digest(
-            &self.cfg,
-            self.cfg.me,
-            &self.pedersen,
-            &self.rid,
-            &self.chain_code,
-            &self.nonce,
-        );
-        let msg = Round1 { commitment };
-        let payload = msg.to_bytes();
-        self.r1.insert_own_broadcast(payload.clone(), msg);
-        let mut step = advance(self, rng, false);
-        step.outgoing
-            .insert(0, self.broadcast_msg_round(1, payload));
-        Ok(step)
-    }
-
-    fn handle(
-        &mut self,
-        rng: &mut dyn CryptoRngCore,
-        msg: Incoming,
-    ) -> Result<Step<KeyShare>, Rejected> {
-        self.life.running()?;
-        self.receive(&msg)?;
-        Ok(advance(self, rng, false))
-    }
-
-    fn on_round_deadline(
-        &mut self,
-        rng: &mut dyn CryptoRngCore,
-        round: u16,
-    ) -> Result<Step<KeyShare>, Rejected> {
-        self.life.check_deadline(round)?;
-        Ok(advance(self, rng, true))
     }
 }
 

@@ -10,7 +10,7 @@ use rand_chacha::ChaCha20Rng;
 use super::*;
 use crate::encoding::DecodeError;
 use crate::protocol::Echo;
-use crate::protocol::Outcome;
+use crate::protocol::{Outcome, Protocol};
 use crate::sim::{Fault, Report, Select, Sim};
 use crate::vss::interpolate_at_zero;
 

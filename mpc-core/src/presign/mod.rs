@@ -62,9 +62,8 @@ use crate::dkg::KeyShare;
 use crate::hd::{derive_shift, ChainCode, DerivationPath, HdError};
 use crate::params::{ELL_PRIME, EPSILON};
 use crate::protocol::{
-    accept, advance, no_direct, Abort, AbortReason, Closed, Evidence, Incoming, Kind, Lifecycle,
-    Outcome, Outgoing, PartyIndex, Phase, Protocol, Recipient, Rejected, RoundBased, RoundInbox,
-    Step,
+    accept, no_direct, Abort, AbortReason, Closed, Evidence, Incoming, Kind, Lifecycle, Outgoing,
+    PartyIndex, Recipient, Rejected, RoundBased, RoundInbox,
 };
 use crate::transcript::Transcript;
 use crate::zk::aff_g::{AffGProof, AffGStatement, AffGWitness};
@@ -1332,8 +1331,28 @@ impl PresignParty {
 impl RoundBased for PresignParty {
     type Output = Presignature;
 
+    fn index(&self) -> PartyIndex {
+        self.me
+    }
+
+    fn life(&self) -> &Lifecycle {
+        &self.life
+    }
+
     fn lifecycle(&mut self) -> &mut Lifecycle {
         &mut self.life
+    }
+
+    /// Round 1: K_i, G_i and the El-Gamal commitments to all, Πenc-elg to each peer.
+    fn first_round(&mut self, rng: &mut dyn CryptoRngCore) -> Result<Vec<Outgoing>, Abort> {
+        let out = self.round1_messages(rng)?;
+        let payload = self.own_r1.to_bytes();
+        self.r1.insert_own_broadcast(payload, self.own_r1.clone());
+        Ok(out)
+    }
+
+    fn receive_message(&mut self, msg: &Incoming) -> Result<(), Rejected> {
+        self.receive(msg)
     }
 
     fn round_complete(&self) -> bool {
@@ -1352,57 +1371,6 @@ impl RoundBased for PresignParty {
             3 => self.close_r3(rng),
             _ => self.close_r4().map(Closed::Done),
         }
-    }
-}
-
-impl Protocol for PresignParty {
-    type Output = Presignature;
-
-    fn me(&self) -> PartyIndex {
-        self.me
-    }
-
-    fn current_round(&self) -> Option<u16> {
-        self.life.current_round()
-    }
-
-    fn start(&mut self, rng: &mut dyn CryptoRngCore) -> Result<Step<Presignature>, Rejected> {
-        self.life.start()?;
-        let mut step = Step::empty();
-        match self.round1_messages(rng) {
-            Ok(out) => {
-                let payload = self.own_r1.to_bytes();
-                self.r1.insert_own_broadcast(payload, self.own_r1.clone());
-                step.outgoing = out;
-                let more = advance(self, rng, false);
-                step.outgoing.extend(more.outgoing);
-                step.outcome = more.outcome;
-            }
-            Err(abort) => {
-                self.life.phase = Phase::Finished;
-                step.outcome = Some(Outcome::Abort(abort));
-            }
-        }
-        Ok(step)
-    }
-
-    fn handle(
-        &mut self,
-        rng: &mut dyn CryptoRngCore,
-        msg: Incoming,
-    ) -> Result<Step<Presignature>, Rejected> {
-        self.life.running()?;
-        self.receive(&msg)?;
-        Ok(advance(self, rng, false))
-    }
-
-    fn on_round_deadline(
-        &mut self,
-        rng: &mut dyn CryptoRngCore,
-        round: u16,
-    ) -> Result<Step<Presignature>, Rejected> {
-        self.life.check_deadline(round)?;
-        Ok(advance(self, rng, true))
     }
 }
 

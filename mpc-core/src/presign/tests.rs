@@ -11,7 +11,7 @@ use rand_chacha::ChaCha20Rng;
 use super::*;
 use crate::aux_info::dealt_for_tests;
 use crate::dkg::{DkgConfig, DkgParty};
-use crate::protocol::Committee;
+use crate::protocol::{Committee, Outcome, Protocol, Step};
 use crate::sign::{combine, PartialSignature, SignError};
 use crate::sim::Sim;
 

@@ -34,8 +34,8 @@ use zeroize::Zeroizing;
 
 use crate::dkg::KeyShare;
 use crate::protocol::{
-    accept, advance, no_direct, Abort, AbortReason, Closed, Committee, Evidence, Incoming, Kind,
-    Lifecycle, Outgoing, PartyIndex, Protocol, Recipient, Rejected, RoundBased, RoundInbox, Step,
+    accept, no_direct, Abort, AbortReason, Closed, Committee, Evidence, Incoming, Kind, Lifecycle,
+    Outgoing, PartyIndex, Recipient, Rejected, RoundBased, RoundInbox,
 };
 use crate::transcript::Transcript;
 use crate::vss::{evaluate_commitments, verify_feldman_share, Polynomial};
@@ -697,8 +697,31 @@ impl ReshareParty {
 impl RoundBased for ReshareParty {
     type Output = ReshareOutput;
 
+    fn index(&self) -> PartyIndex {
+        self.me
+    }
+
+    fn life(&self) -> &Lifecycle {
+        &self.life
+    }
+
     fn lifecycle(&mut self) -> &mut Lifecycle {
         &mut self.life
+    }
+
+    /// Round 1: a dealer's Feldman commitments and sub-shares; nothing for a receiver.
+    fn first_round(&mut self, _rng: &mut dyn CryptoRngCore) -> Result<Vec<Outgoing>, Abort> {
+        let out = self.round1_messages();
+        if let Some(first) = out.first() {
+            if let Ok(v) = Round1Feldman::from_bytes(&first.payload, &self.shape) {
+                self.r1.insert_own_broadcast(first.payload.clone(), v);
+            }
+        }
+        Ok(out)
+    }
+
+    fn receive_message(&mut self, msg: &Incoming) -> Result<(), Rejected> {
+        self.receive(msg)
     }
 
     fn round_complete(&self) -> bool {
@@ -720,52 +743,6 @@ impl RoundBased for ReshareParty {
             3 => self.close_r3().map(Closed::Next),
             _ => self.close_r4().map(Closed::Done),
         }
-    }
-}
-
-impl Protocol for ReshareParty {
-    type Output = ReshareOutput;
-
-    fn me(&self) -> PartyIndex {
-        self.me
-    }
-
-    fn current_round(&self) -> Option<u16> {
-        self.life.current_round()
-    }
-
-    fn start(&mut self, rng: &mut dyn CryptoRngCore) -> Result<Step<ReshareOutput>, Rejected> {
-        self.life.start()?;
-        let out = self.round1_messages();
-        if let Some(first) = out.first() {
-            if let Ok(v) = Round1Feldman::from_bytes(&first.payload, &self.shape) {
-                self.r1.insert_own_broadcast(first.payload.clone(), v);
-            }
-        }
-        let mut step = advance(self, rng, false);
-        let mut all = out;
-        all.append(&mut step.outgoing);
-        step.outgoing = all;
-        Ok(step)
-    }
-
-    fn handle(
-        &mut self,
-        rng: &mut dyn CryptoRngCore,
-        msg: Incoming,
-    ) -> Result<Step<ReshareOutput>, Rejected> {
-        self.life.running()?;
-        self.receive(&msg)?;
-        Ok(advance(self, rng, false))
-    }
-
-    fn on_round_deadline(
-        &mut self,
-        rng: &mut dyn CryptoRngCore,
-        round: u16,
-    ) -> Result<Step<ReshareOutput>, Rejected> {
-        self.life.check_deadline(round)?;
-        Ok(advance(self, rng, true))
     }
 }
 
