@@ -1192,6 +1192,28 @@ pub fn accept<B, D>(
     Ok(Some(kind))
 }
 
+/// [`accept`] for a round whose broadcasts carry an echo of the previous round: a newly stored
+/// broadcast's echo (`echo_of`) is compared with ours right away (NET-03); direct messages and
+/// refused or conflicting input leave the echo unchecked.
+#[allow(clippy::too_many_arguments)]
+pub fn accept_echoed<B, D>(
+    life: &mut Lifecycle,
+    inbox: &mut RoundInbox<B, D>,
+    msg: &Incoming,
+    max_broadcast: usize,
+    max_direct: usize,
+    decode_b: impl FnOnce(&[u8]) -> Result<B, DecodeError>,
+    decode_d: impl FnOnce(&[u8]) -> Result<D, DecodeError>,
+    echo_of: impl FnOnce(&B) -> &Echo,
+) -> Result<(), Rejected> {
+    if accept(inbox, msg, max_broadcast, max_direct, decode_b, decode_d)? == Some(Kind::Broadcast) {
+        if let Some(r) = inbox.broadcast(msg.from) {
+            life.check_incoming_echo(msg.from, echo_of(&r.value));
+        }
+    }
+    Ok(())
+}
+
 /// Decoder for rounds without direct messages (never called: the inbox refuses them first).
 pub fn no_direct(_: &[u8]) -> Result<(), DecodeError> {
     Ok(())

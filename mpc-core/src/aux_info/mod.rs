@@ -39,8 +39,8 @@ use rand_core::CryptoRngCore;
 use crate::arith::SecretUint;
 use crate::paillier::{PaillierError, PaillierPublicKey, PaillierSecretKey};
 use crate::protocol::{
-    accept, no_direct, Abort, AbortReason, Closed, Committee, Echo, Evidence, Incoming, Kind,
-    Lifecycle, Outgoing, PartyIndex, Recipient, Rejected, RoundBased, RoundInbox,
+    accept, accept_echoed, no_direct, Abort, AbortReason, Closed, Committee, Echo, Evidence,
+    Incoming, Lifecycle, Outgoing, PartyIndex, Recipient, Rejected, RoundBased, RoundInbox,
 };
 use crate::ring_pedersen::{RingPedersenError, RingPedersenParams, RingPedersenSecret};
 use crate::transcript::Transcript;
@@ -734,52 +734,47 @@ impl AuxInfoParty {
         let m = self.m;
         let max_b = max_len(m, self.life.round, false);
         let max_d = max_len(m, self.life.round, true);
-        let echo = match self.life.round {
-            1 => {
-                accept(
-                    &mut self.r1,
-                    msg,
-                    max_b,
-                    max_d,
-                    Round1::from_bytes,
-                    no_direct,
-                )?;
-                None
-            }
-            2 => accept(
+        match self.life.round {
+            1 => accept(
+                &mut self.r1,
+                msg,
+                max_b,
+                max_d,
+                Round1::from_bytes,
+                no_direct,
+            )
+            .map(|_| ()),
+            2 => accept_echoed(
+                &mut self.life,
                 &mut self.r2,
                 msg,
                 max_b,
                 max_d,
                 |b| Round2::from_bytes(b, m),
                 no_direct,
-            )?
-            .and_then(|_| self.r2.broadcast(msg.from).map(|r| r.value.echo.clone())),
-            3 => match accept(
+                |v| &v.echo,
+            ),
+            3 => accept_echoed(
+                &mut self.life,
                 &mut self.r3,
                 msg,
                 max_b,
                 max_d,
                 |b| Round3Mod::from_bytes(b, m),
                 Round3Fac::from_bytes,
-            )? {
-                Some(Kind::Broadcast) => self.r3.broadcast(msg.from).map(|r| r.value.echo.clone()),
-                _ => None,
-            },
-            _ => accept(
+                |v| &v.echo,
+            ),
+            _ => accept_echoed(
+                &mut self.life,
                 &mut self.r4,
                 msg,
                 max_b,
                 max_d,
                 |b| Round4::from_bytes(b, m),
                 no_direct,
-            )?
-            .and_then(|_| self.r4.broadcast(msg.from).map(|r| r.value.echo.clone())),
-        };
-        if let Some(echo) = echo {
-            self.life.check_incoming_echo(msg.from, &echo);
+                |v| &v.echo,
+            ),
         }
-        Ok(())
     }
 }
 

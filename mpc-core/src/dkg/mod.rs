@@ -73,8 +73,8 @@ use rand_core::CryptoRngCore;
 use zeroize::Zeroizing;
 
 use crate::protocol::{
-    accept, no_direct, Abort, AbortReason, Closed, Committee, Echo, Evidence, Incoming, Kind,
-    Lifecycle, Outgoing, PartyIndex, Recipient, Rejected, RoundBased, RoundInbox,
+    accept, accept_echoed, no_direct, Abort, AbortReason, Closed, Committee, Echo, Evidence,
+    Incoming, Lifecycle, Outgoing, PartyIndex, Recipient, Rejected, RoundBased, RoundInbox,
 };
 use crate::transcript::Transcript;
 use crate::vss::{
@@ -1299,75 +1299,67 @@ impl DkgParty {
         let shape = self.shape;
         let max_b = shape.max_len(self.life.round, false);
         let max_d = shape.max_len(self.life.round, true);
-        let echo = match self.life.round {
-            1 => {
-                accept(
-                    &mut self.r1,
-                    msg,
-                    max_b,
-                    max_d,
-                    |b| Round1::from_bytes(b, &shape),
-                    no_direct,
-                )?;
-                None
-            }
-            2 => {
-                let kind = accept(
-                    &mut self.r2,
-                    msg,
-                    max_b,
-                    max_d,
-                    |b| Round2Reveal::from_bytes(b, &shape),
-                    |b| Round2Share::from_bytes(b, &shape),
-                )?;
-                match kind {
-                    Some(Kind::Broadcast) => {
-                        self.r2.broadcast(msg.from).map(|r| r.value.echo.clone())
-                    }
-                    _ => None,
-                }
-            }
-            3 => accept(
+        match self.life.round {
+            1 => accept(
+                &mut self.r1,
+                msg,
+                max_b,
+                max_d,
+                |b| Round1::from_bytes(b, &shape),
+                no_direct,
+            )
+            .map(|_| ()),
+            2 => accept_echoed(
+                &mut self.life,
+                &mut self.r2,
+                msg,
+                max_b,
+                max_d,
+                |b| Round2Reveal::from_bytes(b, &shape),
+                |b| Round2Share::from_bytes(b, &shape),
+                |v| &v.echo,
+            ),
+            3 => accept_echoed(
+                &mut self.life,
                 &mut self.r3,
                 msg,
                 max_b,
                 max_d,
                 |b| Round3Complaints::from_bytes(b, &shape),
                 no_direct,
-            )?
-            .and_then(|_| self.r3.broadcast(msg.from).map(|r| r.value.echo.clone())),
-            4 => accept(
+                |v| &v.echo,
+            ),
+            4 => accept_echoed(
+                &mut self.life,
                 &mut self.r4,
                 msg,
                 max_b,
                 max_d,
                 |b| Round4Answers::from_bytes(b, &shape),
                 no_direct,
-            )?
-            .and_then(|_| self.r4.broadcast(msg.from).map(|r| r.value.echo.clone())),
-            5 => accept(
+                |v| &v.echo,
+            ),
+            5 => accept_echoed(
+                &mut self.life,
                 &mut self.r5,
                 msg,
                 max_b,
                 max_d,
                 |b| Round5Feldman::from_bytes(b, &shape),
                 no_direct,
-            )?
-            .and_then(|_| self.r5.broadcast(msg.from).map(|r| r.value.echo.clone())),
-            _ => accept(
+                |v| &v.echo,
+            ),
+            _ => accept_echoed(
+                &mut self.life,
                 &mut self.r6,
                 msg,
                 max_b,
                 max_d,
                 |b| Round6Confirm::from_bytes(b, &shape),
                 no_direct,
-            )?
-            .and_then(|_| self.r6.broadcast(msg.from).map(|r| r.value.echo.clone())),
-        };
-        if let Some(echo) = echo {
-            self.life.check_incoming_echo(msg.from, &echo);
+                |v| &v.echo,
+            ),
         }
-        Ok(())
     }
 }
 

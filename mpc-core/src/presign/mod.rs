@@ -62,8 +62,8 @@ use crate::dkg::KeyShare;
 use crate::hd::{derive_shift, ChainCode, DerivationPath, HdError};
 use crate::params::{ELL_PRIME, EPSILON};
 use crate::protocol::{
-    accept, no_direct, Abort, AbortReason, Closed, Evidence, Incoming, Kind, Lifecycle, Outgoing,
-    PartyIndex, Recipient, Rejected, RoundBased, RoundInbox,
+    accept, accept_echoed, no_direct, Abort, AbortReason, Closed, Evidence, Incoming, Lifecycle,
+    Outgoing, PartyIndex, Recipient, Rejected, RoundBased, RoundInbox,
 };
 use crate::transcript::Transcript;
 use crate::zk::aff_g::{AffGProof, AffGStatement, AffGWitness};
@@ -991,52 +991,47 @@ impl PresignParty {
         let m = self.m;
         let max_b = max_len(m, self.life.round, false);
         let max_d = max_len(m, self.life.round, true);
-        let echo = match self.life.round {
-            1 => {
-                accept(
-                    &mut self.r1,
-                    msg,
-                    max_b,
-                    max_d,
-                    Round1Broadcast::from_bytes,
-                    Round1Direct::from_bytes,
-                )?;
-                None
-            }
-            2 => match accept(
+        match self.life.round {
+            1 => accept(
+                &mut self.r1,
+                msg,
+                max_b,
+                max_d,
+                Round1Broadcast::from_bytes,
+                Round1Direct::from_bytes,
+            )
+            .map(|_| ()),
+            2 => accept_echoed(
+                &mut self.life,
                 &mut self.r2,
                 msg,
                 max_b,
                 max_d,
                 |b| Round2Broadcast::from_bytes(b, m),
                 Round2Direct::from_bytes,
-            )? {
-                Some(Kind::Broadcast) => self.r2.broadcast(msg.from).map(|r| r.value.echo.clone()),
-                _ => None,
-            },
-            3 => accept(
+                |v| &v.echo,
+            ),
+            3 => accept_echoed(
+                &mut self.life,
                 &mut self.r3,
                 msg,
                 max_b,
                 max_d,
                 |b| Round3Broadcast::from_bytes(b, m),
                 no_direct,
-            )?
-            .and_then(|_| self.r3.broadcast(msg.from).map(|r| r.value.echo.clone())),
-            _ => accept(
+                |v| &v.echo,
+            ),
+            _ => accept_echoed(
+                &mut self.life,
                 &mut self.r4,
                 msg,
                 max_b,
                 max_d,
                 |b| Round4Identify::from_bytes(b, m),
                 no_direct,
-            )?
-            .and_then(|_| self.r4.broadcast(msg.from).map(|r| r.value.echo.clone())),
-        };
-        if let Some(echo) = echo {
-            self.life.check_incoming_echo(msg.from, &echo);
+                |v| &v.echo,
+            ),
         }
-        Ok(())
     }
 }
 

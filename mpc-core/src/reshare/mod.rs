@@ -34,8 +34,8 @@ use zeroize::Zeroizing;
 
 use crate::dkg::KeyShare;
 use crate::protocol::{
-    accept, no_direct, Abort, AbortReason, Closed, Committee, Evidence, Incoming, Kind, Lifecycle,
-    Outgoing, PartyIndex, Recipient, Rejected, RoundBased, RoundInbox,
+    accept, accept_echoed, no_direct, Abort, AbortReason, Closed, Committee, Evidence, Incoming,
+    Lifecycle, Outgoing, PartyIndex, Recipient, Rejected, RoundBased, RoundInbox,
 };
 use crate::transcript::Transcript;
 use crate::vss::{evaluate_commitments, verify_feldman_share, Polynomial};
@@ -645,52 +645,47 @@ impl ReshareParty {
         let shape = self.shape;
         let max_b = shape.max_len(self.life.round, false);
         let max_d = shape.max_len(self.life.round, true);
-        let echo = match self.life.round {
-            1 => {
-                accept(
-                    &mut self.r1,
-                    msg,
-                    max_b,
-                    max_d,
-                    |b| Round1Feldman::from_bytes(b, &shape),
-                    Round1SubShare::from_bytes,
-                )?;
-                None
-            }
-            2 => accept(
+        match self.life.round {
+            1 => accept(
+                &mut self.r1,
+                msg,
+                max_b,
+                max_d,
+                |b| Round1Feldman::from_bytes(b, &shape),
+                Round1SubShare::from_bytes,
+            )
+            .map(|_| ()),
+            2 => accept_echoed(
+                &mut self.life,
                 &mut self.r2,
                 msg,
                 max_b,
                 max_d,
                 |b| Round2Complaints::from_bytes(b, &shape),
                 no_direct,
-            )?
-            .and_then(|_| self.r2.broadcast(msg.from).map(|r| r.value.echo.clone())),
-            3 => accept(
+                |v| &v.echo,
+            ),
+            3 => accept_echoed(
+                &mut self.life,
                 &mut self.r3,
                 msg,
                 max_b,
                 max_d,
                 |b| Round3Answers::from_bytes(b, &shape),
                 no_direct,
-            )?
-            .and_then(|_| self.r3.broadcast(msg.from).map(|r| r.value.echo.clone())),
-            _ => match accept(
+                |v| &v.echo,
+            ),
+            _ => accept_echoed(
+                &mut self.life,
                 &mut self.r4,
                 msg,
                 max_b,
                 max_d,
                 |b| Round4Confirm::from_bytes(b, &shape),
                 no_direct,
-            )? {
-                Some(Kind::Broadcast) => self.r4.broadcast(msg.from).map(|r| r.value.echo.clone()),
-                _ => None,
-            },
-        };
-        if let Some(echo) = echo {
-            self.life.check_incoming_echo(msg.from, &echo);
+                |v| &v.echo,
+            ),
         }
-        Ok(())
     }
 }
 
