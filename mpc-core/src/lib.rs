@@ -49,6 +49,7 @@ pub mod fixed_base;
 pub mod hd;
 pub mod monty;
 pub mod paillier;
+mod paillier_nonce;
 pub mod params;
 pub mod presign;
 pub mod primes;

@@ -261,6 +261,79 @@ impl Montgomery {
         self.pow_windows(base, exp, bits)
     }
 
+    /// base^exp mod n in **variable time**, for a public base and a public exponent only (a
+    /// verifier's equation such as Πmod's z^N = y): left-to-right sliding windows over the odd
+    /// powers, which skip the zero bits between windows. About 4 % fewer operations than
+    /// [`Self::pow`] for a 3072-bit exponent; never use it where either input is secret.
+    pub fn pow_public(&self, base: &BigUint, exp: &BigUint) -> BigUint {
+        let bits = exp.bits() as usize;
+        if bits == 0 {
+            return BigUint::one() % &self.modulus;
+        }
+        let len = self.n.len();
+        // table of 2^{w−1} odd powers plus about bits/(w + 1) multiplications
+        let w = (1..=MAX_SLIDING_WINDOW_BITS)
+            .min_by_key(|&w| (1usize << (w - 1)) + bits / (w + 1))
+            .unwrap_or(1);
+        let mut s = self.scratch();
+        let reduced = if base < &self.modulus {
+            pad(base, len)
+        } else {
+            pad(&(base % &self.modulus), len)
+        };
+        let mut base_m = vec![0u64; len];
+        self.mul(&reduced, &self.r2, &mut base_m, &mut s);
+        let mut base_sq = vec![0u64; len];
+        self.sqr(&base_m, &mut base_sq, &mut s);
+        // odd[k] = base^{2k+1}·R mod n
+        let half = 1usize << (w - 1);
+        let mut odd = vec![0u64; len * half];
+        odd[..len].copy_from_slice(&base_m);
+        for k in 1..half {
+            let (done, rest) = odd.split_at_mut(k * len);
+            self.mul(&done[(k - 1) * len..], &base_sq, &mut rest[..len], &mut s);
+        }
+        let e = exp.to_u64_digits();
+        let bit = |i: usize| (e[i / 64] >> (i % 64)) & 1 == 1;
+        let mut acc: Option<Vec<u64>> = None;
+        let mut tmp = vec![0u64; len];
+        let mut i = bits;
+        while i > 0 {
+            let top = i - 1;
+            if !bit(top) {
+                if let Some(a) = acc.as_mut() {
+                    self.sqr_assign(a, &mut tmp, &mut s);
+                }
+                i -= 1;
+                continue;
+            }
+            // the longest window [low, top] of at most w bits that ends in a set bit
+            let mut low = (top + 1).saturating_sub(w);
+            while !bit(low) {
+                low += 1;
+            }
+            let value = (low..=top)
+                .rev()
+                .fold(0usize, |v, j| (v << 1) | usize::from(bit(j)));
+            let entry = &odd[(value >> 1) * len..][..len];
+            match acc.as_mut() {
+                Some(a) => {
+                    for _ in low..=top {
+                        self.sqr_assign(a, &mut tmp, &mut s);
+                    }
+                    self.mul_assign(a, entry, &mut tmp, &mut s);
+                }
+                None => acc = Some(entry.to_vec()),
+            }
+            i = low;
+        }
+        let acc = acc.unwrap_or_else(|| self.r1.clone());
+        let mut one = vec![0u64; len];
+        one[0] = 1;
+        self.mul(&acc, &one, &mut tmp, &mut s);
+        from_limbs(&tmp)
+    }
+
     /// base^exp mod n, running over the windows of a `bits`-bit exponent whatever `exp`'s own
     /// length (which must be at most `bits`; a longer one is used in full). For exponents
     /// reduced modulo a secret (e mod φ(p²)), so that the operation count does not show how
@@ -328,6 +401,9 @@ impl Montgomery {
 /// plus one multiplication per window, counting a squaring as 3/4 of a multiplication. Depends
 /// on the exponent's bit length only. Capped at 6 (64 table entries; 6144-bit moduli give a
 /// 48 KiB table).
+/// Largest sliding window of [`Montgomery::pow_public`] (64 odd powers).
+const MAX_SLIDING_WINDOW_BITS: usize = 7;
+
 fn window_bits(bits: usize) -> usize {
     let cost = |w: usize| 4 * bits.div_ceil(w) + 7 * ((1usize << w) - 2) / 2;
     (1..=MAX_WINDOW_BITS)
@@ -584,12 +660,37 @@ mod tests {
                         random_bits(&mut rng, eb) | (BigUint::one() << (eb - 1))
                     };
                     let b = &bases[i % bases.len()];
-                    assert_eq!(ctx.pow(b, &e), b.modpow(&e, &m), "{limbs} limbs, {eb} bits");
+                    let expected = b.modpow(&e, &m);
+                    assert_eq!(ctx.pow(b, &e), expected, "{limbs} limbs, {eb} bits");
+                    assert_eq!(
+                        ctx.pow_public(b, &e),
+                        expected,
+                        "public: {limbs}, {eb} bits"
+                    );
+                    // sparse exponents: long zero runs between sliding windows
+                    let sparse =
+                        (BigUint::one() << eb) | (BigUint::one() << (eb / 2)) | BigUint::one();
+                    assert_eq!(
+                        ctx.pow_public(b, &sparse),
+                        b.modpow(&sparse, &m),
+                        "public sparse: {limbs} limbs, {eb} bits"
+                    );
                 }
                 // a full-length exponent at 96 limbs once per modulus, and a base ≥ m
                 let e = random_bits(&mut rng, mbits.min(3100));
                 let b = &m + random_bits(&mut rng, 100);
-                assert_eq!(ctx.pow(&b, &e), b.modpow(&e, &m), "{limbs} limbs, long exp");
+                let expected = b.modpow(&e, &m);
+                assert_eq!(ctx.pow(&b, &e), expected, "{limbs} limbs, long exp");
+                assert_eq!(
+                    ctx.pow_public(&b, &e),
+                    expected,
+                    "public: {limbs} limbs, long"
+                );
+                assert_eq!(
+                    ctx.pow_public(&b, &BigUint::zero()),
+                    BigUint::one() % &m,
+                    "x^0"
+                );
             }
         }
     }

@@ -17,6 +17,7 @@ use rand_core::CryptoRngCore;
 
 use crate::arith::{crt_combine, is_unit_mod, mod_inverse, random_unit, SecretInt, SecretUint};
 use crate::monty::Montgomery;
+use crate::paillier_nonce::{CrtModuli, OwnerNonceTables, PublicNonceTables};
 use crate::params::{MAX_MODULUS_BITS, MIN_MODULUS_BITS};
 
 /// Why a Paillier key, ciphertext or randomness was refused.
@@ -68,6 +69,9 @@ pub struct PaillierPublicKey {
     /// Montgomery constants of N², for encryption and homomorphic scalar multiplication.
     mont_nn: Montgomery,
     owner: Option<Arc<PaillierCrt>>,
+    /// Fixed-base tables for fresh randomness under this (someone else's) key, when built
+    /// with [`PaillierPublicKey::with_nonce_tables`].
+    nonce_tables: Option<Arc<PublicNonceTables>>,
 }
 
 impl PartialEq for PaillierPublicKey {
@@ -85,7 +89,16 @@ impl fmt::Debug for PaillierPublicKey {
         } else {
             ""
         };
-        write!(f, "PaillierPublicKey({} bits{owner})", self.n.bits())
+        let tables = if self.nonce_tables.is_some() {
+            ", nonce tables"
+        } else {
+            ""
+        };
+        write!(
+            f,
+            "PaillierPublicKey({} bits{owner}{tables})",
+            self.n.bits()
+        )
     }
 }
 
@@ -116,6 +129,32 @@ impl fmt::Debug for Nonce {
     }
 }
 
+/// Fresh encryption randomness ρ ∈ Z*_N together with ρ^N mod N², for the key that sampled it
+/// ([`PaillierPublicKey::fresh_nonce`], [`PaillierSecretKey::fresh_nonce`]). Using it with
+/// another key gives a wrong ciphertext. Secret to the encryptor.
+pub struct FreshNonce {
+    rho: Nonce,
+    rho_pow_n: SecretUint,
+}
+
+impl FreshNonce {
+    /// Exposes ρ (for proofs that mask it).
+    pub fn expose(&self) -> &BigUint {
+        self.rho.expose()
+    }
+
+    /// The nonce ρ alone.
+    pub fn into_nonce(self) -> Nonce {
+        self.rho
+    }
+}
+
+impl fmt::Debug for FreshNonce {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FreshNonce(<redacted>)")
+    }
+}
+
 impl PaillierPublicKey {
     /// Validates N: odd, at least [`MIN_MODULUS_BITS`] (PARAM-01, checked before any other
     /// work) and at most [`MAX_MODULUS_BITS`] bits. That N is a product of two safe primes
@@ -138,7 +177,53 @@ impl PaillierPublicKey {
             nn,
             mont_nn,
             owner: None,
+            nonce_tables: None,
         })
+    }
+
+    /// The same key with fixed-base tables for fresh encryption randomness
+    /// ([`crate::paillier_nonce`]): each later [`Self::fresh_nonce`] costs about a third of
+    /// the exponentiation ρ^N mod N² it replaces. Building them costs about two such
+    /// exponentiations, so build them once per peer key and epoch (the aux info does). A
+    /// modulus without usable bases (a perfect square) stays without tables.
+    pub fn with_nonce_tables(&self) -> Self {
+        if self.owner.is_some() || self.nonce_tables.is_some() {
+            return self.clone();
+        }
+        Self {
+            nonce_tables: PublicNonceTables::new(&self.n, &self.nn, &self.mont_nn).map(Arc::new),
+            ..self.clone()
+        }
+    }
+
+    /// Whether [`Self::fresh_nonce`] runs from tables (an owner view or a key with tables).
+    pub fn has_fast_nonces(&self) -> bool {
+        self.owner.as_deref().is_some_and(|c| c.nonce.is_some()) || self.nonce_tables.is_some()
+    }
+
+    /// A fresh uniform ρ ∈ Z*_N with ρ^N mod N²: from the owner's tables for an owner view,
+    /// from this key's tables when built, else by a plain exponentiation.
+    pub fn fresh_nonce(&self, rng: &mut impl CryptoRngCore) -> FreshNonce {
+        if let Some(crt) = self.owner.as_deref() {
+            return crt.fresh_nonce(rng, &self.n, &self.nn);
+        }
+        let (rho, rho_pow_n) = match self.nonce_tables.as_deref() {
+            Some(tables) => tables.sample(rng, &self.n, &self.nn),
+            None => {
+                let rho = SecretUint::new(random_unit(rng, &self.n));
+                let pow = SecretUint::new(self.mont_nn.pow(rho.expose(), &self.n));
+                (rho, pow)
+            }
+        };
+        FreshNonce {
+            rho: Nonce(rho),
+            rho_pow_n,
+        }
+    }
+
+    /// enc(m; ρ) = (1 + m·N)·ρ^N mod N² for randomness from [`Self::fresh_nonce`] of this key.
+    pub fn encrypt_fresh(&self, m: &BigInt, nonce: &FreshNonce) -> Ciphertext {
+        Ciphertext(self.g_pow(m) * nonce.rho_pow_n.expose() % &self.nn)
     }
 
     /// The same key without the owner's CRT material (what may be sent or stored).
@@ -258,11 +343,11 @@ impl PaillierPublicKey {
         Ok(Ciphertext(self.g_pow(m) * r_n % &self.nn))
     }
 
-    /// enc(m) with fresh randomness; returns the ciphertext and its nonce.
+    /// enc(m) with fresh randomness ([`Self::fresh_nonce`]); returns the ciphertext and its
+    /// nonce.
     pub fn encrypt(&self, rng: &mut impl CryptoRngCore, m: &BigInt) -> (Ciphertext, Nonce) {
-        let rho = self.random_nonce(rng);
-        let r_n = self.nonce_pow_n(rho.expose());
-        (Ciphertext(self.g_pow(m) * r_n % &self.nn), rho)
+        let nonce = self.fresh_nonce(rng);
+        (self.encrypt_fresh(m, &nonce), nonce.into_nonce())
     }
 
     /// Homomorphic addition a ⊕ b = a·b mod N².
@@ -311,6 +396,9 @@ struct PaillierCrt {
     mont_q: Montgomery,
     mont_pp: Montgomery,
     mont_qq: Montgomery,
+    /// Fixed-base tables for fresh randomness ([`crate::paillier_nonce`]); `None` only if the
+    /// hashed bases are degenerate modulo a prime (probability about 2^-1500).
+    nonce: Option<OwnerNonceTables>,
 }
 
 impl PaillierCrt {
@@ -340,7 +428,7 @@ impl PaillierCrt {
         let p_mod_qm1 = pe % &qm1;
         let mont = |m: &BigUint| Montgomery::new(m).ok_or(PaillierError::BadPrimes("even prime"));
         let (mont_p, mont_q, mont_pp, mont_qq) = (mont(pe)?, mont(qe)?, mont(&pp)?, mont(&qq)?);
-        Ok(Self {
+        let mut crt = Self {
             p,
             q,
             pp: SecretUint::new(pp),
@@ -359,7 +447,45 @@ impl PaillierCrt {
             mont_q,
             mont_pp,
             mont_qq,
-        })
+            nonce: None,
+        };
+        let nn = n * n;
+        crt.nonce = OwnerNonceTables::new(
+            n,
+            &nn,
+            &crt.moduli(),
+            [&crt.mont_p, &crt.mont_q, &crt.mont_pp, &crt.mont_qq],
+            |x| crt.nonce_pow_n(x),
+        );
+        Ok(crt)
+    }
+
+    /// The moduli and inverses CRT recombination needs.
+    fn moduli(&self) -> CrtModuli<'_> {
+        CrtModuli {
+            p: self.p.expose(),
+            q: self.q.expose(),
+            p_inv_mod_q: self.p_inv_mod_q.expose(),
+            pp: self.pp.expose(),
+            qq: self.qq.expose(),
+            pp_inv_mod_qq: self.pp_inv_mod_qq.expose(),
+        }
+    }
+
+    /// Fresh ρ with ρ^N mod N² from the owner's tables (plain CRT if there are none).
+    fn fresh_nonce(&self, rng: &mut impl CryptoRngCore, n: &BigUint, nn: &BigUint) -> FreshNonce {
+        let (rho, rho_pow_n) = match self.nonce.as_ref() {
+            Some(tables) => tables.sample(rng, &self.moduli(), n, nn),
+            None => {
+                let rho = SecretUint::new(random_unit(rng, n));
+                let pow = SecretUint::new(self.nonce_pow_n(rho.expose()));
+                (rho, pow)
+            }
+        };
+        FreshNonce {
+            rho: Nonce(rho),
+            rho_pow_n,
+        }
     }
 
     /// base^exp mod N² through the CRT over p² and q², exponents reduced mod φ(p²), φ(q²)
@@ -522,14 +648,21 @@ impl PaillierSecretKey {
         ))
     }
 
+    /// A fresh uniform ρ ∈ Z*_N with ρ^N mod N², from the owner's fixed-base tables.
+    pub fn fresh_nonce(&self, rng: &mut impl CryptoRngCore) -> FreshNonce {
+        self.crt
+            .fresh_nonce(rng, self.public.n(), self.public.n_squared())
+    }
+
+    /// enc(m; ρ) for randomness from [`Self::fresh_nonce`].
+    pub fn encrypt_fresh(&self, m: &BigInt, nonce: &FreshNonce) -> Ciphertext {
+        self.public.encrypt_fresh(m, nonce)
+    }
+
     /// enc(m) with fresh randomness, by the key owner.
     pub fn encrypt(&self, rng: &mut impl CryptoRngCore, m: &BigInt) -> (Ciphertext, Nonce) {
-        let rho = self.public.random_nonce(rng);
-        let r_n = self.crt.nonce_pow_n(rho.expose());
-        (
-            Ciphertext(self.public.g_pow(m) * r_n % self.public.n_squared()),
-            rho,
-        )
+        let nonce = self.fresh_nonce(rng);
+        (self.encrypt_fresh(m, &nonce), nonce.into_nonce())
     }
 
     /// Decrypts to the representative in (−N/2, N/2] (CRT: m_p = L_p(c^{p−1} mod p²)·h_p).
@@ -636,6 +769,41 @@ mod tests {
             );
             assert_eq!(sk.recover_nonce(&c).expose(), rho.expose());
         }
+    }
+
+    #[test]
+    fn fresh_nonces_from_tables_match_direct_exponentiation() {
+        let mut rng = ChaCha20Rng::seed_from_u64(31);
+        let sk = key();
+        let plain = sk.public().clone();
+        let tabled = plain.with_nonce_tables();
+        let owner = sk.owner_public_key();
+        assert!(!plain.has_fast_nonces());
+        assert!(tabled.has_fast_nonces() && owner.has_fast_nonces());
+        assert_eq!(tabled, plain, "tables do not change the key");
+        let m = BigInt::from(-123_456_789i64);
+        for (name, nonce) in [
+            ("public tables", tabled.fresh_nonce(&mut rng)),
+            ("owner tables", sk.fresh_nonce(&mut rng)),
+            ("owner view", owner.fresh_nonce(&mut rng)),
+            ("no tables", plain.fresh_nonce(&mut rng)),
+        ] {
+            let rho = nonce.expose().clone();
+            assert!(plain.check_nonce(&rho).is_ok(), "{name}: ρ is a unit");
+            let c = plain.encrypt_fresh(&m, &nonce);
+            assert_eq!(
+                c,
+                plain.encrypt_with_nonce(&m, &rho).unwrap(),
+                "{name}: ρ^N from the tables is ρ^N"
+            );
+            assert_eq!(sk.decrypt(&c), m, "{name}");
+            assert_eq!(sk.recover_nonce(&c).expose(), &rho, "{name}");
+        }
+        // fresh every time
+        let a = tabled.fresh_nonce(&mut rng);
+        let b = tabled.fresh_nonce(&mut rng);
+        assert_ne!(a.expose(), b.expose());
+        assert_eq!(format!("{a:?}"), "FreshNonce(<redacted>)");
     }
 
     #[test]

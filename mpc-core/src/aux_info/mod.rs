@@ -124,7 +124,7 @@ pub enum AuxSetupError {
 /// One party's public aux data as everyone else holds it.
 #[derive(Clone, Debug)]
 pub struct PartyAux {
-    /// N_j (plain public key).
+    /// N_j (public key; a peer's carries fixed-base tables for fresh encryption randomness).
     pub paillier: PaillierPublicKey,
     /// (N̂_j, s_j, t_j); for a peer with fixed-base tables, for oneself the owner's CRT view.
     pub ring_pedersen: RingPedersenParams,
@@ -490,7 +490,8 @@ impl AuxInfoParty {
             .verify(&self.ctx(j, &NO_RHO), &PrmStatement { params: &tables })
             .map_err(|e| proof_abort(2, j, &e, reveal.payload.to_vec()))?;
         Ok(PartyAux {
-            paillier,
+            // fixed-base tables for the randomness we encrypt under N_j (paillier_nonce)
+            paillier: paillier.with_nonce_tables(),
             ring_pedersen: tables,
         })
     }
@@ -853,7 +854,10 @@ pub fn dealt_for_tests(m: u16, session_id: &[u8], rng: &mut impl CryptoRngCore) 
             let params = secrets[usize::from(j)]
                 .as_ref()
                 .map(|(p, _)| p.with_tables());
-            (keys(j).public().clone(), params.expect("generated above"))
+            (
+                keys(j).public().with_nonce_tables(),
+                params.expect("generated above"),
+            )
         })
         .collect();
     (0..m)

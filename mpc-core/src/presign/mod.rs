@@ -52,8 +52,7 @@ use rand_core::CryptoRngCore;
 use zeroize::Zeroizing;
 
 use crate::arith::{
-    in_signed_bits, int_from_scalar, random_signed_bits, random_unit, scalar_from_int, SecretInt,
-    SecretUint,
+    in_signed_bits, int_from_scalar, random_signed_bits, scalar_from_int, SecretInt, SecretUint,
 };
 use num_bigint::BigUint;
 
@@ -705,8 +704,9 @@ impl PresignParty {
         let ctx = self.ctx(self.me);
         let mut one = |x: &Scalar, cap_x: &ProjectivePoint, cheat: bool| {
             let y = SecretInt::new(random_signed_bits(&mut &mut *rng, u64::from(ELL_PRIME)));
-            let s = SecretUint::new(random_unit(&mut &mut *rng, n_j.n()));
-            let r = SecretUint::new(random_unit(&mut &mut *rng, sk.public().n()));
+            // fresh randomness from the peer's and our own nonce tables (paillier_nonce)
+            let s = n_j.fresh_nonce(&mut &mut *rng);
+            let r = sk.fresh_nonce(&mut &mut *rng);
             let x_int = SecretInt::new(int_from_scalar(x));
             let mult = if cheat {
                 SecretInt::new(x_int.expose() + 1)
@@ -716,15 +716,9 @@ impl PresignParty {
             let c_x = n_j
                 .pow_n2(cap_k_j, mult.expose())
                 .ok_or_else(|| self.bug("K_j checked as a unit"))?;
-            let enc_y = n_j
-                .encrypt_with_nonce(y.expose(), s.expose())
-                .map_err(|_| self.bug("fresh unit nonce"))?;
+            let enc_y = n_j.encrypt_fresh(y.expose(), &s);
             let cap_d = c_x * enc_y.as_uint() % n_j.n_squared();
-            let cap_f = sk
-                .encrypt_with_nonce(y.expose(), r.expose())
-                .map_err(|_| self.bug("fresh unit nonce"))?
-                .as_uint()
-                .clone();
+            let cap_f = sk.encrypt_fresh(y.expose(), &r).as_uint().clone();
             let st = AffGStatement {
                 n0: n_j,
                 n1: sk.public(),
@@ -751,8 +745,8 @@ impl PresignParty {
                     cap_d,
                     cap_f,
                     y,
-                    s,
-                    r,
+                    s: SecretUint::new(s.expose().clone()),
+                    r: SecretUint::new(r.expose().clone()),
                 },
             ))
         };

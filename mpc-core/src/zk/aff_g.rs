@@ -56,7 +56,7 @@ use rand_core::CryptoRngCore;
 use super::{ensure, tags, FailureKind, ProofContext, ProofError};
 use crate::arith::{
     in_signed_bits, in_signed_range, is_unit_mod, mod_pow_signed, random_signed_bits,
-    random_signed_range, random_unit, scalar_from_int, SecretInt, SecretUint,
+    random_signed_range, scalar_from_int, SecretInt,
 };
 use crate::encoding::{DecodeError, Reader, Writer};
 use crate::paillier::{PaillierPublicKey, PaillierSecretKey};
@@ -334,14 +334,14 @@ impl AffGProof {
         let narrow = rp.n() << ELL;
         let alpha = SecretInt::new(random_signed_bits(rng, u64::from(ELL + EPSILON)));
         let beta = SecretInt::new(random_signed_bits(rng, u64::from(ELL_PRIME + EPSILON)));
-        let r = SecretUint::new(random_unit(rng, n0.n()));
-        let r_y = SecretUint::new(random_unit(rng, st.n1.n()));
+        // fresh randomness from the verifier's key's and our own nonce tables (paillier_nonce)
+        let r = n0.fresh_nonce(rng);
+        let r_y = w.prover_key.fresh_nonce(rng);
         let gamma = SecretInt::new(random_signed_range(rng, &wide));
         let delta = SecretInt::new(random_signed_range(rng, &wide));
         let m = SecretInt::new(random_signed_range(rng, &narrow));
         let mu = SecretInt::new(random_signed_range(rng, &narrow));
 
-        let witness_err = |check| ProofError::new(PROOF, FailureKind::Witness, check);
         // A = C^α·enc_{N0}(β; r) mod N0² (the verifier's key: no CRT).
         let c_alpha = pow_n2(
             n0,
@@ -350,15 +350,10 @@ impl AffGProof {
             FailureKind::Statement,
             CHECK_C,
         )?;
-        let enc_beta = n0
-            .encrypt_with_nonce(beta.expose(), r.expose())
-            .map_err(|_| witness_err("r unit mod N0"))?;
+        let enc_beta = n0.encrypt_fresh(beta.expose(), &r);
         let cap_a = c_alpha * enc_beta.as_uint() % n0.n_squared();
         // B_y = enc_{N1}(β; r_y) with the prover's CRT.
-        let cap_b_y = w
-            .prover_key
-            .encrypt_with_nonce(beta.expose(), r_y.expose())
-            .map_err(|_| witness_err("r_y unit mod N1"))?;
+        let cap_b_y = w.prover_key.encrypt_fresh(beta.expose(), &r_y);
         let mut proof = Self {
             cap_a,
             cap_b_x: ProjectivePoint::GENERATOR * scalar_from_int(alpha.expose()),

@@ -230,16 +230,13 @@ impl EncElgProof {
         let nhat = aux.n();
         let alpha = SecretInt::new(random_signed_bits(rng, u64::from(ELL + EPSILON)));
         let mu = SecretInt::new(random_signed_range(rng, &(nhat << ELL)));
-        let r = st.n0.random_nonce(rng);
+        let r = sk.fresh_nonce(rng);
         let beta = Zeroizing::new(Scalar::random(&mut *rng));
         let gamma = SecretInt::new(random_signed_range(rng, &(nhat << (ELL + EPSILON))));
         let alpha_scalar = Zeroizing::new(scalar_from_int(alpha.expose()));
 
         let cap_s = aux.commit(w.x, mu.expose());
-        let cap_d = sk
-            .encrypt_with_nonce(alpha.expose(), r.expose())
-            .map_err(|_| ProofError::new(PROOF, FailureKind::Witness, CHECK_W_RHO))?;
-        let cap_d = cap_d.as_uint().clone();
+        let cap_d = sk.encrypt_fresh(alpha.expose(), &r).as_uint().clone();
         let cap_y = *st.cap_a * *beta + g * *alpha_scalar;
         let cap_z = g * *beta;
         let cap_t = aux.commit(alpha.expose(), gamma.expose());

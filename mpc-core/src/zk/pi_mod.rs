@@ -345,9 +345,14 @@ impl ModProof {
                 check::X4,
             )?;
         }
+        // N is odd (checked first): the Montgomery constants exist; built once for all m.
+        let mont = crate::monty::Montgomery::new(n);
+        ensure(mont.is_some(), PROOF, FailureKind::Statement, check::N_ODD)?;
         for (r, y) in self.responses.iter().zip(ys) {
+            // z_i, N and y_i are public: variable-time sliding windows
+            let z_pow_n = mont.as_ref().map(|m| m.pow_public(&r.z, n));
             ensure(
-                &crate::arith::pow_mod(&r.z, n, n) == y,
+                z_pow_n.as_ref() == Some(y),
                 PROOF,
                 FailureKind::Equation,
                 check::ZN,
