@@ -187,8 +187,13 @@ pub enum KeystoreError {
     #[error("PKCS#11 token holds more than one key labelled {0:?}")]
     AmbiguousKey(String),
     /// The token's key does not unwrap the data key: another key, or the keystore was altered.
-    #[error("the PKCS#11 key refused to unwrap the data key in {0}: another key with the same label, or the keystore was altered")]
-    UnwrapRejected(PathBuf),
+    #[error("the PKCS#11 key did not unwrap the data key in {path} ({token_said}): another key with the same label, or the keystore was altered")]
+    UnwrapRejected {
+        /// The keystore file.
+        path: PathBuf,
+        /// The token's return value.
+        token_said: String,
+    },
     /// Any other PKCS#11 failure.
     #[error("PKCS#11 {operation} failed: {source}")]
     Pkcs11 {

@@ -217,12 +217,18 @@ impl Pkcs11Backend {
                 .map_err(ck("GCM parameters"))?;
             match session.decrypt(&Mechanism::AesGcm(gcm), key, &ks.wrapped) {
                 Ok(plain) => Ok(Zeroizing::new(plain)),
+                // A GCM tag mismatch: CKR_ENCRYPTED_DATA_INVALID per the standard, but
+                // SoftHSM2 (2.6) reports CKR_GENERAL_ERROR and others CKR_FUNCTION_FAILED.
                 Err(CkError::Pkcs11(
-                    RvError::EncryptedDataInvalid
+                    rv @ (RvError::EncryptedDataInvalid
                     | RvError::EncryptedDataLenRange
-                    | RvError::FunctionFailed,
+                    | RvError::FunctionFailed
+                    | RvError::GeneralError),
                     _,
-                )) => Err(KeystoreError::UnwrapRejected(self.keystore.clone())),
+                )) => Err(KeystoreError::UnwrapRejected {
+                    path: self.keystore.clone(),
+                    token_said: format!("{rv:?}"),
+                }),
                 Err(e) => Err(ck("C_Decrypt")(e)),
             }
         })?;
