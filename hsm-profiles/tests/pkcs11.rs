@@ -311,3 +311,31 @@ fn shipped_softhsm_profile_seals_and_reopens() {
     );
     assert!(profile.keystore_path(data_dir.path()).exists());
 }
+
+#[test]
+fn a_missing_module_is_a_typed_error() {
+    let _g = lock();
+    let dir = tempfile::tempdir().unwrap();
+    let pin = support::secret_file(dir.path(), "pin", b"1234");
+    let b = Pkcs11Backend::new(
+        dir.path().join("sealing.keystore"),
+        Pkcs11Settings {
+            module: dir.path().join("no-such-module.so"),
+            token_label: "t".into(),
+            key_label: "k".into(),
+            pin: SecretSource::File(pin),
+        },
+    );
+    let err = b.init().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            KeystoreError::Pkcs11 {
+                operation: "loading the module",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(!dir.path().join("sealing.keystore").exists());
+}
