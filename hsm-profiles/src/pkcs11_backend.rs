@@ -81,7 +81,7 @@ impl TokenParams {
         let mut out = vec![MECH_AES_GCM_128];
         out.extend_from_slice(&self.iv);
         for label in [&self.token_label, &self.key_label] {
-            // Labels are length-checked by `Pkcs11Backend::new`'s callers (≤ 128 bytes).
+            // Labels are length-checked by `check_labels` before any keystore is built (≤ 128 bytes).
             out.push(u8::try_from(label.len()).unwrap_or(u8::MAX));
             out.extend_from_slice(label.as_bytes());
         }
