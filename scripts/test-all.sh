@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+echo "== SoftHSM2 for the hsm-profiles pkcs11 tests (installed with apt-get when missing)"
+scripts/install-softhsm.sh
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
