@@ -180,3 +180,63 @@ fn check_config_refuses_a_broken_config_naming_the_key() {
         .unwrap();
     assert!(!again.status.success());
 }
+
+#[test]
+fn pki_issue_adds_a_certificate_from_the_devnet_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("net");
+    let status = Command::new(BIN)
+        .args([
+            "pki",
+            "devnet",
+            "--signers",
+            "1",
+            "--base-port",
+            "17101",
+            "--out",
+        ])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let issued = dir.path().join("client-bridge");
+    let status = Command::new(BIN)
+        .args([
+            "pki",
+            "issue",
+            "--role",
+            "custody://client/bridge",
+            "--ca-cert",
+        ])
+        .arg(out.join("ca.pem"))
+        .arg("--ca-key")
+        .arg(out.join("ca.key"))
+        .arg("--out")
+        .arg(&issued)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let material = signer_node::tls::TlsMaterial::from_pem(
+        std::fs::read(out.join("ca.pem")).unwrap(),
+        std::fs::read(issued.join("cert.pem")).unwrap(),
+        Zeroizing::new(std::fs::read(issued.join("key.pem")).unwrap()),
+    )
+    .unwrap();
+    assert_eq!(
+        material.identity(),
+        &signer_node::identity::CallerIdentity::Client("bridge".into())
+    );
+
+    // a malformed role is refused and writes nothing
+    let bad = Command::new(BIN)
+        .args(["pki", "issue", "--role", "custody://admin/1", "--ca-cert"])
+        .arg(out.join("ca.pem"))
+        .arg("--ca-key")
+        .arg(out.join("ca.key"))
+        .arg("--out")
+        .arg(dir.path().join("admin"))
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(!dir.path().join("admin").exists());
+}
