@@ -1,0 +1,487 @@
+//! The node's configuration: one TOML file, checked completely at start.
+//!
+//! Every table refuses unknown keys (`deny_unknown_fields`), and [`NodeConfig::validate`]
+//! refuses invalid values with a message naming the key (`peers[2].index`,
+//! `authorizers.quorum`, ...). Relative paths are relative to the directory of the config
+//! file. See `signer-node/README.md` for an annotated example.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ed25519_dalek::VerifyingKey;
+use serde::{Deserialize, Serialize};
+
+/// Longest fleet id, in characters.
+pub const MAX_FLEET_ID_LEN: usize = 64;
+/// Default cap on one envelope's payload: 32 MiB (presigning's identification round carries
+/// 128-repetition proofs, several MB for 5+ signers).
+pub const DEFAULT_MAX_ENVELOPE_PAYLOAD_BYTES: usize = 32 * 1024 * 1024;
+/// Default cap on one control or client request: 1 MiB (an order with its authorizations).
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 1024 * 1024;
+/// Largest accepted value of any size cap: 256 MiB.
+pub const MAX_SIZE_CAP_BYTES: usize = 256 * 1024 * 1024;
+/// Longest accepted round deadline: one hour.
+pub const MAX_ROUND_DEADLINE_MS: u64 = 60 * 60 * 1000;
+
+/// A fleet id: 1 to 64 characters of `[a-z0-9-]`. Envelopes of other fleets are refused.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct FleetId(String);
+
+impl FleetId {
+    /// Parses a fleet id.
+    pub fn new(id: &str) -> Result<Self, String> {
+        if id.is_empty() || id.len() > MAX_FLEET_ID_LEN {
+            return Err(format!(
+                "must be 1 to {MAX_FLEET_ID_LEN} characters, got {}",
+                id.len()
+            ));
+        }
+        if !id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(format!("{id:?} may only contain a-z, 0-9 and '-'"));
+        }
+        Ok(Self(id.to_owned()))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for FleetId {
+    type Error = String;
+    fn try_from(id: String) -> Result<Self, String> {
+        Self::new(&id)
+    }
+}
+
+impl From<FleetId> for String {
+    fn from(id: FleetId) -> String {
+        id.0
+    }
+}
+
+impl fmt::Display for FleetId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for FleetId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FleetId({})", self.0)
+    }
+}
+
+/// The whole configuration file, as written.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Address the mTLS gRPC server listens on (there is no other listener).
+    pub listen: SocketAddr,
+    /// The fleet this node belongs to.
+    pub fleet_id: FleetId,
+    /// This node's signer index; it must appear in `peers`.
+    pub index: u16,
+    /// Directory of the node's store (created by the store work; only checked for now).
+    pub data_dir: PathBuf,
+    /// The node's Ed25519 key file (64 hex characters, mode 0600).
+    pub node_key: PathBuf,
+    /// The HSM profile file that will seal the store.
+    pub hsm_profile: PathBuf,
+    /// How long a protocol round may wait for its messages, in milliseconds.
+    pub round_deadline_ms: u64,
+    /// Certificates of the mTLS server and client.
+    pub tls: TlsFiles,
+    /// Every signer of the fleet, this node included.
+    pub peers: Vec<PeerConfig>,
+    /// Keys whose signatures authorize orders, and how many are needed.
+    pub authorizers: AuthorizerConfig,
+    /// Limits the node applies to what it signs.
+    pub policy: PolicyConfig,
+    /// Size caps of incoming messages.
+    #[serde(default)]
+    pub limits: SizeLimits,
+}
+
+/// PEM files of the node's mTLS identity.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// The fleet CA certificate: callers' and peers' certificates must chain to it.
+    pub ca: PathBuf,
+    /// This node's certificate (URI SAN `custody://signer/INDEX`).
+    pub cert: PathBuf,
+    /// This node's TLS private key.
+    pub key: PathBuf,
+}
+
+/// One signer of the fleet.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerConfig {
+    /// Its signer index.
+    pub index: u16,
+    /// Where its gRPC server listens, `https://HOST:PORT`.
+    pub endpoint: String,
+    /// Its Ed25519 node public key, 64 hex characters; envelopes it signs verify under it.
+    pub node_public_key: String,
+}
+
+/// Trusted authorizers of orders (the signing gate).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizerConfig {
+    /// Ed25519 public keys, 64 hex characters each, distinct.
+    pub keys: Vec<String>,
+    /// How many distinct keys must sign an order: 1 to `keys.len()`.
+    pub quorum: usize,
+}
+
+/// Velocity limits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// At most this many signatures per key within one window.
+    pub max_signatures_per_window: u32,
+    /// The window, in seconds.
+    pub window_secs: u64,
+}
+
+/// Size caps of incoming messages (NET-04).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SizeLimits {
+    /// Largest payload of one envelope, in bytes.
+    pub max_envelope_payload_bytes: usize,
+    /// Largest control or client request, in bytes.
+    pub max_request_bytes: usize,
+}
+
+impl Default for SizeLimits {
+    fn default() -> Self {
+        Self {
+            max_envelope_payload_bytes: DEFAULT_MAX_ENVELOPE_PAYLOAD_BYTES,
+            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+        }
+    }
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, has an unknown key or a value of the wrong type.
+    #[error("config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, which names the key and line.
+        message: String,
+    },
+    /// A value is invalid.
+    #[error("config key `{key}`: {reason}")]
+    Invalid {
+        /// The key, as a path (`peers[1].node_public_key`).
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        reason: reason.into(),
+    }
+}
+
+/// One pinned peer, checked.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    /// Its signer index.
+    pub index: u16,
+    /// Its endpoint URL.
+    pub endpoint: String,
+    /// Its node public key.
+    pub node_key: VerifyingKey,
+}
+
+/// A configuration that passed [`NodeConfig::validate`], with paths made absolute and keys
+/// decoded.
+#[derive(Debug, Clone)]
+pub struct ValidatedConfig {
+    /// The configuration as written (paths resolved against the file's directory).
+    pub raw: NodeConfig,
+    /// Peers in index order, this node included.
+    pub peers: Vec<Peer>,
+    /// Authorizer keys, in the order written.
+    pub authorizer_keys: Vec<VerifyingKey>,
+    /// The round deadline.
+    pub round_deadline: Duration,
+}
+
+impl ValidatedConfig {
+    /// The fleet id.
+    pub fn fleet_id(&self) -> &FleetId {
+        &self.raw.fleet_id
+    }
+
+    /// This node's signer index.
+    pub fn index(&self) -> u16 {
+        self.raw.index
+    }
+
+    /// The pinned peer with this index, if any.
+    pub fn peer(&self, index: u16) -> Option<&Peer> {
+        self.peers.iter().find(|p| p.index == index)
+    }
+}
+
+impl NodeConfig {
+    /// Reads, parses and validates a config file. Relative paths in it are resolved against
+    /// the file's directory.
+    pub fn load(path: &Path) -> Result<ValidatedConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut config = Self::parse(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_owned(),
+            message,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.resolve_paths(base);
+        config.validate()
+    }
+
+    /// Parses TOML text (no validation of values beyond their types).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// Makes every relative path absolute against `base`.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        for p in [
+            &mut self.data_dir,
+            &mut self.node_key,
+            &mut self.hsm_profile,
+            &mut self.tls.ca,
+            &mut self.tls.cert,
+            &mut self.tls.key,
+        ] {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+    }
+
+    /// Checks every value; the error names the first offending key.
+    pub fn validate(self) -> Result<ValidatedConfig, ConfigError> {
+        if self.round_deadline_ms == 0 || self.round_deadline_ms > MAX_ROUND_DEADLINE_MS {
+            return Err(invalid(
+                "round_deadline_ms",
+                format!(
+                    "must be 1 to {MAX_ROUND_DEADLINE_MS}, got {}",
+                    self.round_deadline_ms
+                ),
+            ));
+        }
+        for (key, p) in [
+            ("data_dir", &self.data_dir),
+            ("node_key", &self.node_key),
+            ("hsm_profile", &self.hsm_profile),
+            ("tls.ca", &self.tls.ca),
+            ("tls.cert", &self.tls.cert),
+            ("tls.key", &self.tls.key),
+        ] {
+            if p.as_os_str().is_empty() {
+                return Err(invalid(key, "must not be empty"));
+            }
+        }
+
+        let peers = self.validate_peers()?;
+        let authorizer_keys = self.validate_authorizers()?;
+
+        if self.policy.max_signatures_per_window == 0 {
+            return Err(invalid(
+                "policy.max_signatures_per_window",
+                "must be at least 1 (a node that may never sign has no use)",
+            ));
+        }
+        if self.policy.window_secs == 0 {
+            return Err(invalid("policy.window_secs", "must be at least 1"));
+        }
+        for (key, v) in [
+            (
+                "limits.max_envelope_payload_bytes",
+                self.limits.max_envelope_payload_bytes,
+            ),
+            ("limits.max_request_bytes", self.limits.max_request_bytes),
+        ] {
+            if v == 0 || v > MAX_SIZE_CAP_BYTES {
+                return Err(invalid(
+                    key,
+                    format!("must be 1 to {MAX_SIZE_CAP_BYTES}, got {v}"),
+                ));
+            }
+        }
+
+        let round_deadline = Duration::from_millis(self.round_deadline_ms);
+        Ok(ValidatedConfig {
+            raw: self,
+            peers,
+            authorizer_keys,
+            round_deadline,
+        })
+    }
+
+    fn validate_peers(&self) -> Result<Vec<Peer>, ConfigError> {
+        if self.peers.is_empty() {
+            return Err(invalid("peers", "must list every signer of the fleet"));
+        }
+        let mut seen_index = BTreeSet::new();
+        let mut seen_key = BTreeSet::new();
+        let mut peers = Vec::with_capacity(self.peers.len());
+        for (i, peer) in self.peers.iter().enumerate() {
+            if !seen_index.insert(peer.index) {
+                return Err(invalid(
+                    format!("peers[{i}].index"),
+                    format!("signer index {} is listed twice", peer.index),
+                ));
+            }
+            check_endpoint(&peer.endpoint)
+                .map_err(|reason| invalid(format!("peers[{i}].endpoint"), reason))?;
+            let node_key = parse_ed25519_public_hex(&peer.node_public_key)
+                .map_err(|reason| invalid(format!("peers[{i}].node_public_key"), reason))?;
+            if !seen_key.insert(node_key.to_bytes()) {
+                return Err(invalid(
+                    format!("peers[{i}].node_public_key"),
+                    "the same node key is pinned for two signers",
+                ));
+            }
+            peers.push(Peer {
+                index: peer.index,
+                endpoint: peer.endpoint.clone(),
+                node_key,
+            });
+        }
+        if !seen_index.contains(&self.index) {
+            return Err(invalid(
+                "index",
+                format!(
+                    "this node's index {} is not among the peers' indices {:?}",
+                    self.index, seen_index
+                ),
+            ));
+        }
+        peers.sort_by_key(|p| p.index);
+        Ok(peers)
+    }
+
+    fn validate_authorizers(&self) -> Result<Vec<VerifyingKey>, ConfigError> {
+        let a = &self.authorizers;
+        if a.keys.is_empty() {
+            return Err(invalid(
+                "authorizers.keys",
+                "at least one authorizer key is needed",
+            ));
+        }
+        let mut seen = BTreeSet::new();
+        let mut keys = Vec::with_capacity(a.keys.len());
+        for (i, hex_key) in a.keys.iter().enumerate() {
+            let key = parse_ed25519_public_hex(hex_key)
+                .map_err(|reason| invalid(format!("authorizers.keys[{i}]"), reason))?;
+            if !seen.insert(key.to_bytes()) {
+                return Err(invalid(
+                    format!("authorizers.keys[{i}]"),
+                    "the same key is listed twice (a quorum must be of distinct keys)",
+                ));
+            }
+            keys.push(key);
+        }
+        if a.quorum == 0 || a.quorum > keys.len() {
+            return Err(invalid(
+                "authorizers.quorum",
+                format!(
+                    "must be 1 to the number of keys ({}), got {}",
+                    keys.len(),
+                    a.quorum
+                ),
+            ));
+        }
+        Ok(keys)
+    }
+}
+
+/// Parses a 64-hex-character Ed25519 public key (and checks it is a valid curve point).
+pub fn parse_ed25519_public_hex(text: &str) -> Result<VerifyingKey, String> {
+    let bytes = hex::decode(text.trim()).map_err(|e| format!("not hex: {e}"))?;
+    let bytes: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
+        format!(
+            "an Ed25519 public key is 32 bytes (64 hex characters), got {} bytes",
+            b.len()
+        )
+    })?;
+    VerifyingKey::from_bytes(&bytes).map_err(|_| "not a valid Ed25519 public key".to_owned())
+}
+
+/// Checks an endpoint is `https://HOST:PORT` (there is no plaintext transport).
+fn check_endpoint(endpoint: &str) -> Result<(), String> {
+    let Some(rest) = endpoint.strip_prefix("https://") else {
+        return Err(format!(
+            "{endpoint:?} must start with https:// (peers talk mTLS only)"
+        ));
+    };
+    let authority = rest.strip_suffix('/').unwrap_or(rest);
+    let Some((host, port)) = authority.rsplit_once(':') else {
+        return Err(format!("{endpoint:?} must name a port (https://HOST:PORT)"));
+    };
+    if host.is_empty() || authority.contains('/') {
+        return Err(format!("{endpoint:?} must be https://HOST:PORT"));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p != 0 => Ok(()),
+        _ => Err(format!("{endpoint:?} has an invalid port {port:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn fleet_id_rules() {
+        assert!(FleetId::new("devnet-1").is_ok());
+        assert!(FleetId::new("").is_err());
+        assert!(FleetId::new("Dev").is_err());
+        assert!(FleetId::new("a b").is_err());
+        assert!(FleetId::new(&"a".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn endpoints() {
+        assert!(check_endpoint("https://127.0.0.1:7001").is_ok());
+        assert!(check_endpoint("https://signer-1.example:443/").is_ok());
+        assert!(check_endpoint("http://127.0.0.1:7001").is_err());
+        assert!(check_endpoint("https://127.0.0.1").is_err());
+        assert!(check_endpoint("https://127.0.0.1:0").is_err());
+        assert!(check_endpoint("https://:7001").is_err());
+        assert!(check_endpoint("https://h:7001/path").is_err());
+    }
+}

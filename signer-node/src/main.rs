@@ -1,0 +1,224 @@
+//! `signer-node`: run a signer, check its config, or make a devnet PKI.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use signer_node::config::{FleetId, NodeConfig};
+use signer_node::identity::CallerIdentity;
+use signer_node::pki::{write_devnet, DevnetSpec, FleetCa};
+use signer_node::server::Node;
+
+/// One shard holder of the custody fleet.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the node's mTLS gRPC services until SIGTERM or Ctrl-C.
+    Run {
+        /// The node's TOML config file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Check a config file and the files it names, then exit.
+    CheckConfig {
+        /// The node's TOML config file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Devnet certificates and keys (production operators bring their own CA).
+    Pki {
+        #[command(subcommand)]
+        command: PkiCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PkiCommand {
+    /// Create a fleet CA, signer/coordinator/client certificates, node and authorizer keys,
+    /// and one ready-to-run config per signer, in a new directory.
+    Devnet {
+        /// Number of signers (indices 1..=N).
+        #[arg(long)]
+        signers: u16,
+        /// Directory to create (must not exist or be empty).
+        #[arg(long)]
+        out: PathBuf,
+        /// Fleet id.
+        #[arg(long, default_value = "devnet")]
+        fleet_id: String,
+        /// Number of coordinator certificates.
+        #[arg(long, default_value_t = 1)]
+        coordinators: u16,
+        /// Client certificate names (repeat the flag for several).
+        #[arg(long = "client")]
+        clients: Vec<String>,
+        /// Number of authorizer keys pinned in the configs.
+        #[arg(long, default_value_t = 1)]
+        authorizers: usize,
+        /// Authorizer signatures an order needs.
+        #[arg(long, default_value_t = 1)]
+        quorum: usize,
+        /// IP address (or localhost) the signers listen on and their certificates name.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// Signer i listens on BASE_PORT + i - 1.
+        #[arg(long, default_value_t = 7001, conflicts_with = "ports")]
+        base_port: u16,
+        /// Explicit ports, one per signer in index order, comma separated.
+        #[arg(long, value_delimiter = ',')]
+        ports: Option<Vec<u16>>,
+    },
+    /// Issue one more certificate from an existing devnet CA.
+    Issue {
+        /// The CA certificate (PEM).
+        #[arg(long)]
+        ca_cert: PathBuf,
+        /// The CA private key (PEM).
+        #[arg(long)]
+        ca_key: PathBuf,
+        /// The role URI, e.g. custody://signer/6 or custody://client/wallet-1.
+        #[arg(long)]
+        role: String,
+        /// DNS names or IP addresses the certificate serves as (repeat the flag).
+        #[arg(long = "host")]
+        hosts: Vec<String>,
+        /// New directory for cert.pem and key.pem.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Run { config } => run(config),
+        Command::CheckConfig { config } => {
+            let config = NodeConfig::load(&config)?;
+            let node = Node::load(config)?;
+            println!(
+                "config OK: signer {} of fleet {}, {} peers, listening on {}",
+                node.config().index(),
+                node.config().fleet_id(),
+                node.config().peers.len(),
+                node.listen_address()
+            );
+            Ok(())
+        }
+        Command::Pki { command } => pki(command),
+    }
+}
+
+fn run(config_path: PathBuf) -> anyhow::Result<()> {
+    let config = NodeConfig::load(&config_path)?;
+    let node = Node::load(config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let listener = node.bind().await?;
+        node.serve(listener, shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+/// Completes on SIGTERM or Ctrl-C (SIGINT).
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = ctrl_c => tracing::info!("Ctrl-C: shutting down"),
+                _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch SIGTERM; only Ctrl-C stops the node");
+            if ctrl_c.await.is_ok() {
+                tracing::info!("Ctrl-C: shutting down");
+            }
+        }
+    }
+}
+
+fn pki(command: PkiCommand) -> anyhow::Result<()> {
+    match command {
+        PkiCommand::Devnet {
+            signers,
+            out,
+            fleet_id,
+            coordinators,
+            clients,
+            authorizers,
+            quorum,
+            host,
+            base_port,
+            ports,
+        } => {
+            let fleet_id =
+                FleetId::new(&fleet_id).map_err(|e| anyhow::anyhow!("--fleet-id: {e}"))?;
+            let ports = match ports {
+                Some(p) => p,
+                None => (0..signers)
+                    .map(|i| base_port.checked_add(i).filter(|p| *p != 0))
+                    .collect::<Option<Vec<u16>>>()
+                    .context("--base-port + --signers runs past port 65535")?,
+            };
+            let layout = write_devnet(&DevnetSpec {
+                fleet_id,
+                signers,
+                coordinators,
+                clients,
+                authorizers,
+                quorum,
+                host,
+                ports,
+                out,
+            })?;
+            println!("fleet CA: {}", layout.ca_cert.display());
+            for c in &layout.signer_configs {
+                println!("signer config: {}", c.display());
+            }
+            for d in layout.coordinator_dirs.iter().chain(&layout.client_dirs) {
+                println!("certificate: {}", d.display());
+            }
+            for k in &layout.authorizer_keys {
+                println!("authorizer key: {}", k.display());
+            }
+            Ok(())
+        }
+        PkiCommand::Issue {
+            ca_cert,
+            ca_key,
+            role,
+            hosts,
+            out,
+        } => {
+            let identity = CallerIdentity::from_uri(&role)?;
+            let cert_pem = std::fs::read_to_string(&ca_cert)
+                .with_context(|| format!("reading {}", ca_cert.display()))?;
+            let key_pem = zeroize::Zeroizing::new(
+                std::fs::read_to_string(&ca_key)
+                    .with_context(|| format!("reading {}", ca_key.display()))?,
+            );
+            let ca = FleetCa::from_pem(&cert_pem, &key_pem)?;
+            let issued = ca.issue(&identity, &hosts)?;
+            std::fs::create_dir(&out).with_context(|| format!("creating {}", out.display()))?;
+            issued.write(&out)?;
+            println!("{identity}: {}", out.display());
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,424 @@
+//! The node's gRPC server: SignerPeer, SignerControl, SignerClient, gRPC health and server
+//! reflection, on one mTLS listener.
+//!
+//! Each custody service sits behind a [`RoleGate`] (signer, coordinator, client). Health and
+//! reflection answer any caller with a fleet certificate. What works today:
+//!
+//! - `SignerPeer.Deliver` runs the full envelope verification ([`crate::envelope`]) and hands
+//!   the envelope to the [`SessionInbox`]; the default inbox ([`NoSessions`]) answers
+//!   `FAILED_PRECONDITION` "no such session", which is true until the session runner exists.
+//! - `SignerControl.SessionStatus` answers `NOT_FOUND` and `ListKeys` an empty list (there is
+//!   no store yet, so no sessions and no keys).
+//! - The other control RPCs and `SignerClient.SignDigest` answer `UNIMPLEMENTED`: they need
+//!   the session runner, which is not built yet.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use custody_proto::signer::v1::{
+    signer_client_server::{SignerClient, SignerClientServer},
+    signer_control_server::{SignerControl, SignerControlServer},
+    signer_peer_server::{SignerPeer, SignerPeerServer},
+    DeliverReceipt, Envelope, FillPresignPoolRequest, ListKeysRequest, ListKeysResponse,
+    SessionAccepted, SessionStatusRequest, SessionStatusResponse, SignDigestRequest,
+    SignDigestResponse, SignRequest, StartKeygenRequest, StartRefreshRequest, StartReshareRequest,
+};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::codegen::{http, BoxFuture, Context, Poll, Service};
+use tonic::server::NamedService;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Server;
+use tonic::{Request, Response, Status};
+
+use crate::config::ValidatedConfig;
+use crate::envelope::{EnvelopeVerifier, ENVELOPE_OVERHEAD_BYTES, SESSION_ID_LEN};
+use crate::identity::{caller, CallerIdentity, Role, RoleGate};
+use crate::inbox::{NoSessions, SessionInbox};
+use crate::node_key::{NodeKey, NodeKeyError};
+use crate::tls::{TlsError, TlsMaterial};
+
+/// The message of every RPC that needs the session runner.
+pub const RUNNER_NOT_BUILT: &str =
+    "not implemented yet: the session runner that drives mpc-core protocols is not built yet";
+
+/// Everything a node serves with, loaded and cross-checked.
+pub struct Node {
+    config: ValidatedConfig,
+    tls: TlsMaterial,
+    node_key: NodeKey,
+    inbox: Arc<dyn SessionInbox>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("fleet", self.config.fleet_id())
+            .field("index", &self.config.index())
+            .field("node_key", &self.node_key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Node {
+    /// Loads the TLS files and node key named by `config` and checks they belong to this
+    /// node: the certificate must be `custody://signer/INDEX` and the node key must be the
+    /// one pinned for INDEX in `peers`. The inbox is [`NoSessions`].
+    pub fn load(config: ValidatedConfig) -> Result<Self, NodeError> {
+        let tls = TlsMaterial::load(&config.raw.tls)?;
+        let node_key = NodeKey::load(&config.raw.node_key)?;
+        Self::new(config, tls, node_key)
+    }
+
+    /// A node from loaded parts (same checks as [`Node::load`]).
+    pub fn new(
+        config: ValidatedConfig,
+        tls: TlsMaterial,
+        node_key: NodeKey,
+    ) -> Result<Self, NodeError> {
+        let expected = CallerIdentity::Signer(config.index());
+        if tls.identity() != &expected {
+            return Err(NodeError::WrongCertificate {
+                expected: expected.to_string(),
+                found: tls.identity().to_string(),
+            });
+        }
+        let pinned = config
+            .peer(config.index())
+            .map(|p| p.node_key)
+            .ok_or(NodeError::KeyNotPinned(config.index()))?;
+        if pinned != node_key.verifying_key() {
+            return Err(NodeError::KeyNotPinned(config.index()));
+        }
+        Ok(Self {
+            config,
+            tls,
+            node_key,
+            inbox: Arc::new(NoSessions),
+        })
+    }
+
+    /// Replaces the inbox that receives verified envelopes (the session runner's).
+    pub fn with_inbox(mut self, inbox: Arc<dyn SessionInbox>) -> Self {
+        self.inbox = inbox;
+        self
+    }
+
+    /// The validated configuration.
+    pub fn config(&self) -> &ValidatedConfig {
+        &self.config
+    }
+
+    /// The node's TLS material (for outgoing channels).
+    pub fn tls(&self) -> &TlsMaterial {
+        &self.tls
+    }
+
+    /// The node's envelope signing key.
+    pub fn node_key(&self) -> &NodeKey {
+        &self.node_key
+    }
+
+    /// Binds the configured listen address.
+    pub async fn bind(&self) -> Result<TcpListener, NodeError> {
+        let addr = self.config.raw.listen;
+        TcpListener::bind(addr)
+            .await
+            .map_err(|source| NodeError::Bind { addr, source })
+    }
+
+    /// Serves on `listener` (mTLS only) until `shutdown` completes, then stops accepting and
+    /// lets running calls finish.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), NodeError> {
+        let local = listener.local_addr().ok();
+        let limits = &self.config.raw.limits;
+        let peer_cap = limits.max_envelope_payload_bytes + ENVELOPE_OVERHEAD_BYTES;
+        let request_cap = limits.max_request_bytes;
+
+        let peer = PeerService {
+            verifier: EnvelopeVerifier::from_config(&self.config),
+            inbox: self.inbox.clone(),
+        };
+        let peer = MalformedInputCodes::new(InterceptedService::new(
+            SignerPeerServer::new(peer).max_decoding_message_size(peer_cap),
+            RoleGate::new(Role::Signer),
+        ));
+        let control = MalformedInputCodes::new(InterceptedService::new(
+            SignerControlServer::new(ControlService).max_decoding_message_size(request_cap),
+            RoleGate::new(Role::Coordinator),
+        ));
+        let client = MalformedInputCodes::new(InterceptedService::new(
+            SignerClientServer::new(ClientService).max_decoding_message_size(request_cap),
+            RoleGate::new(Role::Client),
+        ));
+
+        let (health_reporter, health) = tonic_health::server::health_reporter();
+        for name in [
+            custody_proto::signer::v1::signer_peer_server::SERVICE_NAME,
+            custody_proto::signer::v1::signer_control_server::SERVICE_NAME,
+            custody_proto::signer::v1::signer_client_server::SERVICE_NAME,
+        ] {
+            health_reporter
+                .set_service_status(name, tonic_health::ServingStatus::Serving)
+                .await;
+        }
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(custody_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        };
+        let reflection_v1 = reflection().build_v1().map_err(NodeError::Reflection)?;
+        let reflection_v1alpha = reflection()
+            .build_v1alpha()
+            .map_err(NodeError::Reflection)?;
+
+        tracing::info!(
+            listen = ?local,
+            fleet = %self.config.fleet_id(),
+            index = self.config.index(),
+            "serving SignerPeer, SignerControl, SignerClient, health and reflection over mTLS"
+        );
+        Server::builder()
+            .tls_config(self.tls.server_config())
+            .map_err(|e| NodeError::Serve(e.to_string()))?
+            .add_service(health)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(peer)
+            .add_service(control)
+            .add_service(client)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+            .await
+            .map_err(|e| NodeError::Serve(e.to_string()))?;
+        tracing::info!("server stopped");
+        Ok(())
+    }
+
+    /// The node's address to local tools: where it listens.
+    pub fn listen_address(&self) -> SocketAddr {
+        self.config.raw.listen
+    }
+}
+
+/// Why the node could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// TLS material is missing or unusable.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The node key is missing or unusable.
+    #[error(transparent)]
+    NodeKey(#[from] NodeKeyError),
+    /// The certificate is not this node's.
+    #[error("tls.cert is for {found}, but this node is {expected}")]
+    WrongCertificate {
+        /// What the config's index calls for.
+        expected: String,
+        /// What the certificate says.
+        found: String,
+    },
+    /// The node key does not match the key pinned for this node.
+    #[error(
+        "the node key file does not hold the key pinned for signer {0} in peers[].node_public_key"
+    )]
+    KeyNotPinned(u16),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The reflection service could not be built from the descriptors.
+    #[error("reflection: {0}")]
+    Reflection(tonic_reflection::server::Error),
+    /// The transport failed.
+    #[error("server: {0}")]
+    Serve(String),
+}
+
+/// `SignerPeer`: verified envelopes into the inbox.
+struct PeerService {
+    verifier: EnvelopeVerifier,
+    inbox: Arc<dyn SessionInbox>,
+}
+
+#[tonic::async_trait]
+impl SignerPeer for PeerService {
+    async fn deliver(
+        &self,
+        request: Request<Envelope>,
+    ) -> Result<Response<DeliverReceipt>, Status> {
+        let caller = caller(&request)?.clone();
+        let verified = self
+            .verifier
+            .verify(&caller, request.into_inner())
+            .map_err(|e| {
+                tracing::warn!(%caller, error = %e, "envelope refused");
+                Status::from(e)
+            })?;
+        let payload_hash = verified.payload_hash().to_vec();
+        let header = verified.header().clone();
+        self.inbox.deliver(verified).map_err(|refusal| {
+            tracing::debug!(%caller, session = %header.session_id, round = header.round, %refusal, "inbox refused envelope");
+            Status::from(refusal)
+        })?;
+        Ok(Response::new(DeliverReceipt { payload_hash }))
+    }
+}
+
+/// `SignerControl`: read-only answers from the (empty) state; sessions need the runner.
+struct ControlService;
+
+fn runner_not_built<T>(rpc: &str) -> Result<Response<T>, Status> {
+    Err(Status::unimplemented(format!("{rpc}: {RUNNER_NOT_BUILT}")))
+}
+
+#[tonic::async_trait]
+impl SignerControl for ControlService {
+    async fn start_keygen(
+        &self,
+        _request: Request<StartKeygenRequest>,
+    ) -> Result<Response<SessionAccepted>, Status> {
+        runner_not_built("StartKeygen")
+    }
+
+    async fn start_refresh(
+        &self,
+        _request: Request<StartRefreshRequest>,
+    ) -> Result<Response<SessionAccepted>, Status> {
+        runner_not_built("StartRefresh")
+    }
+
+    async fn start_reshare(
+        &self,
+        _request: Request<StartReshareRequest>,
+    ) -> Result<Response<SessionAccepted>, Status> {
+        runner_not_built("StartReshare")
+    }
+
+    async fn fill_presign_pool(
+        &self,
+        _request: Request<FillPresignPoolRequest>,
+    ) -> Result<Response<SessionAccepted>, Status> {
+        runner_not_built("FillPresignPool")
+    }
+
+    async fn sign(
+        &self,
+        _request: Request<SignRequest>,
+    ) -> Result<Response<SessionAccepted>, Status> {
+        runner_not_built("Sign")
+    }
+
+    async fn session_status(
+        &self,
+        request: Request<SessionStatusRequest>,
+    ) -> Result<Response<SessionStatusResponse>, Status> {
+        let id = &request.get_ref().session_id;
+        if id.len() != SESSION_ID_LEN {
+            return Err(Status::invalid_argument(format!(
+                "session_id must be {SESSION_ID_LEN} bytes, got {}",
+                id.len()
+            )));
+        }
+        Err(Status::not_found(format!(
+            "no such session {}: this node runs no sessions yet (the session runner is not built yet)",
+            hex::encode(id)
+        )))
+    }
+
+    async fn list_keys(
+        &self,
+        _request: Request<ListKeysRequest>,
+    ) -> Result<Response<ListKeysResponse>, Status> {
+        // No store yet, so this node holds no key shares.
+        Ok(Response::new(ListKeysResponse { keys: Vec::new() }))
+    }
+}
+
+/// `SignerClient`: raw digest signing needs the runner.
+struct ClientService;
+
+#[tonic::async_trait]
+impl SignerClient for ClientService {
+    async fn sign_digest(
+        &self,
+        _request: Request<SignDigestRequest>,
+    ) -> Result<Response<SignDigestResponse>, Status> {
+        runner_not_built("SignDigest")
+    }
+}
+
+/// Gives refusals that tonic produces before a handler runs the codes of DESIGN §7:
+///
+/// - a message over the decoding cap: tonic 0.14 answers `OUT_OF_RANGE`; this makes it
+///   `RESOURCE_EXHAUSTED`, the code the gRPC status code guide gives for it. The refusal
+///   still happens before the message is decoded (NET-04).
+/// - a request that is not a valid protobuf message (or a malformed gRPC frame): tonic
+///   answers `INTERNAL`; this makes it `INVALID_ARGUMENT` (malformed input).
+///
+/// Sound because no handler of this crate returns `OUT_OF_RANGE` or `INTERNAL`: on a wrapped
+/// service, both can only come from tonic's request decoding.
+#[derive(Debug, Clone)]
+pub struct MalformedInputCodes<S> {
+    inner: S,
+}
+
+impl<S> MalformedInputCodes<S> {
+    /// Wraps a service.
+    pub fn new(inner: S) -> Self {
+        Self { inner }
+    }
+}
+
+impl<S: NamedService> NamedService for MalformedInputCodes<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+/// (code tonic sends, code we send), as `grpc-status` header values.
+const STATUS_REWRITES: [(&str, &str); 2] = [
+    // OUT_OF_RANGE -> RESOURCE_EXHAUSTED
+    ("11", "8"),
+    // INTERNAL -> INVALID_ARGUMENT
+    ("13", "3"),
+];
+
+impl<S, B, R> Service<http::Request<B>> for MalformedInputCodes<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<R>, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<R>;
+    type Error = Infallible;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let response = self.inner.call(request);
+        Box::pin(async move {
+            let mut response = response.await?;
+            let headers = response.headers_mut();
+            let rewrite = headers.get("grpc-status").and_then(|code| {
+                STATUS_REWRITES
+                    .iter()
+                    .find(|(from, _)| code.as_bytes() == from.as_bytes())
+                    .map(|(_, to)| *to)
+            });
+            if let Some(to) = rewrite {
+                headers.insert("grpc-status", http::HeaderValue::from_static(to));
+            }
+            Ok(response)
+        })
+    }
+}

@@ -1,0 +1,135 @@
+//! Shared test fixtures: a devnet written by the real PKI code, in-process nodes on
+//! 127.0.0.1 port 0, and mTLS channels.
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use signer_node::config::{NodeConfig, ValidatedConfig};
+use signer_node::node_key::NodeKey;
+use signer_node::pki::{write_devnet, DevnetLayout, DevnetSpec};
+use signer_node::server::{Node, NodeError};
+use signer_node::tls::TlsMaterial;
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::{Channel, Endpoint};
+use zeroize::Zeroizing;
+
+/// A devnet of `signers` signers, one coordinator and one client "wallet".
+pub struct TestFleet {
+    pub dir: TempDir,
+    pub layout: DevnetLayout,
+}
+
+impl TestFleet {
+    pub fn new(fleet_id: &str, signers: u16) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = write_devnet(&DevnetSpec {
+            fleet_id: signer_node::config::FleetId::new(fleet_id).unwrap(),
+            signers,
+            coordinators: 1,
+            clients: vec!["wallet".into()],
+            authorizers: 2,
+            quorum: 2,
+            host: "127.0.0.1".into(),
+            ports: (0..signers).map(|i| 7001 + i).collect(),
+            out: dir.path().join("net"),
+        })
+        .unwrap();
+        Self { dir, layout }
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("net")
+    }
+
+    /// TLS material of `who` ("signer-1", "coordinator-1", "client-wallet").
+    pub fn material(&self, who: &str) -> TlsMaterial {
+        let root = self.root();
+        TlsMaterial::from_pem(
+            std::fs::read(root.join("ca.pem")).unwrap(),
+            std::fs::read(root.join(who).join("cert.pem")).unwrap(),
+            Zeroizing::new(std::fs::read(root.join(who).join("key.pem")).unwrap()),
+        )
+        .unwrap()
+    }
+
+    /// TLS material presenting `who`'s certificate of *this* fleet while trusting `other`'s CA.
+    pub fn material_trusting(&self, who: &str, other: &TestFleet) -> TlsMaterial {
+        let root = self.root();
+        TlsMaterial::from_pem(
+            std::fs::read(other.root().join("ca.pem")).unwrap(),
+            std::fs::read(root.join(who).join("cert.pem")).unwrap(),
+            Zeroizing::new(std::fs::read(root.join(who).join("key.pem")).unwrap()),
+        )
+        .unwrap()
+    }
+
+    pub fn node_key(&self, index: u16) -> NodeKey {
+        NodeKey::load(&self.root().join(format!("signer-{index}/node.key"))).unwrap()
+    }
+
+    pub fn config_path(&self, index: u16) -> PathBuf {
+        self.layout.signer_configs[usize::from(index) - 1].clone()
+    }
+
+    pub fn config(&self, index: u16) -> ValidatedConfig {
+        NodeConfig::load(&self.config_path(index)).unwrap()
+    }
+
+    /// Signer `index`'s config with a different envelope payload cap.
+    pub fn config_with_payload_cap(&self, index: u16, cap: usize) -> ValidatedConfig {
+        let path = self.config_path(index);
+        let mut raw = NodeConfig::parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        raw.limits.max_envelope_payload_bytes = cap;
+        raw.resolve_paths(path.parent().unwrap());
+        raw.validate().unwrap()
+    }
+
+    pub fn node(&self, index: u16) -> Node {
+        Node::load(self.config(index)).unwrap()
+    }
+}
+
+/// A node serving in this process.
+pub struct RunningNode {
+    pub addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    handle: JoinHandle<Result<(), NodeError>>,
+}
+
+impl RunningNode {
+    pub async fn start(node: Node) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let handle = tokio::spawn(node.serve(listener, async {
+            let _ = stopped.await;
+        }));
+        Self { addr, stop, handle }
+    }
+
+    pub fn url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.addr.port())
+    }
+
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        self.handle.await.unwrap().unwrap();
+    }
+}
+
+/// An mTLS channel to `url` with `material`.
+pub async fn connect(
+    material: &TlsMaterial,
+    url: &str,
+) -> Result<Channel, tonic::transport::Error> {
+    Endpoint::from_shared(url.to_owned())
+        .unwrap()
+        .tls_config(material.client_config(None))
+        .unwrap()
+        .connect()
+        .await
+}
