@@ -30,13 +30,14 @@ struct Fields {
     epoch: u64,
 }
 
-/// Reads `count` items with `item` (the count is capped by the caller before this allocates).
+/// Reads `count` items with `item` (the count is capped by the caller; the list grows only
+/// with items actually read, so allocation follows the input's length).
 fn list<T>(
     r: &mut Reader<'_>,
     count: usize,
     mut item: impl FnMut(&mut Reader<'_>) -> Result<T, DecodeError>,
 ) -> Result<Vec<T>, DecodeError> {
-    let mut out = Vec::with_capacity(count);
+    let mut out = Vec::new();
     for _ in 0..count {
         out.push(item(r)?);
     }

@@ -31,13 +31,14 @@ fn count_of(r: &mut Reader<'_>, field: &'static str, n: usize) -> Result<(), Sto
     Ok(())
 }
 
-/// Reads `n` points (n ≤ [`MAX_PARTIES`], checked by the caller).
+/// Reads `n` points (n ≤ [`MAX_PARTIES`], checked by the caller; the list grows only with
+/// points actually read).
 fn points(
     r: &mut Reader<'_>,
     field: &'static str,
     n: usize,
 ) -> Result<Vec<ProjectivePoint>, DecodeError> {
-    let mut out = Vec::with_capacity(n);
+    let mut out = Vec::new();
     for _ in 0..n {
         out.push(r.point(field)?);
     }
@@ -69,7 +70,7 @@ fn parse(r: &mut Reader<'_>) -> Result<Presignature, StoreDecodeError> {
     let n = r
         .count_at_most("signer count", usize::from(MAX_PARTIES))
         .map_err(&bad)?;
-    let mut signers = Vec::with_capacity(n);
+    let mut signers = Vec::new();
     for _ in 0..n {
         signers.push(PartyIndex::new(r.u16("signer").map_err(&bad)?));
     }
