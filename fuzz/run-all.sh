@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds=${1:-60}
-targets="paillier_ciphertext sch_proof mod_proof prm_proof fac_proof enc_elg_proof elog_proof aff_g_proof aff_g_star_proof dec_proof hd_decoders dkg_messages dkg_party cggmp_messages presign_party aux_party reshare_party"
+targets="paillier_ciphertext sch_proof mod_proof prm_proof fac_proof enc_elg_proof elog_proof aff_g_proof aff_g_star_proof dec_proof hd_decoders store_decoders dkg_messages dkg_party cggmp_messages presign_party aux_party reshare_party"
 # Safe Rust (forbid(unsafe_code)): the fuzzer hunts panics and hangs, so no sanitizer (ASan
 # makes the 3072-bit verifications ~10x slower for nothing).
 cargo +nightly fuzz build --sanitizer none

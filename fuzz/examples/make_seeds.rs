@@ -106,6 +106,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("honest-run"), &ops)?;
     println!("presign: {} honest messages", honest.len());
+    // the store decoders: party 0's key share, aux info and presignature of that run
+    let dir = root.join("store_decoders");
+    std::fs::create_dir_all(&dir)?;
+    let names = ["honest-key-share", "honest-aux-info", "honest-presignature"];
+    for (name, record) in names.iter().zip(presign_common::store_records()) {
+        std::fs::write(dir.join(name), record)?;
+    }
+    println!("store_decoders: 3 seeds");
     // aux info: the operation list delivering every honest message to party 0 in order
     let honest = aux_common::honest_to_party_0();
     let ops: Vec<u8> = (0..honest.len()).flat_map(|k| [1, k as u8]).collect();

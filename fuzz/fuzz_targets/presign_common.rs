@@ -21,6 +21,8 @@ struct Setup {
     aux: Vec<Arc<AuxInfo>>,
     honest: Vec<Incoming>,
     public: PresignaturePublic,
+    /// Party 0's key share, aux info and presignature as store records.
+    records: [Vec<u8>; 3],
 }
 
 fn setup() -> &'static Setup {
@@ -58,10 +60,15 @@ fn setup() -> &'static Setup {
         .collect();
         let parties = (0..M).map(|i| party_with(&keys, &aux, i)).collect();
         let report = Sim::new(parties).run(&mut ChaCha20Rng::seed_from_u64(1));
-        let public = match report.outcomes.first() {
-            Some(Some(Outcome::Output(p))) => p.public().clone(),
+        let (public, presignature) = match report.outcomes.first() {
+            Some(Some(Outcome::Output(p))) => (p.public().clone(), p.to_bytes().to_vec()),
             _ => panic!("honest presigning finishes"),
         };
+        let records = [
+            keys[0].to_bytes().to_vec(),
+            aux[0].to_bytes().to_vec(),
+            presignature,
+        ];
         let me = PartyIndex::new(0);
         let mut honest: Vec<Incoming> = report.sent[1]
             .iter()
@@ -74,6 +81,7 @@ fn setup() -> &'static Setup {
             aux,
             honest,
             public,
+            records,
         }
     })
 }
@@ -109,4 +117,10 @@ pub fn honest_to_party_0() -> &'static [Incoming] {
 /// The public values of the honest run's presignature.
 pub fn honest_public() -> &'static PresignaturePublic {
     &setup().public
+}
+
+/// Party 0's key share, aux info and presignature of the honest run, encoded for the store
+/// (`mpc_core::store`): seeds of the `store_decoders` target.
+pub fn store_records() -> &'static [Vec<u8>; 3] {
+    &setup().records
 }

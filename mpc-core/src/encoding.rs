@@ -105,6 +105,17 @@ impl Writer {
         w
     }
 
+    /// Starts an encoding with a one-byte type tag in a buffer of `capacity` bytes. An
+    /// encoding that stays within the capacity is never reallocated, so no stale copy of it is
+    /// left in freed memory (the store codec writes secrets this way and wipes the result).
+    pub fn with_capacity(tag: u8, capacity: usize) -> Self {
+        let mut w = Self {
+            buf: Vec::with_capacity(capacity),
+        };
+        w.buf.push(tag);
+        w
+    }
+
     /// Appends a single byte.
     pub fn u8(&mut self, v: u8) -> &mut Self {
         self.buf.push(v);
@@ -119,6 +130,12 @@ impl Writer {
 
     /// Appends a big-endian u32.
     pub fn u32(&mut self, v: u32) -> &mut Self {
+        self.buf.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+
+    /// Appends a big-endian u64.
+    pub fn u64(&mut self, v: u64) -> &mut Self {
         self.buf.extend_from_slice(&v.to_be_bytes());
         self
     }
@@ -209,6 +226,11 @@ impl<'a> Reader<'a> {
     pub fn u32(&mut self, field: &'static str) -> Result<u32, DecodeError> {
         let b = self.take(4, field)?;
         Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// Reads a big-endian u64.
+    pub fn u64(&mut self, field: &'static str) -> Result<u64, DecodeError> {
+        Ok(u64::from_be_bytes(self.array(field)?))
     }
 
     /// Reads length-prefixed bytes of at most `max` bytes.
@@ -362,12 +384,21 @@ mod tests {
 
     #[test]
     fn fixed_width_integers_round_trip_big_endian() {
-        let bytes = Writer::new(3).u16(0x0102).u32(0x0304_0506).finish();
-        assert_eq!(bytes, [3, 1, 2, 3, 4, 5, 6]);
+        let bytes = Writer::new(3)
+            .u16(0x0102)
+            .u32(0x0304_0506)
+            .u64(0x0708_090A_0B0C_0D0E)
+            .finish();
+        assert_eq!(bytes, [3, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
         let mut r = Reader::new(&bytes, 3).unwrap();
         assert_eq!(r.u16("a").unwrap(), 0x0102);
         assert_eq!(r.u32("b").unwrap(), 0x0304_0506);
+        assert_eq!(r.u64("c").unwrap(), 0x0708_090A_0B0C_0D0E);
         r.finish().unwrap();
+        assert_eq!(
+            Reader::new(&[3, 0, 0, 0, 0, 0, 0, 0], 3).unwrap().u64("c"),
+            Err(DecodeError::Truncated { field: "c" })
+        );
         assert_eq!(
             Reader::new(&[3, 0, 0, 0], 3).unwrap().u32("b"),
             Err(DecodeError::Truncated { field: "b" })

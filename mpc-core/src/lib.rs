@@ -28,6 +28,7 @@
 //! - [`sign`]: signing from a presignature (Fig. 10), partial-signature checks, combining.
 //! - [`reshare`]: resharing to a new committee (Wong–Wang–Wing redistribution).
 //! - [`monty`]: Montgomery arithmetic for the big exponentiations.
+//! - [`store`]: durable (to-be-sealed) encodings of key shares, aux info and presignatures.
 //! - `sim` (feature `test-fixtures`): in-memory simulation of n parties with a fault plan.
 //!
 //! No I/O, no threads, no clocks, no logging: callers own all of that.
@@ -57,6 +58,7 @@ pub mod protocol;
 pub mod reshare;
 pub mod ring_pedersen;
 pub mod sign;
+pub mod store;
 pub mod transcript;
 pub mod vss;
 pub mod zk;

@@ -385,6 +385,25 @@ impl RingPedersenSecret {
         })
     }
 
+    /// The secret from its stored parts (the store codec, [`crate::store`]): the primes p̂ ≠ q̂
+    /// of N̂ (odd, > 1) and λ. Whether they belong to given parameters is what
+    /// [`Self::owner_params`] checks (N̂ = p̂·q̂, s = t^λ).
+    pub(crate) fn from_parts(
+        p: SecretUint,
+        q: SecretUint,
+        lambda: SecretUint,
+    ) -> Result<Self, RingPedersenError> {
+        let (pe, qe) = (p.expose(), q.expose());
+        if pe == qe {
+            return Err(RingPedersenError::BadPrimes("p = q"));
+        }
+        if pe.is_even() || qe.is_even() || pe.is_one() || qe.is_one() {
+            return Err(RingPedersenError::BadPrimes("p or q is not an odd prime"));
+        }
+        let phi = SecretUint::new((pe - 1u32) * (qe - 1u32));
+        Ok(Self { phi, lambda, p, q })
+    }
+
     fn owner_pow_t(&self, params: &RingPedersenParams) -> BigUint {
         crate::arith::pow_mod(params.t(), self.lambda(), params.n())
     }

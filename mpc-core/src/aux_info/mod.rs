@@ -192,6 +192,31 @@ impl AuxInfo {
     }
 }
 
+impl AuxInfo {
+    /// Aux info from its stored parts ([`crate::store`]). `parties` must be as the protocol
+    /// outputs them: peers' ring-Pedersen parameters with fixed-base tables, this party's with
+    /// the owner's CRT ([`RingPedersenSecret::owner_params`]); the owner view of the Paillier key
+    /// is rebuilt here.
+    pub(crate) fn from_parts(
+        session_id: Vec<u8>,
+        me: PartyIndex,
+        rho: [u8; RHO_BYTES],
+        paillier: PaillierSecretKey,
+        ring_pedersen: RingPedersenSecret,
+        parties: Vec<PartyAux>,
+    ) -> Self {
+        Self {
+            session_id,
+            me,
+            rho,
+            own_paillier_view: paillier.owner_public_key(),
+            paillier,
+            ring_pedersen,
+            parties,
+        }
+    }
+}
+
 /// One aux-info party (a sans-IO state machine; see the module docs for the rounds).
 pub struct AuxInfoParty {
     cfg: AuxConfig,

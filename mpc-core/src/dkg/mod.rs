@@ -339,6 +339,21 @@ impl KeyShare {
         Ok(share)
     }
 
+    /// The same share with `qual` as its QUAL (for a stored share, whose QUAL is the DKG's and
+    /// not the whole committee that [`Self::from_parts`] assumes). QUAL must be as the DKG makes
+    /// it: strictly increasing committee indices, at least t of them, this party among them.
+    pub(crate) fn with_qual(mut self, qual: Vec<PartyIndex>) -> Result<Self, KeyShareError> {
+        let well_formed = qual.len() >= usize::from(self.threshold)
+            && qual.windows(2).all(|w| w[0] < w[1])
+            && qual.iter().all(|j| self.committee.contains(*j))
+            && qual.contains(&self.me);
+        if !well_formed {
+            return Err(KeyShareError::Shape("QUAL"));
+        }
+        self.qual = qual;
+        Ok(self)
+    }
+
     /// QUAL: the dealers whose polynomials make up the key.
     pub fn qual(&self) -> &[PartyIndex] {
         &self.qual

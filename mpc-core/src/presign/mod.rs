@@ -201,6 +201,8 @@ pub struct PresignaturePublic {
 /// One party's presignature: (R, k_i, χ_i) and the public values. Use once: signing consumes
 /// it ([`crate::sign`]).
 pub struct Presignature {
+    /// The presigning session (PRE-06: with the public values, what it is bound to).
+    pub(crate) session_id: Vec<u8>,
     pub(crate) me: PartyIndex,
     pub(crate) k: Zeroizing<Scalar>,
     pub(crate) chi: Zeroizing<Scalar>,
@@ -220,6 +222,11 @@ impl Presignature {
     /// This party.
     pub fn me(&self) -> PartyIndex {
         self.me
+    }
+
+    /// The presigning session that made it.
+    pub fn session_id(&self) -> &[u8] {
+        &self.session_id
     }
 
     /// The public values.
@@ -953,6 +960,7 @@ impl PresignParty {
         }
         let chi = self.chi.take().ok_or_else(|| self.bug("χ_i missing"))?;
         Ok(Closed::Done(Presignature {
+            session_id: self.cfg.session_id.clone(),
             me: self.me,
             k: self.nonces.k.clone(),
             chi,
