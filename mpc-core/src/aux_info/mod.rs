@@ -893,8 +893,13 @@ pub fn dealt_for_tests(m: u16, session_id: &[u8], rng: &mut impl CryptoRngCore) 
             let parties = (0..m)
                 .map(|j| {
                     let (pk, tables) = &public[usize::from(j)];
+                    // as the protocol's output: peers' keys with nonce tables, our own plain
                     PartyAux {
-                        paillier: pk.clone(),
+                        paillier: if j == i {
+                            paillier.public().clone()
+                        } else {
+                            pk.clone()
+                        },
                         ring_pedersen: if j == i { own.clone() } else { tables.clone() },
                     }
                 })

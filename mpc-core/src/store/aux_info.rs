@@ -198,13 +198,19 @@ impl AuxInfo {
         let parties = public
             .into_iter()
             .enumerate()
-            .map(|(j, (paillier, rp))| PartyAux {
-                paillier,
-                ring_pedersen: if j == me.as_usize() {
-                    own_view.clone()
+            .map(|(j, (paillier, rp))| {
+                if j == me.as_usize() {
+                    PartyAux {
+                        paillier,
+                        ring_pedersen: own_view.clone(),
+                    }
                 } else {
-                    rp.with_tables()
-                },
+                    // as the protocol's output: tables for the randomness we encrypt under N_j
+                    PartyAux {
+                        paillier: paillier.with_nonce_tables(),
+                        ring_pedersen: rp.with_tables(),
+                    }
+                }
             })
             .collect();
         Ok(AuxInfo::from_parts(

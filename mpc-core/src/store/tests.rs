@@ -526,6 +526,15 @@ fn aux_info_round_trips_and_rebuilds_views() {
             let (orig, dec) = (aux.party(j).unwrap(), back.party(j).unwrap());
             assert_eq!(dec.paillier, orig.paillier);
             assert!(!dec.paillier.is_owner_view(), "peers' keys are plain");
+            assert_eq!(
+                dec.paillier.has_fast_nonces(),
+                j != back.me(),
+                "nonce tables for peers' keys only"
+            );
+            assert_eq!(
+                format!("{:?}", dec.paillier),
+                format!("{:?}", orig.paillier)
+            );
             assert_eq!(dec.ring_pedersen, orig.ring_pedersen);
             // the same accelerator as the protocol's output: owner CRT for self, tables for peers
             assert_eq!(
