@@ -3,8 +3,9 @@
 //! What exists now is the network foundation (issue #4): configuration ([`config`]), a devnet
 //! PKI ([`pki`]), the node's Ed25519 key ([`node_key`]), mTLS ([`tls`]) with roles from
 //! certificates ([`identity`]), signed and verified envelopes ([`envelope`]), the hand-off
-//! to sessions ([`inbox`]) and the server ([`server`]). The session runner, the sealed store
-//! and the signing gate come later; the RPCs that need them say so (`UNIMPLEMENTED`).
+//! to sessions ([`inbox`]) and the server ([`server`]), and the interface to the node's
+//! durable secrets ([`vault`]). The session runner, the sealed store and the signing gate
+//! come later; the RPCs that need them say so (`UNIMPLEMENTED`).
 #![forbid(unsafe_code)]
 
 pub mod config;
@@ -15,3 +16,4 @@ pub mod node_key;
 pub mod pki;
 pub mod server;
 pub mod tls;
+pub mod vault;

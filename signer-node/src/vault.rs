@@ -1,0 +1,292 @@
+//! Where a signer keeps its long-lived secrets: the [`Vault`] interface between the session
+//! runner and the store.
+//!
+//! The runner (DKG, aux info, refresh, presign, sign) only talks to a `Vault`. The production
+//! implementation is the sealed sled store (issue #4: every record AEAD-sealed by the HSM
+//! profile with AAD = record kind + key id, flushed before a call returns). [`MemoryVault`]
+//! keeps the same records (the `mpc-core::store` encodings) in process memory: it loses
+//! everything on exit and exists for tests of the runner, never for a deployed node.
+//!
+//! The rules every implementation keeps:
+//! - a key id is **reserved** before a DKG starts and never overwritten by a second DKG;
+//! - [`Vault::store_key`] is durable when it returns; storing a share of a later epoch for an
+//!   existing key (refresh) replaces share and aux info and erases the key's presignatures in
+//!   one transaction (REF-02);
+//! - [`Vault::take_presignature`] removes the presignature durably *before* it returns it, so
+//!   a partial signature can only leave the node after the presignature is gone (PRE-06),
+//!   also across a crash;
+//! - the audit log is append-only.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use mpc_core::aux_info::AuxInfo;
+use mpc_core::dkg::KeyShare;
+use mpc_core::presign::Presignature;
+use mpc_core::store::StoreDecodeError;
+
+/// A key's fleet-wide id (32 bytes, chosen by the coordinator that requested the DKG).
+pub type KeyId = [u8; 32];
+
+/// A session id (32 bytes; for presigning also the presignature's id in the pool).
+pub type SessionId32 = [u8; 32];
+
+/// Why the vault refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    /// A key with this id exists (a DKG never overwrites one).
+    #[error("key {} already exists", hex::encode(.0))]
+    KeyExists(KeyId),
+    /// A DKG for this key id is running.
+    #[error("key {} is reserved by a running session", hex::encode(.0))]
+    KeyReserved(KeyId),
+    /// No key with this id.
+    #[error("no key {}", hex::encode(.0))]
+    NoSuchKey(KeyId),
+    /// A refresh must move the epoch forward.
+    #[error("key {} is at epoch {have}; refusing a share of epoch {got}", hex::encode(.key_id))]
+    StaleEpoch {
+        /// The key.
+        key_id: KeyId,
+        /// Epoch stored.
+        have: u64,
+        /// Epoch offered.
+        got: u64,
+    },
+    /// A stored record did not decode (corruption or a format from another version).
+    #[error("stored record does not decode: {0}")]
+    Decode(#[from] StoreDecodeError),
+    /// The backing store failed (I/O, sealing); the message names the operation.
+    #[error("storage failure: {0}")]
+    Storage(String),
+}
+
+/// What the audit log records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditKind {
+    /// A DKG finished and the share was stored.
+    KeyCreated,
+    /// A refresh replaced a share (epoch + 1).
+    KeyRefreshed,
+    /// A presignature was added to the pool.
+    PresignatureAdded,
+    /// A presignature was consumed to sign.
+    PresignatureConsumed,
+    /// A partial signature left the node.
+    PartialSignatureIssued,
+    /// A session aborted (detail names the blamed party and reason).
+    SessionAborted,
+    /// A request was refused by policy (detail says which rule).
+    RequestRefused,
+}
+
+/// One audit record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    /// What happened.
+    pub kind: AuditKind,
+    /// The session, when there is one.
+    pub session_id: Option<SessionId32>,
+    /// The key, when there is one.
+    pub key_id: Option<KeyId>,
+    /// Public details a person can read (never secrets).
+    pub detail: String,
+}
+
+/// A signer's durable secrets. See the module documentation for the rules.
+pub trait Vault: Send + Sync + 'static {
+    /// Reserves `key_id` for the DKG `session_id`; refuses an existing or reserved id.
+    fn reserve_key(&self, key_id: &KeyId, session_id: &SessionId32) -> Result<(), VaultError>;
+
+    /// Drops a reservation after the DKG aborted (no-op if none).
+    fn release_reservation(&self, key_id: &KeyId) -> Result<(), VaultError>;
+
+    /// Stores a key share with its aux info, durably. For a reserved id: creates the key. For
+    /// an existing key: accepts only a later epoch (refresh) and erases the key's
+    /// presignatures in the same transaction. Otherwise refuses.
+    fn store_key(&self, key_id: &KeyId, share: &KeyShare, aux: &AuxInfo) -> Result<(), VaultError>;
+
+    /// Loads a key's share and aux info (aux info decoding rebuilds peers' tables: callers
+    /// should cache the result per epoch).
+    fn load_key(&self, key_id: &KeyId) -> Result<Option<(KeyShare, AuxInfo)>, VaultError>;
+
+    /// The ids of all stored keys, in order.
+    fn list_keys(&self) -> Result<Vec<KeyId>, VaultError>;
+
+    /// Adds a presignature of `key_id` under the id of the presigning session that made it.
+    fn put_presignature(
+        &self,
+        key_id: &KeyId,
+        presign_session: &SessionId32,
+        presignature: &Presignature,
+    ) -> Result<(), VaultError>;
+
+    /// Removes the presignature durably, then returns it; `None` if there is none (never
+    /// made, or already consumed).
+    fn take_presignature(
+        &self,
+        key_id: &KeyId,
+        presign_session: &SessionId32,
+    ) -> Result<Option<Presignature>, VaultError>;
+
+    /// The ids of the presignatures in the pool of `key_id`, in order.
+    fn presignatures(&self, key_id: &KeyId) -> Result<Vec<SessionId32>, VaultError>;
+
+    /// Appends to the audit log.
+    fn audit(&self, event: AuditEvent) -> Result<(), VaultError>;
+}
+
+#[derive(Default)]
+struct MemoryState {
+    reserved: BTreeMap<KeyId, SessionId32>,
+    /// key id → (epoch, encoded share, encoded aux info)
+    keys: BTreeMap<KeyId, (u64, Vec<u8>, Vec<u8>)>,
+    presignatures: BTreeMap<(KeyId, SessionId32), Vec<u8>>,
+    audit: Vec<AuditEvent>,
+}
+
+impl Drop for MemoryState {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        for (_, share, aux) in self.keys.values_mut() {
+            share.zeroize();
+            aux.zeroize();
+        }
+        for p in self.presignatures.values_mut() {
+            p.zeroize();
+        }
+    }
+}
+
+/// A [`Vault`] in process memory, for tests of the runner: the same records and rules as the
+/// sealed store, no durability.
+#[derive(Default)]
+pub struct MemoryVault {
+    state: Mutex<MemoryState>,
+}
+
+impl MemoryVault {
+    /// An empty vault.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The audit log so far (tests read it).
+    pub fn audit_log(&self) -> Vec<AuditEvent> {
+        self.lock().map(|s| s.audit.clone()).unwrap_or_default()
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, MemoryState>, VaultError> {
+        self.state
+            .lock()
+            .map_err(|_| VaultError::Storage("memory vault lock poisoned".into()))
+    }
+}
+
+impl Vault for MemoryVault {
+    fn reserve_key(&self, key_id: &KeyId, session_id: &SessionId32) -> Result<(), VaultError> {
+        let mut s = self.lock()?;
+        if s.keys.contains_key(key_id) {
+            return Err(VaultError::KeyExists(*key_id));
+        }
+        if s.reserved.contains_key(key_id) {
+            return Err(VaultError::KeyReserved(*key_id));
+        }
+        s.reserved.insert(*key_id, *session_id);
+        Ok(())
+    }
+
+    fn release_reservation(&self, key_id: &KeyId) -> Result<(), VaultError> {
+        self.lock()?.reserved.remove(key_id);
+        Ok(())
+    }
+
+    fn store_key(&self, key_id: &KeyId, share: &KeyShare, aux: &AuxInfo) -> Result<(), VaultError> {
+        let mut s = self.lock()?;
+        let epoch = share.epoch();
+        match s.keys.get(key_id).map(|(have, _, _)| *have) {
+            Some(have) if have >= epoch => {
+                return Err(VaultError::StaleEpoch {
+                    key_id: *key_id,
+                    have,
+                    got: epoch,
+                })
+            }
+            Some(_) => {
+                s.presignatures.retain(|(k, _), _| k != key_id);
+            }
+            None if s.reserved.remove(key_id).is_none() => {
+                return Err(VaultError::NoSuchKey(*key_id))
+            }
+            None => {}
+        }
+        s.keys.insert(
+            *key_id,
+            (epoch, share.to_bytes().to_vec(), aux.to_bytes().to_vec()),
+        );
+        Ok(())
+    }
+
+    fn load_key(&self, key_id: &KeyId) -> Result<Option<(KeyShare, AuxInfo)>, VaultError> {
+        let s = self.lock()?;
+        match s.keys.get(key_id) {
+            None => Ok(None),
+            Some((_, share, aux)) => Ok(Some((
+                KeyShare::from_bytes(share)?,
+                AuxInfo::from_bytes(aux)?,
+            ))),
+        }
+    }
+
+    fn list_keys(&self) -> Result<Vec<KeyId>, VaultError> {
+        Ok(self.lock()?.keys.keys().copied().collect())
+    }
+
+    fn put_presignature(
+        &self,
+        key_id: &KeyId,
+        presign_session: &SessionId32,
+        presignature: &Presignature,
+    ) -> Result<(), VaultError> {
+        let mut s = self.lock()?;
+        if !s.keys.contains_key(key_id) {
+            return Err(VaultError::NoSuchKey(*key_id));
+        }
+        s.presignatures.insert(
+            (*key_id, *presign_session),
+            presignature.to_bytes().to_vec(),
+        );
+        Ok(())
+    }
+
+    fn take_presignature(
+        &self,
+        key_id: &KeyId,
+        presign_session: &SessionId32,
+    ) -> Result<Option<Presignature>, VaultError> {
+        let mut s = self.lock()?;
+        match s.presignatures.remove(&(*key_id, *presign_session)) {
+            None => Ok(None),
+            Some(mut bytes) => {
+                let decoded = Presignature::from_bytes(&bytes);
+                zeroize::Zeroize::zeroize(&mut bytes);
+                Ok(Some(decoded?))
+            }
+        }
+    }
+
+    fn presignatures(&self, key_id: &KeyId) -> Result<Vec<SessionId32>, VaultError> {
+        Ok(self
+            .lock()?
+            .presignatures
+            .keys()
+            .filter(|(k, _)| k == key_id)
+            .map(|(_, p)| *p)
+            .collect())
+    }
+
+    fn audit(&self, event: AuditEvent) -> Result<(), VaultError> {
+        self.lock()?.audit.push(event);
+        Ok(())
+    }
+}
