@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod envelope;
+pub mod gate;
 pub mod identity;
 pub mod inbox;
 pub mod node_key;
