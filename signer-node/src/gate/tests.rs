@@ -1,0 +1,226 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use custody_proto::signer::v1::{Authorization, AuthorizerSignature};
+use ed25519_dalek::{Signer, SigningKey};
+use proptest::prelude::*;
+
+use super::*;
+
+const KEY: [u8; 32] = [9u8; 32];
+
+fn t(secs: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(secs)
+}
+
+fn authorizers() -> Vec<SigningKey> {
+    (1u8..=3)
+        .map(|i| SigningKey::from_bytes(&[i; 32]))
+        .collect()
+}
+
+fn gate(quorum: usize, max: u32) -> PolicyGate {
+    PolicyGate::new(
+        FleetId::new("devnet").unwrap(),
+        authorizers().iter().map(|k| k.verifying_key()).collect(),
+        quorum,
+        max,
+        Duration::from_secs(60),
+    )
+}
+
+fn order() -> SigningOrder {
+    SigningOrder {
+        fleet_id: "devnet".into(),
+        key_id: KEY,
+        path: vec![44, 60, 0, 0, 7],
+        not_after: 2_000,
+        rule: DigestRule::Keccak256,
+        inputs: vec![b"first message".to_vec(), b"second".to_vec()],
+    }
+}
+
+fn sign(order: &[u8], keys: &[&SigningKey]) -> Authorization {
+    let msg = authorization_signing_bytes(order);
+    Authorization {
+        order: order.to_vec(),
+        signatures: keys
+            .iter()
+            .map(|k| AuthorizerSignature {
+                public_key: k.verifying_key().to_bytes().to_vec(),
+                signature: k.sign(&msg).to_bytes().to_vec(),
+            })
+            .collect(),
+    }
+}
+
+fn path() -> DerivationPath {
+    "m/44/60/0/0/7".parse().unwrap()
+}
+
+#[test]
+fn a_quorum_approves_the_digest_recomputed_from_the_order() {
+    let keys = authorizers();
+    let bytes = order().encode();
+    let auth = sign(&bytes, &[&keys[0], &keys[2]]);
+    let g = gate(2, 10);
+    let a = g.approve_at(t(1_000), &KEY, &path(), &auth, 1).unwrap();
+    assert_eq!(a.digest, DigestRule::Keccak256.digest(b"second"));
+    let sha: [u8; 32] = Sha256::digest(&bytes).into();
+    assert_eq!(a.order_hash, sha);
+    // the three rules are the standard hashes
+    assert_eq!(
+        hex::encode(DigestRule::Keccak256.digest(b"")),
+        "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470"
+    );
+    assert_eq!(
+        hex::encode(DigestRule::Sha256.digest(b"abc")),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    assert_eq!(
+        DigestRule::DoubleSha256.digest(b"abc"),
+        DigestRule::Sha256.digest(&DigestRule::Sha256.digest(b"abc"))
+    );
+}
+
+#[test]
+fn refusals_name_their_reason() {
+    let keys = authorizers();
+    let stranger = SigningKey::from_bytes(&[77u8; 32]);
+    let bytes = order().encode();
+    // one approval per window: the refusals below must not use it up
+    let g = gate(2, 1);
+    let now = t(1_000);
+    let denied = |r: Result<SignApproval, GateRefusal>, needle: &str| match r {
+        Err(GateRefusal::Denied(m)) => assert!(m.contains(needle), "{m:?} lacks {needle:?}"),
+        other => panic!("expected a denial with {needle:?}, got {other:?}"),
+    };
+    let malformed = |r: Result<SignApproval, GateRefusal>, needle: &str| match r {
+        Err(GateRefusal::Malformed(m)) => assert!(m.contains(needle), "{m:?} lacks {needle:?}"),
+        other => panic!("expected malformed with {needle:?}, got {other:?}"),
+    };
+    // one signature, or the same key twice, or a stranger's: below quorum
+    denied(
+        g.approve_at(now, &KEY, &path(), &sign(&bytes, &[&keys[0]]), 0),
+        "1 of the required 2",
+    );
+    denied(
+        g.approve_at(now, &KEY, &path(), &sign(&bytes, &[&keys[1], &keys[1]]), 0),
+        "1 of the required 2",
+    );
+    denied(
+        g.approve_at(now, &KEY, &path(), &sign(&bytes, &[&keys[1], &stranger]), 0),
+        "1 of the required 2",
+    );
+    // signatures over another order do not verify for this one
+    let mut other = order();
+    other.inputs[0] = b"pay the attacker".to_vec();
+    let mut swapped = sign(&other.encode(), &[&keys[0], &keys[1]]);
+    swapped.order = bytes.clone();
+    denied(
+        g.approve_at(now, &KEY, &path(), &swapped, 0),
+        "does not verify",
+    );
+    // the order must match the request and the node
+    let ok = sign(&bytes, &[&keys[0], &keys[1]]);
+    denied(
+        g.approve_at(now, &[1u8; 32], &path(), &ok, 0),
+        "order names key",
+    );
+    denied(
+        g.approve_at(now, &KEY, &"m/44/60/0/0/8".parse().unwrap(), &ok, 0),
+        "SIG-02",
+    );
+    let mut foreign = order();
+    foreign.fleet_id = "other-fleet".into();
+    denied(
+        g.approve_at(
+            now,
+            &KEY,
+            &path(),
+            &sign(&foreign.encode(), &[&keys[0], &keys[1]]),
+            0,
+        ),
+        "fleet",
+    );
+    denied(g.approve_at(t(2_001), &KEY, &path(), &ok, 0), "expired");
+    malformed(g.approve_at(now, &KEY, &path(), &ok, 2), "input 2");
+    // malformed authorizations
+    let mut short = ok.clone();
+    short.signatures[0].signature.pop();
+    malformed(g.approve_at(now, &KEY, &path(), &short, 0), "not 64 bytes");
+    let mut garbage = sign(b"this is not an order at all", &[&keys[0], &keys[1]]);
+    malformed(
+        g.approve_at(now, &KEY, &path(), &garbage, 0),
+        "not a custody.order.v1",
+    );
+    garbage.signatures = (0..20).map(|_| ok.signatures[0].clone()).collect();
+    malformed(
+        g.approve_at(now, &KEY, &path(), &garbage, 0),
+        "authorizer signatures",
+    );
+    // none of the refusals above charged the velocity limit: the one approval is still there
+    g.approve_at(now, &KEY, &path(), &ok, 0).unwrap();
+    let status: tonic::Status = g.approve_at(now, &KEY, &path(), &ok, 0).unwrap_err().into();
+    assert_eq!(status.code(), tonic::Code::PermissionDenied);
+}
+
+#[test]
+fn velocity_limit_slides_per_key() {
+    let keys = authorizers();
+    let g = gate(1, 2);
+    let mut other_key = order();
+    other_key.key_id = [3u8; 32];
+    let a = sign(&order().encode(), &[&keys[0]]);
+    let b = sign(&other_key.encode(), &[&keys[0]]);
+    g.approve_at(t(1_000), &KEY, &path(), &a, 0).unwrap();
+    g.approve_at(t(1_030), &KEY, &path(), &a, 1).unwrap();
+    let third = g.approve_at(t(1_059), &KEY, &path(), &a, 0);
+    assert!(matches!(third, Err(GateRefusal::Denied(m)) if m.contains("velocity")));
+    // another key has its own budget
+    g.approve_at(t(1_059), &[3u8; 32], &path(), &b, 0).unwrap();
+    // 60 s after the first charge one slot is free again, but only one
+    g.approve_at(t(1_060), &KEY, &path(), &a, 0).unwrap();
+    assert!(g.approve_at(t(1_061), &KEY, &path(), &a, 0).is_err());
+    assert!(g.approve_at(t(1_090), &KEY, &path(), &a, 0).is_ok());
+}
+
+#[test]
+fn order_encoding_round_trips_and_refuses_every_truncation() {
+    let o = order();
+    let bytes = o.encode();
+    assert_eq!(SigningOrder::decode(&bytes).unwrap(), o);
+    for n in 0..bytes.len() {
+        assert!(
+            SigningOrder::decode(&bytes[..n]).is_err(),
+            "prefix of {n} bytes"
+        );
+    }
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert_eq!(SigningOrder::decode(&longer), Err(OrderError::Trailing(1)));
+    let mut hardened = o.clone();
+    hardened.path[0] = 1 << 31;
+    assert!(matches!(
+        SigningOrder::decode(&hardened.encode()),
+        Err(OrderError::Invalid("path", _))
+    ));
+    let mut empty = o;
+    empty.inputs.clear();
+    assert!(matches!(
+        SigningOrder::decode(&empty.encode()),
+        Err(OrderError::Invalid("inputs", _))
+    ));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+    #[test]
+    fn order_decoding_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+        let mut input = order::ORDER_TAG.to_vec();
+        input.extend_from_slice(&bytes);
+        let _ = SigningOrder::decode(&input);
+        let _ = SigningOrder::decode(&bytes);
+    }
+}
