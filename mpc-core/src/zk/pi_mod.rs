@@ -32,8 +32,10 @@ use num_traits::{One, Zero};
 use rand_core::CryptoRngCore;
 
 use super::{ensure, tags, FailureKind, ProofContext, ProofError};
-use crate::arith::{crt_combine, is_unit_mod, jacobi, random_unit};
+use crate::arith::{crt_combine, is_unit_mod, jacobi, random_unit, SecretUint};
 use crate::encoding::{DecodeError, Reader, Writer};
+use crate::fixed_base::FixedBaseTable;
+use crate::monty::Montgomery;
 use crate::paillier::{PaillierPublicKey, PaillierSecretKey};
 use crate::params::{MAX_MODULUS_BYTES, MIN_MODULUS_BITS, STAT_REPETITIONS};
 
@@ -174,6 +176,42 @@ fn signed_target(n: &BigUint, w: &BigUint, y: &BigUint, a: bool, b: bool) -> Big
     }
 }
 
+/// The prover's work modulo one prime r of N: the 4th root and the N-th root of each
+/// challenge share one squaring chain of y mod r (a fixed-base table built per y, then two
+/// bucket passes), instead of two exponentiations with their own squarings.
+struct PrimeSide {
+    mont: Montgomery,
+    /// N^{-1} mod (r − 1).
+    n_inv: SecretUint,
+    /// ((r+1)/4)² mod (r − 1).
+    e4: SecretUint,
+    e4_odd: bool,
+    bits: usize,
+}
+
+impl PrimeSide {
+    /// w^{e4} mod r.
+    fn w_power(&self, w: &BigUint) -> BigUint {
+        self.mont.pow_fixed_bits(w, self.e4.expose(), self.bits)
+    }
+
+    /// (x_r, z_r): the principal 4th root of (−1)^a·w^b·y and the N-th root of y, mod r.
+    /// target^{e4} = (−1)^{a·e4}·(w^{e4})^b·y^{e4}.
+    fn roots(&self, y: &BigUint, w_e4: &BigUint, a: bool, b: bool) -> (BigUint, BigUint) {
+        let r = self.mont.modulus();
+        let table = FixedBaseTable::new_fixed_length(&self.mont, &(y % r), self.bits);
+        let mut x = table.pow(self.e4.expose());
+        let z = table.pow(self.n_inv.expose());
+        if b {
+            x = x * w_e4 % r;
+        }
+        if a && self.e4_odd && !x.is_zero() {
+            x = r - x;
+        }
+        (x, z)
+    }
+}
+
 /// x^4 mod N.
 fn fourth_power(x: &BigUint, n: &BigUint) -> BigUint {
     let x2 = x * x % n;
@@ -206,6 +244,18 @@ impl ModProof {
         )?;
         let (e4_p, e4_q) = (fourth_root_exponent(p), fourth_root_exponent(q));
         let n_inv = sk.n_inv_mod_phi();
+        let per_prime = |r: &BigUint, e4: &BigUint| -> Result<PrimeSide, ProofError> {
+            let mont = Montgomery::new(r)
+                .ok_or_else(|| ProofError::new(PROOF, FailureKind::Witness, check::WITNESS_BLUM))?;
+            Ok(PrimeSide {
+                n_inv: SecretUint::new(n_inv % (r - 1u32)),
+                e4: SecretUint::new(e4.clone()),
+                e4_odd: e4.is_odd(),
+                bits: r.bits() as usize,
+                mont,
+            })
+        };
+        let (side_p, side_q) = (per_prime(p, &e4_p)?, per_prime(q, &e4_q)?);
         loop {
             // 1. w ← Z_N^* with Jacobi(w, N) = −1 (w is then a non-residue mod exactly one of p, q).
             let w = loop {
@@ -224,6 +274,8 @@ impl ModProof {
             // likewise with nr_q(w) = ¬nr_p(w). Both vanish for b = nr_p(y) ⊕ nr_q(y) and
             // a = (b ∧ nr_p(w)) ⊕ nr_p(y).
             let w_nr_p = !is_qr_mod_prime(&(&w % p), p);
+            // w^{e4} mod p and mod q, once per proof
+            let (w_e4_p, w_e4_q) = (side_p.w_power(&w), side_q.w_power(&w));
             let mut responses = Vec::with_capacity(STAT_REPETITIONS);
             for y in &ys {
                 let y_nr_p = !is_qr_mod_prime(&(y % p), p);
@@ -231,8 +283,8 @@ impl ModProof {
                 let b = y_nr_p ^ y_nr_q;
                 let a = (b && w_nr_p) ^ y_nr_p;
                 let target = signed_target(n, &w, y, a, b);
-                let x_p = crate::arith::pow_mod(&target, &e4_p, p);
-                let x_q = crate::arith::pow_mod(&target, &e4_q, q);
+                let (x_p, z_p) = side_p.roots(y, &w_e4_p, a, b);
+                let (x_q, z_q) = side_q.roots(y, &w_e4_q, a, b);
                 let x = crt_combine(&x_p, &x_q, p, q, sk.p_inv_mod_q());
                 // Cheap self-check (two squarings): refuses to emit a wrong proof if p or q
                 // is not prime after all.
@@ -242,7 +294,7 @@ impl ModProof {
                     FailureKind::Witness,
                     check::WITNESS_ROOT,
                 )?;
-                let z = sk.pow_mod_n(y, n_inv);
+                let z = crt_combine(&z_p, &z_q, p, q, sk.p_inv_mod_q());
                 responses.push(ModResponse { x, a, b, z });
             }
             return Ok(Self { w, responses });
