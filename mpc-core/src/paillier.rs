@@ -682,6 +682,17 @@ impl PaillierSecretKey {
         }
     }
 
+    /// Decrypts a ciphertext that came from outside after re-randomising it: c' = c·ρ^N mod
+    /// N² with a fresh ρ (owner tables, a few ms) has the same plaintext, but its value is
+    /// unknown to whoever chose c, so the reductions modulo p² and q² inside the decryption
+    /// no longer run on attacker-chosen numbers (the Brumley–Boneh timing attack on CRT
+    /// exponentiation needs exactly that; audits/bigint-timing.md).
+    pub fn decrypt_blinded(&self, rng: &mut impl CryptoRngCore, c: &Ciphertext) -> BigInt {
+        let nonce = self.fresh_nonce(rng);
+        let blinded = Ciphertext(c.0.clone() * nonce.rho_pow_n.expose() % self.public.n_squared());
+        self.decrypt(&blinded)
+    }
+
     /// Recovers the randomness ρ of a ciphertext: c ≡ ρ^N (mod N), so ρ = c^{N^{-1} mod φ(N)}
     /// mod N. Needed when the owner must prove facts about a ciphertext it did not encrypt
     /// itself (Πdec in Fig. 9).
@@ -816,6 +827,8 @@ mod tests {
         let (ca, _) = pk.encrypt(&mut rng, &a);
         let (cb, _) = pk.encrypt(&mut rng, &b);
         assert_eq!(sk.decrypt(&pk.add(&ca, &cb)), &a + &b);
+        assert_eq!(sk.decrypt_blinded(&mut rng, &ca), a);
+        assert_eq!(sk.decrypt_blinded(&mut rng, &pk.negate(&cb)), -&b);
         assert_eq!(sk.decrypt(&pk.mul_plain(&ca, &BigInt::from(-7))), &a * -7);
         assert_eq!(sk.decrypt(&pk.negate(&cb)), -&b);
         let big = crate::arith::random_signed_bits(&mut rng, 600);

@@ -849,7 +849,8 @@ impl PresignParty {
                 let ct = own_view
                     .ciphertext(c.clone())
                     .map_err(|_| self.bug("unit checked above"))?;
-                let alpha = SecretInt::new(sk.decrypt(&ct));
+                // blinded: D comes from the peer (audits/bigint-timing.md, decryption row)
+                let alpha = SecretInt::new(sk.decrypt_blinded(&mut &mut *rng, &ct));
                 if !in_signed_bits(alpha.expose(), bound_bits) {
                     return Err(abort_with(
                         2,
