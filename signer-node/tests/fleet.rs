@@ -422,3 +422,32 @@ async fn a_signer_that_never_starts_is_blamed_at_the_deadline() {
     // the key id was released: nothing is stored, and it may be used again
     assert!(fleet.vaults[0].list_keys().unwrap().is_empty());
 }
+
+/// Outgoing peer channels reach only the signer they name: the same server is refused in the
+/// handshake when the channel expects another signer's certificate.
+#[tokio::test]
+async fn peer_channels_pin_the_server_role() {
+    use custody_proto::signer::v1::{signer_peer_client::SignerPeerClient, Envelope};
+    use signer_node::peer_tls::signer_channel;
+
+    let net = TestFleet::new("pin", 3);
+    let node = common::RunningNode::start(net.node(2)).await;
+    let me = net.material("signer-1");
+    // the right signer: the call reaches the server, which refuses the empty envelope
+    let reached = SignerPeerClient::new(signer_channel(&me, &node.url(), 2).unwrap())
+        .deliver(Envelope::default())
+        .await
+        .unwrap_err();
+    assert_eq!(reached.code(), Code::InvalidArgument, "{reached:?}");
+    // expecting signer 3 at signer 2's address: no request is ever sent
+    let pinned = SignerPeerClient::new(signer_channel(&me, &node.url(), 3).unwrap())
+        .deliver(Envelope::default())
+        .await
+        .unwrap_err();
+    assert_eq!(pinned.code(), Code::Unavailable, "{pinned:?}");
+    assert!(
+        format!("{pinned:?}").contains("expected custody://signer/3"),
+        "{pinned:?}"
+    );
+    node.stop().await;
+}
