@@ -109,6 +109,24 @@ pub struct NodeConfig {
     /// Size caps of incoming messages.
     #[serde(default)]
     pub limits: SizeLimits,
+    /// Devnet-only switches (all off unless written); a production config has no `[devnet]`.
+    #[serde(default)]
+    pub devnet: DevnetSwitches,
+}
+
+/// Switches that make a node unfit for real keys, for tests and devnets only. Each must be
+/// written out explicitly; the node logs a warning for each one that is on.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DevnetSwitches {
+    /// Aux info uses the committed fixture safe primes of `mpc-core` instead of generating
+    /// fresh ones. Those primes are PUBLIC: anyone can factor the Paillier moduli, so every
+    /// key made this way is broken. Needs a build with the `devnet-fixtures` feature.
+    pub fixture_primes: bool,
+    /// Keep key shares and presignatures in process memory (`MemoryVault`): everything is
+    /// lost when the node stops. Until the sealed store is wired, a node refuses to run
+    /// without this switch.
+    pub ephemeral_vault: bool,
 }
 
 /// PEM files of the node's mTLS identity.

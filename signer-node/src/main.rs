@@ -1,13 +1,18 @@
 //! `signer-node`: run a signer, check its config, or make a devnet PKI.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use signer_node::config::{FleetId, NodeConfig};
+use signer_node::gate::{GateRefusal, SignApproval, SigningGate};
 use signer_node::identity::CallerIdentity;
+use signer_node::node_key::NodeKey;
 use signer_node::pki::{write_devnet, DevnetSpec, FleetCa};
+use signer_node::runner::{self, Runner, RunnerParts};
 use signer_node::server::Node;
+use signer_node::vault::MemoryVault;
 
 /// One shard holder of the custody fleet.
 #[derive(Parser)]
@@ -120,13 +125,52 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+/// The gate of this build: the policy implementation of [`SigningGate`] is being written in
+/// parallel; until it is wired here, every `Sign` is refused `PERMISSION_DENIED`.
+struct GateNotWired;
+
+impl SigningGate for GateNotWired {
+    fn approve(
+        &self,
+        _key_id: &signer_node::vault::KeyId,
+        _path: &mpc_core::hd::DerivationPath,
+        _authorization: &custody_proto::signer::v1::Authorization,
+        _input_index: u32,
+    ) -> Result<SignApproval, GateRefusal> {
+        Err(GateRefusal::Denied(
+            "the signing gate policy is not wired into this build yet".into(),
+        ))
+    }
+}
+
 fn run(config_path: PathBuf) -> anyhow::Result<()> {
     let config = NodeConfig::load(&config_path)?;
     let node = Node::load(config)?;
+    if !node.config().raw.devnet.ephemeral_vault {
+        anyhow::bail!(
+            "this node has no vault: the sealed store is needed and not wired yet; a devnet node \
+             may keep its shares in memory with `[devnet] ephemeral_vault = true` (lost on exit)"
+        );
+    }
+    tracing::warn!("[devnet] ephemeral_vault = true: key shares and presignatures live in memory and are lost when the node stops");
+    let primes = runner::primes::from_config(node.config())?;
+    let node_key = NodeKey::load(&node.config().raw.node_key)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    let _guard = runtime.enter();
+    let runner = Runner::new(
+        node.config(),
+        node.tls().clone(),
+        node_key,
+        RunnerParts {
+            vault: Arc::new(MemoryVault::new()),
+            gate: Arc::new(GateNotWired),
+            primes,
+        },
+    );
+    let node = node.with_runner(runner);
     runtime.block_on(async move {
         let listener = node.bind().await?;
         node.serve(listener, shutdown_signal()).await?;

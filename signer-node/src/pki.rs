@@ -17,7 +17,8 @@ use rcgen::{
 use zeroize::Zeroizing;
 
 use crate::config::{
-    AuthorizerConfig, FleetId, NodeConfig, PeerConfig, PolicyConfig, SizeLimits, TlsFiles,
+    AuthorizerConfig, DevnetSwitches, FleetId, NodeConfig, PeerConfig, PolicyConfig, SizeLimits,
+    TlsFiles,
 };
 use crate::identity::CallerIdentity;
 use crate::node_key::{write_secret_file, NodeKey};
@@ -238,6 +239,11 @@ pub fn write_devnet(spec: &DevnetSpec) -> Result<DevnetLayout, PkiError> {
                 window_secs: 3600,
             },
             limits: SizeLimits::default(),
+            // a devnet node keeps its shares in memory until the sealed store is wired
+            devnet: DevnetSwitches {
+                fixture_primes: false,
+                ephemeral_vault: true,
+            },
         };
         let text = toml::to_string(&config).map_err(|e| PkiError::Spec(e.to_string()))?;
         let path = dir.join("signer.toml");

@@ -5,12 +5,13 @@
 //! reflection answer any caller with a fleet certificate. What works today:
 //!
 //! - `SignerPeer.Deliver` runs the full envelope verification ([`crate::envelope`]) and hands
-//!   the envelope to the [`SessionInbox`]; the default inbox ([`NoSessions`]) answers
-//!   `FAILED_PRECONDITION` "no such session", which is true until the session runner exists.
-//! - `SignerControl.SessionStatus` answers `NOT_FOUND` and `ListKeys` an empty list (there is
-//!   no store yet, so no sessions and no keys).
-//! - The other control RPCs and `SignerClient.SignDigest` answer `UNIMPLEMENTED`: they need
-//!   the session runner, which is not built yet.
+//!   the envelope to the [`SessionInbox`].
+//! - With a session runner ([`Node::with_runner`], what `signer-node run` does), the runner is
+//!   the inbox and serves `SignerControl` ([`crate::runner::control`]).
+//! - Without one (a bare [`Node`]): the inbox ([`NoSessions`]) answers `FAILED_PRECONDITION`
+//!   "no such session", `SessionStatus` answers `NOT_FOUND`, `ListKeys` an empty list and the
+//!   other control RPCs `UNIMPLEMENTED`.
+//! - `SignerClient.SignDigest` answers `UNIMPLEMENTED` in both cases (not built yet).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -38,6 +39,8 @@ use crate::envelope::{EnvelopeVerifier, ENVELOPE_OVERHEAD_BYTES, SESSION_ID_LEN}
 use crate::identity::{caller, CallerIdentity, Role, RoleGate};
 use crate::inbox::{NoSessions, SessionInbox};
 use crate::node_key::{NodeKey, NodeKeyError};
+use crate::runner::control::ControlService as RunnerControl;
+use crate::runner::Runner;
 use crate::tls::{TlsError, TlsMaterial};
 
 /// The message of every RPC that needs the session runner.
@@ -50,6 +53,7 @@ pub struct Node {
     tls: TlsMaterial,
     node_key: NodeKey,
     inbox: Arc<dyn SessionInbox>,
+    control: Arc<dyn SignerControl>,
 }
 
 impl std::fmt::Debug for Node {
@@ -97,12 +101,21 @@ impl Node {
             tls,
             node_key,
             inbox: Arc::new(NoSessions),
+            control: Arc::new(ControlService),
         })
     }
 
     /// Replaces the inbox that receives verified envelopes (the session runner's).
     pub fn with_inbox(mut self, inbox: Arc<dyn SessionInbox>) -> Self {
         self.inbox = inbox;
+        self
+    }
+
+    /// Makes `runner` this node's inbox and control service: envelopes go to its sessions
+    /// and `SignerControl` starts and reports them.
+    pub fn with_runner(mut self, runner: Arc<Runner>) -> Self {
+        self.inbox = runner.clone();
+        self.control = Arc::new(RunnerControl::new(runner));
         self
     }
 
@@ -150,7 +163,8 @@ impl Node {
             RoleGate::new(Role::Signer),
         ));
         let control = MalformedInputCodes::new(InterceptedService::new(
-            SignerControlServer::new(ControlService).max_decoding_message_size(request_cap),
+            SignerControlServer::new(SharedControl(self.control.clone()))
+                .max_decoding_message_size(request_cap),
             RoleGate::new(Role::Coordinator),
         ));
         let client = MalformedInputCodes::new(InterceptedService::new(
@@ -274,7 +288,7 @@ impl SignerPeer for PeerService {
     }
 }
 
-/// `SignerControl`: read-only answers from the (empty) state; sessions need the runner.
+/// `SignerControl` of a node without a runner: no sessions, no keys.
 struct ControlService;
 
 fn runner_not_built<T>(rpc: &str) -> Result<Response<T>, Status> {
@@ -341,6 +355,61 @@ impl SignerControl for ControlService {
     ) -> Result<Response<ListKeysResponse>, Status> {
         // No store yet, so this node holds no key shares.
         Ok(Response::new(ListKeysResponse { keys: Vec::new() }))
+    }
+}
+
+/// The node's control service behind one type for tonic (the runner's, or [`ControlService`]).
+struct SharedControl(Arc<dyn SignerControl>);
+
+#[tonic::async_trait]
+impl SignerControl for SharedControl {
+    async fn start_keygen(
+        &self,
+        request: Request<StartKeygenRequest>,
+    ) -> Result<Response<SessionAccepted>, Status> {
+        self.0.start_keygen(request).await
+    }
+
+    async fn start_refresh(
+        &self,
+        request: Request<StartRefreshRequest>,
+    ) -> Result<Response<SessionAccepted>, Status> {
+        self.0.start_refresh(request).await
+    }
+
+    async fn start_reshare(
+        &self,
+        request: Request<StartReshareRequest>,
+    ) -> Result<Response<SessionAccepted>, Status> {
+        self.0.start_reshare(request).await
+    }
+
+    async fn fill_presign_pool(
+        &self,
+        request: Request<FillPresignPoolRequest>,
+    ) -> Result<Response<SessionAccepted>, Status> {
+        self.0.fill_presign_pool(request).await
+    }
+
+    async fn sign(
+        &self,
+        request: Request<SignRequest>,
+    ) -> Result<Response<SessionAccepted>, Status> {
+        self.0.sign(request).await
+    }
+
+    async fn session_status(
+        &self,
+        request: Request<SessionStatusRequest>,
+    ) -> Result<Response<SessionStatusResponse>, Status> {
+        self.0.session_status(request).await
+    }
+
+    async fn list_keys(
+        &self,
+        request: Request<ListKeysRequest>,
+    ) -> Result<Response<ListKeysResponse>, Status> {
+        self.0.list_keys(request).await
     }
 }
 

@@ -4,10 +4,10 @@
 //! there is no plaintext listener and no optional client authentication. Outgoing channels
 //! present the node's own certificate and trust only the fleet CA.
 //!
-//! Not done yet: an outgoing channel checks the server's certificate against the fleet CA and
-//! the endpoint's host name, but not yet that its role URI is the signer it meant to reach;
-//! the session runner's delivery code must add that pin before it sends secret-bearing
-//! messages.
+//! [`TlsMaterial::channel`] checks the server's certificate against the fleet CA and the
+//! endpoint's host name only. Channels to peer signers, which carry secret-bearing envelopes,
+//! are made by [`crate::peer_tls::signer_channel`], which also pins the server's role URI to
+//! the signer it means to reach (`custody://signer/N`).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -71,6 +71,21 @@ impl TlsMaterial {
     /// The role in this material's own certificate.
     pub fn identity(&self) -> &CallerIdentity {
         &self.identity
+    }
+
+    /// The fleet CA certificate, PEM.
+    pub(crate) fn ca_pem(&self) -> &[u8] {
+        &self.ca_pem
+    }
+
+    /// Our certificate, PEM.
+    pub(crate) fn cert_pem(&self) -> &[u8] {
+        &self.cert_pem
+    }
+
+    /// Our TLS private key, PEM.
+    pub(crate) fn key_pem(&self) -> &[u8] {
+        &self.key_pem
     }
 
     /// Server side: our certificate, client certificates from the fleet CA mandatory.
@@ -140,4 +155,7 @@ pub enum TlsError {
     /// An endpoint URL is unusable.
     #[error("endpoint {0}: {1}")]
     Endpoint(String, String),
+    /// The rustls client configuration could not be built from the material.
+    #[error("TLS client configuration: {0}")]
+    ClientConfig(String),
 }

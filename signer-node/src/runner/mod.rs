@@ -1,0 +1,177 @@
+//! The session runner (issue #4): drives mpc-core protocols between signer nodes over signed
+//! envelopes and mTLS, and answers the `SignerControl` RPCs.
+//!
+//! - [`registry`]: the session table and the inbox side (duplicates, early messages);
+//! - [`driver`]: one protocol phase of a session (rounds, held messages, deadlines, blame);
+//! - [`outbox`]: signed envelopes to peers over role-pinned channels, with retries;
+//! - [`positions`]: committee positions ↔ fleet signer indices;
+//! - [`keygen`], [`presign`], [`sign`]: the starters of each session kind;
+//!   [`sign_exchange`]: the signing round as a protocol;
+//! - [`keys`]: decoded keys cached per key id; [`primes`]: where aux-info primes come from;
+//! - [`control`]: the `SignerControl` service; [`request`]: request checks.
+//!
+//! Session lifecycle: a start RPC checks its request, registers the session (PENDING),
+//! does what must happen before anything is sent (reserve the key id; for signing: the gate,
+//! then taking the presignature out of the vault), answers `SessionAccepted`, and a task runs
+//! the phases (RUNNING, with the round). The end is COMPLETED with an outcome, ABORTED with a
+//! blame, or EXPIRED (a round deadline passed with a message missing; the blame names who).
+//! Not built: refresh, reshare, presign-on-demand, a background prime pool, metrics.
+
+pub mod control;
+pub mod driver;
+pub mod keygen;
+pub mod keys;
+pub mod outbox;
+pub mod positions;
+pub mod presign;
+pub mod primes;
+pub mod registry;
+pub mod request;
+pub mod sign;
+pub mod sign_exchange;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use custody_proto::signer::v1::ProtocolKind;
+use tonic::Status;
+
+use crate::config::{FleetId, ValidatedConfig};
+use crate::envelope::{SessionId, VerifiedEnvelope};
+use crate::gate::SigningGate;
+use crate::inbox::{InboxRefusal, SessionInbox};
+use crate::node_key::NodeKey;
+use crate::tls::TlsMaterial;
+use crate::vault::{AuditEvent, AuditKind, Vault};
+
+use driver::SessionIo;
+use keys::KeyCache;
+use outbox::Outbox;
+use primes::PrimeSource;
+use registry::{Registry, RegistryError, SessionSpec};
+
+/// What the runner needs besides the node's configuration and identity.
+pub struct RunnerParts {
+    /// Where shares, aux info and presignatures live.
+    pub vault: Arc<dyn Vault>,
+    /// The decision before a partial signature leaves.
+    pub gate: Arc<dyn SigningGate>,
+    /// Aux-info primes.
+    pub primes: Arc<dyn PrimeSource>,
+}
+
+/// The session runner of one node.
+pub struct Runner {
+    fleet: FleetId,
+    me: u16,
+    fleet_indices: Vec<u16>,
+    deadline: Duration,
+    registry: Arc<Registry>,
+    outbox: Arc<Outbox>,
+    vault: Arc<dyn Vault>,
+    gate: Arc<dyn SigningGate>,
+    primes: Arc<dyn PrimeSource>,
+    keys: Arc<KeyCache>,
+}
+
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner")
+            .field("fleet", &self.fleet)
+            .field("me", &self.me)
+            .field("primes", &self.primes.name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runner {
+    /// A runner for the node of `config`, sending with its TLS material and node key.
+    pub fn new(
+        config: &ValidatedConfig,
+        tls: TlsMaterial,
+        node_key: NodeKey,
+        parts: RunnerParts,
+    ) -> Arc<Self> {
+        let fleet_indices: Vec<u16> = config.peers.iter().map(|p| p.index).collect();
+        tracing::info!(primes = parts.primes.name(), "session runner ready");
+        Arc::new(Self {
+            fleet: config.fleet_id().clone(),
+            me: config.index(),
+            deadline: config.round_deadline,
+            registry: Arc::new(Registry::new()),
+            outbox: Arc::new(Outbox::new(config, tls, node_key)),
+            keys: Arc::new(KeyCache::new(
+                Arc::clone(&parts.vault),
+                fleet_indices.clone(),
+            )),
+            fleet_indices,
+            vault: parts.vault,
+            gate: parts.gate,
+            primes: parts.primes,
+        })
+    }
+
+    /// The session table.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// Registers session `id` and returns its network side.
+    fn open(&self, id: SessionId, spec: SessionSpec) -> Result<SessionIo, Status> {
+        let phases = spec.phases.clone();
+        let rx = self.registry.create(id, spec).map_err(|e| match e {
+            RegistryError::Exists(_) => Status::already_exists(e.to_string()),
+            RegistryError::Poisoned => Status::unavailable(e.to_string()),
+        })?;
+        Ok(SessionIo::new(
+            id,
+            self.fleet.clone(),
+            self.me,
+            phases,
+            rx,
+            self.deadline,
+            Arc::clone(&self.outbox),
+            Arc::clone(&self.registry),
+        ))
+    }
+
+    /// A session spec for `kind` with the other signers of `members`.
+    fn spec(
+        &self,
+        kind: ProtocolKind,
+        phases: Vec<ProtocolKind>,
+        members: &[u16],
+        max_rounds: u16,
+    ) -> SessionSpec {
+        SessionSpec {
+            kind,
+            phases,
+            senders: members.iter().copied().filter(|i| *i != self.me).collect(),
+            max_rounds: usize::from(max_rounds),
+        }
+    }
+
+    /// Appends to the audit log; a failure is logged (the event itself already happened).
+    fn audit(
+        &self,
+        kind: AuditKind,
+        session: &SessionId,
+        key_id: Option<[u8; 32]>,
+        detail: String,
+    ) {
+        if let Err(e) = self.vault.audit(AuditEvent {
+            kind,
+            session_id: Some(session.0),
+            key_id,
+            detail,
+        }) {
+            tracing::error!(session = %session, error = %e, "audit log write failed");
+        }
+    }
+}
+
+impl SessionInbox for Runner {
+    fn deliver(&self, envelope: VerifiedEnvelope) -> Result<(), InboxRefusal> {
+        self.registry.deliver(envelope)
+    }
+}

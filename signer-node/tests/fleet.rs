@@ -1,0 +1,453 @@
+//! Signer nodes driven end to end over real mTLS on loopback: 2-of-3 keygen (GJKR DKG + aux
+//! info with the public fixture primes, `[devnet] fixture_primes = true`), presigning,
+//! signing checked with libsecp256k1, the signing gate's refusal, a consumed presignature,
+//! and a signer that never starts.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{connect, TestFleet};
+use custody_proto::signer::v1::{
+    session_status_response::Outcome, signer_control_client::SignerControlClient, Authorization,
+    AuthorizerSignature, DerivationPath as WirePath, FillPresignPoolRequest, ListKeysRequest,
+    SessionState, SessionStatusRequest, SessionStatusResponse, SignRequest, StartKeygenRequest,
+};
+use ed25519_dalek::{Signature, VerifyingKey};
+use k256::elliptic_curve::sec1::{FromEncodedPoint, ToEncodedPoint};
+use k256::{AffinePoint, EncodedPoint, ProjectivePoint};
+use mpc_core::hd::{DerivationPath, ExtendedPublicKey};
+use sha2::{Digest, Sha256};
+use signer_node::config::NodeConfig;
+use signer_node::gate::{GateRefusal, SignApproval, SigningGate};
+use signer_node::node_key::NodeKey;
+use signer_node::runner::primes::FixturePrimes;
+use signer_node::runner::{Runner, RunnerParts};
+use signer_node::server::Node;
+use signer_node::vault::{KeyId, MemoryVault, Vault};
+use tokio::net::TcpListener;
+use tonic::transport::Channel;
+use tonic::Code;
+
+const AUTHORIZATION_TAG: &[u8] = b"custody.signer.v1/authorization";
+
+/// A minimal but real policy, for these tests only: the order must carry a valid Ed25519
+/// signature by the one pinned authorizer key; the digest is SHA-256 of the order.
+struct OneAuthorizerTestGate {
+    authorizer: VerifyingKey,
+}
+
+fn authorization_bytes(order: &[u8]) -> Vec<u8> {
+    let mut m = AUTHORIZATION_TAG.to_vec();
+    m.extend_from_slice(&(order.len() as u32).to_be_bytes());
+    m.extend_from_slice(order);
+    m
+}
+
+impl SigningGate for OneAuthorizerTestGate {
+    fn approve(
+        &self,
+        _key_id: &KeyId,
+        _path: &DerivationPath,
+        authorization: &Authorization,
+        _input_index: u32,
+    ) -> Result<SignApproval, GateRefusal> {
+        let ours = self.authorizer.to_bytes();
+        let sig = authorization
+            .signatures
+            .iter()
+            .find(|s| s.public_key == ours)
+            .ok_or_else(|| GateRefusal::Denied("no signature by the authorizer".into()))?;
+        let sig: [u8; 64] = sig
+            .signature
+            .as_slice()
+            .try_into()
+            .map_err(|_| GateRefusal::Malformed("signature is not 64 bytes".into()))?;
+        self.authorizer
+            .verify_strict(
+                &authorization_bytes(&authorization.order),
+                &Signature::from_bytes(&sig),
+            )
+            .map_err(|_| GateRefusal::Denied("authorizer signature does not verify".into()))?;
+        let digest: [u8; 32] = Sha256::digest(&authorization.order).into();
+        Ok(SignApproval {
+            digest,
+            order_hash: digest,
+        })
+    }
+}
+
+fn authorize(key: &NodeKey, order: &[u8]) -> Authorization {
+    Authorization {
+        order: order.to_vec(),
+        signatures: vec![AuthorizerSignature {
+            public_key: key.verifying_key().to_bytes().to_vec(),
+            signature: key.sign(&authorization_bytes(order)).to_bytes().to_vec(),
+        }],
+    }
+}
+
+struct Fleet {
+    _net: TestFleet,
+    controls: Vec<SignerControlClient<Channel>>,
+    vaults: Vec<Arc<MemoryVault>>,
+}
+
+/// `n` signers serving in this process with the runner, round deadline `deadline_ms`.
+async fn start_fleet(name: &str, n: u16, deadline_ms: u64, authorizer: &NodeKey) -> Fleet {
+    let net = TestFleet::new(name, n);
+    let mut listeners = Vec::new();
+    for _ in 0..n {
+        listeners.push(TcpListener::bind("127.0.0.1:0").await.unwrap());
+    }
+    let ports: Vec<u16> = listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect();
+    let coordinator = net.material("coordinator-1");
+    let mut controls = Vec::new();
+    let mut vaults = Vec::new();
+    for (i, listener) in (1..=n).zip(listeners) {
+        let path = net.config_path(i);
+        let mut raw = NodeConfig::parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        for (peer, port) in raw.peers.iter_mut().zip(&ports) {
+            peer.endpoint = format!("https://127.0.0.1:{port}");
+        }
+        raw.round_deadline_ms = deadline_ms;
+        raw.devnet.fixture_primes = true;
+        raw.resolve_paths(path.parent().unwrap());
+        let config = raw.validate().unwrap();
+        let vault = Arc::new(MemoryVault::new());
+        let runner = Runner::new(
+            &config,
+            net.material(&format!("signer-{i}")),
+            net.node_key(i),
+            RunnerParts {
+                vault: vault.clone(),
+                gate: Arc::new(OneAuthorizerTestGate {
+                    authorizer: authorizer.verifying_key(),
+                }),
+                primes: Arc::new(FixturePrimes::from_config(&config).unwrap()),
+            },
+        );
+        let node = Node::load(config).unwrap().with_runner(runner);
+        tokio::spawn(node.serve(listener, std::future::pending()));
+        let url = format!("https://127.0.0.1:{}", ports[usize::from(i) - 1]);
+        controls.push(SignerControlClient::new(
+            connect(&coordinator, &url).await.unwrap(),
+        ));
+        vaults.push(vault);
+    }
+    Fleet {
+        _net: net,
+        controls,
+        vaults,
+    }
+}
+
+fn id(tag: &str) -> Vec<u8> {
+    Sha256::digest(tag.as_bytes()).to_vec()
+}
+
+/// Polls until the session has ended (or panics after `limit`).
+async fn wait_end(
+    control: &mut SignerControlClient<Channel>,
+    session: &[u8],
+    limit: Duration,
+) -> SessionStatusResponse {
+    let start = Instant::now();
+    loop {
+        let status = control
+            .session_status(SessionStatusRequest {
+                session_id: session.to_vec(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let state = SessionState::try_from(status.state).unwrap();
+        if !matches!(state, SessionState::Pending | SessionState::Running) {
+            return status;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "session still {state:?} after {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn sign_request(session: &str, key_id: &[u8], presig: &[u8], auth: Authorization) -> SignRequest {
+    SignRequest {
+        session_id: id(session),
+        key_id: key_id.to_vec(),
+        path: Some(WirePath {
+            indices: vec![0, 7],
+        }),
+        signers: vec![1, 2],
+        authorization: Some(auth),
+        input_index: 0,
+        presignature_id: presig.to_vec(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn keygen_presign_sign_over_mtls() {
+    let authorizer = NodeKey::generate();
+    let mut fleet = start_fleet("fleet", 3, 60_000, &authorizer).await;
+    let key_id = id("key-1");
+
+    // keygen on all three
+    for c in fleet.controls.iter_mut() {
+        let accepted = c
+            .start_keygen(StartKeygenRequest {
+                session_id: id("keygen-1"),
+                key_id: key_id.clone(),
+                threshold: 2,
+                participants: vec![1, 2, 3],
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(accepted.session_id, id("keygen-1"));
+    }
+    let mut public_key = None;
+    for c in fleet.controls.iter_mut() {
+        let status = wait_end(c, &id("keygen-1"), Duration::from_secs(150)).await;
+        assert_eq!(status.state, SessionState::Completed as i32, "{status:?}");
+        let Some(Outcome::Key(info)) = status.outcome else {
+            panic!("no key outcome")
+        };
+        let keys = c
+            .list_keys(ListKeysRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .keys;
+        assert_eq!(keys, vec![info.clone()]);
+        assert_eq!(info.public_key.len(), 33);
+        assert_eq!(
+            (info.threshold, info.holders.clone(), info.epoch),
+            (2, vec![1, 2, 3], 0)
+        );
+        match &public_key {
+            None => public_key = Some(info),
+            Some(first) => assert_eq!(first, &info, "every node has the same public key"),
+        }
+    }
+    let info = public_key.unwrap();
+    // the same key id again is refused
+    let again = fleet.controls[0]
+        .start_keygen(StartKeygenRequest {
+            session_id: id("keygen-2"),
+            key_id: key_id.clone(),
+            threshold: 2,
+            participants: vec![1, 2, 3],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), Code::AlreadyExists, "{again:?}");
+
+    // presign with signers {1, 2}
+    let presign = id("presign-1");
+    for c in fleet.controls[..2].iter_mut() {
+        c.fill_presign_pool(FillPresignPoolRequest {
+            session_id: presign.clone(),
+            key_id: key_id.clone(),
+            epoch: 0,
+            path: Some(WirePath {
+                indices: vec![0, 7],
+            }),
+            signers: vec![1, 2],
+        })
+        .await
+        .unwrap();
+    }
+    for c in fleet.controls[..2].iter_mut() {
+        let status = wait_end(c, &presign, Duration::from_secs(60)).await;
+        assert_eq!(status.state, SessionState::Completed as i32, "{status:?}");
+        assert_eq!(status.outcome, Some(Outcome::PresignaturesAdded(1)));
+    }
+
+    let order = b"send 1 BTC to bc1q-test".to_vec();
+    // the gate refuses an order signed by someone else: PERMISSION_DENIED, nothing consumed
+    let stranger = NodeKey::generate();
+    let mut forged = authorize(&stranger, &order);
+    forged.signatures[0].public_key = authorizer.verifying_key().to_bytes().to_vec();
+    let refused = fleet.controls[0]
+        .sign(sign_request("sign-refused", &key_id, &presign, forged))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+    assert_eq!(
+        fleet.vaults[0]
+            .presignatures(&key_id.clone().try_into().unwrap())
+            .unwrap(),
+        vec![<[u8; 32]>::try_from(presign.as_slice()).unwrap()]
+    );
+    // no presignature id: presign-on-demand is not built
+    let on_demand = fleet.controls[0]
+        .sign(sign_request(
+            "sign-no-presig",
+            &key_id,
+            &[],
+            authorize(&authorizer, &order),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(on_demand.code(), Code::FailedPrecondition);
+    assert!(on_demand
+        .message()
+        .contains("presign-on-demand not built yet"));
+
+    // sign on both signers
+    for c in fleet.controls[..2].iter_mut() {
+        c.sign(sign_request(
+            "sign-1",
+            &key_id,
+            &presign,
+            authorize(&authorizer, &order),
+        ))
+        .await
+        .unwrap();
+    }
+    let mut signatures = Vec::new();
+    for c in fleet.controls[..2].iter_mut() {
+        let status = wait_end(c, &id("sign-1"), Duration::from_secs(60)).await;
+        assert_eq!(status.state, SessionState::Completed as i32, "{status:?}");
+        let Some(Outcome::Signature(sig)) = status.outcome else {
+            panic!("no signature")
+        };
+        signatures.push(sig);
+    }
+    assert_eq!(signatures[0], signatures[1]);
+    let sig = &signatures[0];
+
+    // the child key at m/0/7, derived publicly from the key's public key and chain code
+    let point =
+        AffinePoint::from_encoded_point(&EncodedPoint::from_bytes(&info.public_key).unwrap())
+            .unwrap();
+    let master = ExtendedPublicKey::new_master(
+        ProjectivePoint::from(point),
+        mpc_core::hd::ChainCode(info.chain_code.as_slice().try_into().unwrap()),
+    )
+    .unwrap();
+    let (child, _) = master
+        .derive_path(&DerivationPath::from_indices(&[0, 7]).unwrap())
+        .unwrap();
+    let child_sec1 = child.public_key().to_affine().to_encoded_point(true);
+    let child_key = secp256k1::PublicKey::from_slice(child_sec1.as_bytes()).unwrap();
+
+    // libsecp256k1 verifies it and recovers the child key from the recovery id
+    let digest: [u8; 32] = Sha256::digest(&order).into();
+    let message = secp256k1::Message::from_digest(digest);
+    let compact = secp256k1::ecdsa::Signature::from_compact(&sig.r_s).unwrap();
+    secp256k1::SECP256K1
+        .verify_ecdsa(&message, &compact, &child_key)
+        .unwrap();
+    let recoverable = secp256k1::ecdsa::RecoverableSignature::from_compact(
+        &sig.r_s,
+        secp256k1::ecdsa::RecoveryId::from_i32(sig.recovery_id as i32).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        secp256k1::SECP256K1
+            .recover_ecdsa(&message, &recoverable)
+            .unwrap(),
+        child_key
+    );
+
+    // the presignature is gone: a second Sign with it is refused
+    let reuse = fleet.controls[0]
+        .sign(sign_request(
+            "sign-2",
+            &key_id,
+            &presign,
+            authorize(&authorizer, &order),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(reuse.code(), Code::FailedPrecondition, "{reuse:?}");
+    assert!(reuse.message().contains("not in the pool"), "{reuse:?}");
+    // and the same session id is never reused
+    let dup = fleet.controls[0]
+        .sign(sign_request(
+            "sign-1",
+            &key_id,
+            &presign,
+            authorize(&authorizer, &order),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(dup.code(), Code::AlreadyExists, "{dup:?}");
+
+    // a status of an unknown session
+    let unknown = fleet.controls[2]
+        .session_status(SessionStatusRequest {
+            session_id: id("never"),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_signer_that_never_starts_is_blamed_at_the_deadline() {
+    let authorizer = NodeKey::generate();
+    let mut fleet = start_fleet("lonely", 2, 1_500, &authorizer).await;
+    // only signer 1 is told about the session; signer 2 serves but never starts it
+    fleet.controls[0]
+        .start_keygen(StartKeygenRequest {
+            session_id: id("keygen-lonely"),
+            key_id: id("key-lonely"),
+            threshold: 2,
+            participants: vec![1, 2],
+        })
+        .await
+        .unwrap();
+    let status = wait_end(
+        &mut fleet.controls[0],
+        &id("keygen-lonely"),
+        Duration::from_secs(60),
+    )
+    .await;
+    assert!(
+        status.state == SessionState::Expired as i32
+            || status.state == SessionState::Aborted as i32,
+        "{status:?}"
+    );
+    let blame = status.blame.unwrap();
+    assert_eq!(blame.culprits, vec![2], "{blame:?}");
+    // the key id was released: nothing is stored, and it may be used again
+    assert!(fleet.vaults[0].list_keys().unwrap().is_empty());
+}
+
+/// Outgoing peer channels reach only the signer they name: the same server is refused in the
+/// handshake when the channel expects another signer's certificate.
+#[tokio::test]
+async fn peer_channels_pin_the_server_role() {
+    use custody_proto::signer::v1::{signer_peer_client::SignerPeerClient, Envelope};
+    use signer_node::peer_tls::signer_channel;
+
+    let net = TestFleet::new("pin", 3);
+    let node = common::RunningNode::start(net.node(2)).await;
+    let me = net.material("signer-1");
+    // the right signer: the call reaches the server, which refuses the empty envelope
+    let reached = SignerPeerClient::new(signer_channel(&me, &node.url(), 2).unwrap())
+        .deliver(Envelope::default())
+        .await
+        .unwrap_err();
+    assert_eq!(reached.code(), Code::InvalidArgument, "{reached:?}");
+    // expecting signer 3 at signer 2's address: no request is ever sent
+    let pinned = SignerPeerClient::new(signer_channel(&me, &node.url(), 3).unwrap())
+        .deliver(Envelope::default())
+        .await
+        .unwrap_err();
+    assert_eq!(pinned.code(), Code::Unavailable, "{pinned:?}");
+    assert!(
+        format!("{pinned:?}").contains("expected custody://signer/3"),
+        "{pinned:?}"
+    );
+    node.stop().await;
+}
