@@ -693,6 +693,25 @@ impl PaillierSecretKey {
         self.decrypt(&blinded)
     }
 
+    /// [`Self::decrypt_blinded`] that also recovers the ciphertext's own randomness: with
+    /// c' = c·r^N, ρ_{c'} = ρ_c·r, so ρ_c = ρ_{c'}·r^{-1} mod N. For Πdec on an aggregate
+    /// built from peer input (Fig. 9).
+    pub fn decrypt_and_recover_blinded(
+        &self,
+        rng: &mut impl CryptoRngCore,
+        c: &Ciphertext,
+    ) -> (BigInt, Nonce) {
+        let n = self.public.n();
+        let r = self.fresh_nonce(rng);
+        let blinded = Ciphertext(c.0.clone() * r.rho_pow_n.expose() % self.public.n_squared());
+        let m = self.decrypt(&blinded);
+        let rho_blinded = self.recover_nonce(&blinded);
+        // r is a unit (fresh nonce), so the inverse exists
+        let r_inv = SecretUint::new(mod_inverse(r.expose(), n).unwrap_or_default());
+        let rho = Nonce(SecretUint::new(rho_blinded.expose() * r_inv.expose() % n));
+        (m, rho)
+    }
+
     /// Recovers the randomness ρ of a ciphertext: c ≡ ρ^N (mod N), so ρ = c^{N^{-1} mod φ(N)}
     /// mod N. Needed when the owner must prove facts about a ciphertext it did not encrypt
     /// itself (Πdec in Fig. 9).
@@ -828,6 +847,9 @@ mod tests {
         let (cb, _) = pk.encrypt(&mut rng, &b);
         assert_eq!(sk.decrypt(&pk.add(&ca, &cb)), &a + &b);
         assert_eq!(sk.decrypt_blinded(&mut rng, &ca), a);
+        let (m, rho) = sk.decrypt_and_recover_blinded(&mut rng, &ca);
+        assert_eq!(m, a);
+        assert_eq!(rho.expose(), sk.recover_nonce(&ca).expose());
         assert_eq!(sk.decrypt_blinded(&mut rng, &pk.negate(&cb)), -&b);
         assert_eq!(sk.decrypt(&pk.mul_plain(&ca, &BigInt::from(-7))), &a * -7);
         assert_eq!(sk.decrypt(&pk.negate(&cb)), -&b);

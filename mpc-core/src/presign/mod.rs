@@ -1129,8 +1129,9 @@ impl PresignParty {
             let total = own_pk
                 .ciphertext(k_x * &agg % nn)
                 .map_err(|_| self.bug("aggregate is a unit"))?;
-            let y = SecretInt::new(sk.decrypt(&total));
-            let rho = sk.recover_nonce(&total);
+            // blinded: the aggregate is built from peers' ciphertexts (audits/bigint-timing.md)
+            let (y, rho) = sk.decrypt_and_recover_blinded(&mut &mut *rng, &total);
+            let y = SecretInt::new(y);
             let base = if side == 0 {
                 ProjectivePoint::GENERATOR
             } else {
