@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use signer_node::config::{FleetId, NodeConfig};
-use signer_node::gate::{GateRefusal, SignApproval, SigningGate};
+use signer_node::gate::PolicyGate;
 use signer_node::identity::CallerIdentity;
 use signer_node::node_key::NodeKey;
 use signer_node::pki::{write_devnet, DevnetSpec, FleetCa};
@@ -125,24 +125,6 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-/// The gate of this build: the policy implementation of [`SigningGate`] is being written in
-/// parallel; until it is wired here, every `Sign` is refused `PERMISSION_DENIED`.
-struct GateNotWired;
-
-impl SigningGate for GateNotWired {
-    fn approve(
-        &self,
-        _key_id: &signer_node::vault::KeyId,
-        _path: &mpc_core::hd::DerivationPath,
-        _authorization: &custody_proto::signer::v1::Authorization,
-        _input_index: u32,
-    ) -> Result<SignApproval, GateRefusal> {
-        Err(GateRefusal::Denied(
-            "the signing gate policy is not wired into this build yet".into(),
-        ))
-    }
-}
-
 fn run(config_path: PathBuf) -> anyhow::Result<()> {
     let config = NodeConfig::load(&config_path)?;
     let node = Node::load(config)?;
@@ -166,7 +148,7 @@ fn run(config_path: PathBuf) -> anyhow::Result<()> {
         node_key,
         RunnerParts {
             vault: Arc::new(MemoryVault::new()),
-            gate: Arc::new(GateNotWired),
+            gate: Arc::new(PolicyGate::from_config(node.config())),
             primes,
         },
     );

@@ -15,77 +15,35 @@ use custody_proto::signer::v1::{
     AuthorizerSignature, DerivationPath as WirePath, FillPresignPoolRequest, ListKeysRequest,
     SessionState, SessionStatusRequest, SessionStatusResponse, SignRequest, StartKeygenRequest,
 };
-use ed25519_dalek::{Signature, VerifyingKey};
 use k256::elliptic_curve::sec1::{FromEncodedPoint, ToEncodedPoint};
 use k256::{AffinePoint, EncodedPoint, ProjectivePoint};
 use mpc_core::hd::{DerivationPath, ExtendedPublicKey};
 use sha2::{Digest, Sha256};
 use signer_node::config::NodeConfig;
-use signer_node::gate::{GateRefusal, SignApproval, SigningGate};
+use signer_node::gate::{authorization_signing_bytes, DigestRule, PolicyGate, SigningOrder};
 use signer_node::node_key::NodeKey;
 use signer_node::runner::primes::FixturePrimes;
 use signer_node::runner::{Runner, RunnerParts};
 use signer_node::server::Node;
-use signer_node::vault::{KeyId, MemoryVault, Vault};
+use signer_node::vault::{MemoryVault, Vault};
 use tokio::net::TcpListener;
 use tonic::transport::Channel;
 use tonic::Code;
 
-const AUTHORIZATION_TAG: &[u8] = b"custody.signer.v1/authorization";
-
-/// A minimal but real policy, for these tests only: the order must carry a valid Ed25519
-/// signature by the one pinned authorizer key; the digest is SHA-256 of the order.
-struct OneAuthorizerTestGate {
-    authorizer: VerifyingKey,
-}
-
-fn authorization_bytes(order: &[u8]) -> Vec<u8> {
-    let mut m = AUTHORIZATION_TAG.to_vec();
-    m.extend_from_slice(&(order.len() as u32).to_be_bytes());
-    m.extend_from_slice(order);
-    m
-}
-
-impl SigningGate for OneAuthorizerTestGate {
-    fn approve(
-        &self,
-        _key_id: &KeyId,
-        _path: &DerivationPath,
-        authorization: &Authorization,
-        _input_index: u32,
-    ) -> Result<SignApproval, GateRefusal> {
-        let ours = self.authorizer.to_bytes();
-        let sig = authorization
-            .signatures
-            .iter()
-            .find(|s| s.public_key == ours)
-            .ok_or_else(|| GateRefusal::Denied("no signature by the authorizer".into()))?;
-        let sig: [u8; 64] = sig
-            .signature
-            .as_slice()
-            .try_into()
-            .map_err(|_| GateRefusal::Malformed("signature is not 64 bytes".into()))?;
-        self.authorizer
-            .verify_strict(
-                &authorization_bytes(&authorization.order),
-                &Signature::from_bytes(&sig),
-            )
-            .map_err(|_| GateRefusal::Denied("authorizer signature does not verify".into()))?;
-        let digest: [u8; 32] = Sha256::digest(&authorization.order).into();
-        Ok(SignApproval {
-            digest,
-            order_hash: digest,
-        })
-    }
-}
-
-fn authorize(key: &NodeKey, order: &[u8]) -> Authorization {
+/// An authorization of `order` signed by every key in `keys`.
+fn authorize(keys: &[NodeKey], order: &[u8]) -> Authorization {
     Authorization {
         order: order.to_vec(),
-        signatures: vec![AuthorizerSignature {
-            public_key: key.verifying_key().to_bytes().to_vec(),
-            signature: key.sign(&authorization_bytes(order)).to_bytes().to_vec(),
-        }],
+        signatures: keys
+            .iter()
+            .map(|key| AuthorizerSignature {
+                public_key: key.verifying_key().to_bytes().to_vec(),
+                signature: key
+                    .sign(&authorization_signing_bytes(order))
+                    .to_bytes()
+                    .to_vec(),
+            })
+            .collect(),
     }
 }
 
@@ -93,10 +51,12 @@ struct Fleet {
     _net: TestFleet,
     controls: Vec<SignerControlClient<Channel>>,
     vaults: Vec<Arc<MemoryVault>>,
+    /// The devnet's authorizer keys (pinned in every signer's config, quorum 2).
+    authorizers: Vec<NodeKey>,
 }
 
 /// `n` signers serving in this process with the runner, round deadline `deadline_ms`.
-async fn start_fleet(name: &str, n: u16, deadline_ms: u64, authorizer: &NodeKey) -> Fleet {
+async fn start_fleet(name: &str, n: u16, deadline_ms: u64) -> Fleet {
     let net = TestFleet::new(name, n);
     let mut listeners = Vec::new();
     for _ in 0..n {
@@ -126,9 +86,8 @@ async fn start_fleet(name: &str, n: u16, deadline_ms: u64, authorizer: &NodeKey)
             net.node_key(i),
             RunnerParts {
                 vault: vault.clone(),
-                gate: Arc::new(OneAuthorizerTestGate {
-                    authorizer: authorizer.verifying_key(),
-                }),
+                // the node's real gate: pinned authorizers and quorum from the devnet config
+                gate: Arc::new(PolicyGate::from_config(&config)),
                 primes: Arc::new(FixturePrimes::from_config(&config).unwrap()),
             },
         );
@@ -140,10 +99,17 @@ async fn start_fleet(name: &str, n: u16, deadline_ms: u64, authorizer: &NodeKey)
         ));
         vaults.push(vault);
     }
+    let authorizers = net
+        .layout
+        .authorizer_keys
+        .iter()
+        .map(|p| NodeKey::load(p).unwrap())
+        .collect();
     Fleet {
         _net: net,
         controls,
         vaults,
+        authorizers,
     }
 }
 
@@ -194,8 +160,7 @@ fn sign_request(session: &str, key_id: &[u8], presig: &[u8], auth: Authorization
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn keygen_presign_sign_over_mtls() {
-    let authorizer = NodeKey::generate();
-    let mut fleet = start_fleet("fleet", 3, 60_000, &authorizer).await;
+    let mut fleet = start_fleet("fleet", 3, 60_000).await;
     let key_id = id("key-1");
 
     // keygen on all three
@@ -270,11 +235,39 @@ async fn keygen_presign_sign_over_mtls() {
         assert_eq!(status.outcome, Some(Outcome::PresignaturesAdded(1)));
     }
 
-    let order = b"send 1 BTC to bc1q-test".to_vec();
+    // a custody.order.v1 order for this key and path; the signers hash its one input
+    let message = b"send 1 BTC to bc1q-test".to_vec();
+    let order = SigningOrder {
+        fleet_id: "fleet".into(),
+        key_id: key_id.clone().try_into().unwrap(),
+        path: vec![0, 7],
+        not_after: u64::MAX,
+        rule: DigestRule::Sha256,
+        inputs: vec![message.clone()],
+    }
+    .encode();
+    let authorizers = &fleet.authorizers;
+    // one authorizer is below the quorum of 2
+    let below = fleet.controls[0]
+        .sign(sign_request(
+            "sign-below-quorum",
+            &key_id,
+            &presign,
+            authorize(&authorizers[..1], &order),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(below.code(), Code::PermissionDenied, "{below:?}");
     // the gate refuses an order signed by someone else: PERMISSION_DENIED, nothing consumed
     let stranger = NodeKey::generate();
-    let mut forged = authorize(&stranger, &order);
-    forged.signatures[0].public_key = authorizer.verifying_key().to_bytes().to_vec();
+    let mut forged = authorize(
+        &[
+            stranger,
+            NodeKey::load(&fleet._net.layout.authorizer_keys[1]).unwrap(),
+        ],
+        &order,
+    );
+    forged.signatures[0].public_key = authorizers[0].verifying_key().to_bytes().to_vec();
     let refused = fleet.controls[0]
         .sign(sign_request("sign-refused", &key_id, &presign, forged))
         .await
@@ -292,7 +285,7 @@ async fn keygen_presign_sign_over_mtls() {
             "sign-no-presig",
             &key_id,
             &[],
-            authorize(&authorizer, &order),
+            authorize(authorizers, &order),
         ))
         .await
         .unwrap_err();
@@ -307,7 +300,7 @@ async fn keygen_presign_sign_over_mtls() {
             "sign-1",
             &key_id,
             &presign,
-            authorize(&authorizer, &order),
+            authorize(authorizers, &order),
         ))
         .await
         .unwrap();
@@ -340,7 +333,7 @@ async fn keygen_presign_sign_over_mtls() {
     let child_key = secp256k1::PublicKey::from_slice(child_sec1.as_bytes()).unwrap();
 
     // libsecp256k1 verifies it and recovers the child key from the recovery id
-    let digest: [u8; 32] = Sha256::digest(&order).into();
+    let digest: [u8; 32] = Sha256::digest(&message).into();
     let message = secp256k1::Message::from_digest(digest);
     let compact = secp256k1::ecdsa::Signature::from_compact(&sig.r_s).unwrap();
     secp256k1::SECP256K1
@@ -364,7 +357,7 @@ async fn keygen_presign_sign_over_mtls() {
             "sign-2",
             &key_id,
             &presign,
-            authorize(&authorizer, &order),
+            authorize(authorizers, &order),
         ))
         .await
         .unwrap_err();
@@ -376,7 +369,7 @@ async fn keygen_presign_sign_over_mtls() {
             "sign-1",
             &key_id,
             &presign,
-            authorize(&authorizer, &order),
+            authorize(authorizers, &order),
         ))
         .await
         .unwrap_err();
@@ -394,8 +387,7 @@ async fn keygen_presign_sign_over_mtls() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_signer_that_never_starts_is_blamed_at_the_deadline() {
-    let authorizer = NodeKey::generate();
-    let mut fleet = start_fleet("lonely", 2, 1_500, &authorizer).await;
+    let mut fleet = start_fleet("lonely", 2, 1_500).await;
     // only signer 1 is told about the session; signer 2 serves but never starts it
     fleet.controls[0]
         .start_keygen(StartKeygenRequest {
