@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod devnet;
 pub mod envelope;
 pub mod gate;
 pub mod identity;

@@ -36,6 +36,29 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// A local fleet of signer processes on loopback: keygen, a presignature and an authorized
+    /// signature, verified (the README's main command; devnet only).
+    Devnet {
+        /// Number of signers.
+        #[arg(long, default_value_t = 5)]
+        signers: u16,
+        /// Signers needed to sign.
+        #[arg(long, default_value_t = 3)]
+        threshold: u16,
+        /// Directory for PKI, configs and logs (default: a new directory under the system's
+        /// temporary directory).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Signer i listens on BASE_PORT + i - 1.
+        #[arg(long, default_value_t = 7101)]
+        base_port: u16,
+        /// Generate safe primes instead of the public fixture primes.
+        #[arg(long)]
+        real_primes: bool,
+        /// Keep the signers running after the demonstration until Ctrl-C.
+        #[arg(long)]
+        keep_running: bool,
+    },
     /// Devnet certificates and keys (production operators bring their own CA).
     Pki {
         #[command(subcommand)]
@@ -122,6 +145,30 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Pki { command } => pki(command),
+        Command::Devnet {
+            signers,
+            threshold,
+            dir,
+            base_port,
+            real_primes,
+            keep_running,
+        } => {
+            let dir = dir.unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("custody-devnet-{}", std::process::id()))
+            });
+            let exe = std::env::current_exe().context("locating the signer-node binary")?;
+            signer_node::devnet::run(
+                signer_node::devnet::DevnetOptions {
+                    signers,
+                    threshold,
+                    dir,
+                    base_port,
+                    real_primes,
+                    keep_running,
+                },
+                &exe,
+            )
+        }
     }
 }
 
