@@ -16,5 +16,6 @@ pub mod inbox;
 pub mod node_key;
 pub mod pki;
 pub mod server;
+pub mod store;
 pub mod tls;
 pub mod vault;
