@@ -246,7 +246,7 @@ fn audited_store() -> (tempfile::TempDir, [u8; 32]) {
             .audit(AuditEvent {
                 kind: AuditKind::PartialSignatureIssued,
                 session_id: Some([i; 32]),
-                key_id: (i % 2 == 0).then_some(A),
+                key_id: i.is_multiple_of(2).then_some(A),
                 detail: format!("signature {i}"),
             })
             .unwrap();

@@ -76,7 +76,7 @@ fn crash_child() {
         if keys.is_empty() || (r < 5 && keys.len() < 4) {
             let (key, session): (Id, Id) = (rng.gen(), rng.gen());
             vault.reserve_key(&key, &session).unwrap();
-            if r % 2 == 0 {
+            if r.is_multiple_of(2) {
                 vault.release_reservation(&key).unwrap();
             } else {
                 vault.store_key(&key, &share, &aux).unwrap();
