@@ -19,5 +19,6 @@ pub mod peer_tls;
 pub mod pki;
 pub mod runner;
 pub mod server;
+pub mod store;
 pub mod tls;
 pub mod vault;

@@ -13,6 +13,7 @@ use signer_node::pki::{write_devnet, DevnetSpec, FleetCa};
 use signer_node::runner::{self, Runner, RunnerParts};
 use signer_node::server::Node;
 use signer_node::vault::MemoryVault;
+use signer_node::store::ChainReport;
 
 /// One shard holder of the custody fleet.
 #[derive(Parser)]
@@ -59,10 +60,27 @@ enum Command {
         #[arg(long)]
         keep_running: bool,
     },
+    /// The signer's audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Devnet certificates and keys (production operators bring their own CA).
     Pki {
         #[command(subcommand)]
         command: PkiCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain of the store's audit log (needs no keystore; the node must not be
+    /// running, sled locks its database). Prints the entry count and head hash, or the first
+    /// broken entry and exits non-zero.
+    Verify {
+        /// The node's data directory (the one holding `store/`).
+        #[arg(long)]
+        data_dir: PathBuf,
     },
 }
 
@@ -144,6 +162,21 @@ fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Audit {
+            command: AuditCommand::Verify { data_dir },
+        } => match signer_node::store::verify_audit_at(&data_dir)? {
+            ChainReport::Intact { entries, head } => {
+                println!(
+                    "audit log OK: {entries} entries, head {}",
+                    hex::encode(head)
+                );
+                Ok(())
+            }
+            ChainReport::Broken { at, reason } => {
+                println!("audit log BROKEN at entry {at}: {reason}");
+                anyhow::bail!("audit log of {} is broken", data_dir.display())
+            }
+        },
         Command::Pki { command } => pki(command),
         Command::Devnet {
             signers,

@@ -1,0 +1,279 @@
+//! `impl Vault for SledVault`: each state change holds the writer lock, reads and decides,
+//! seals outside sled, commits one transaction (state change + its audit entry), then
+//! flushes before returning.
+
+use sled::transaction::{abort, ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+
+use mpc_core::aux_info::AuxInfo;
+use mpc_core::dkg::KeyShare;
+use mpc_core::presign::Presignature;
+
+use crate::store::audit;
+use crate::store::db::SledVault;
+use crate::store::error::StoreError;
+use crate::store::layout::{id32, parse_presignature_key, presignature_key, KeyEntry};
+use crate::store::sealing::Slot;
+use crate::vault::{AuditEvent, AuditKind, KeyId, SessionId32, Vault, VaultError};
+
+fn tx_error(e: TransactionError<VaultError>) -> VaultError {
+    match e {
+        TransactionError::Abort(e) => e,
+        TransactionError::Storage(e) => StoreError::Db {
+            op: "committing a transaction",
+            source: e,
+        }
+        .into(),
+    }
+}
+
+fn db_error(op: &'static str) -> impl FnOnce(sled::Error) -> VaultError {
+    move |source| StoreError::Db { op, source }.into()
+}
+
+impl SledVault {
+    fn flushed(&self) -> Result<(), VaultError> {
+        self.flush().map_err(VaultError::from)
+    }
+}
+
+impl Vault for SledVault {
+    fn reserve_key(&self, key_id: &KeyId, session_id: &SessionId32) -> Result<(), VaultError> {
+        let _g = self.lock()?;
+        let t = &self.trees;
+        (&t.keys, &t.reservations)
+            .transaction(|(keys, reservations)| {
+                if keys.get(key_id)?.is_some() {
+                    return abort(VaultError::KeyExists(*key_id));
+                }
+                if reservations.get(key_id)?.is_some() {
+                    return abort(VaultError::KeyReserved(*key_id));
+                }
+                reservations.insert(key_id.as_slice(), session_id.as_slice())?;
+                Ok(())
+            })
+            .map_err(tx_error)?;
+        self.flushed()
+    }
+
+    fn release_reservation(&self, key_id: &KeyId) -> Result<(), VaultError> {
+        let _g = self.lock()?;
+        let removed = self
+            .trees
+            .reservations
+            .remove(key_id)
+            .map_err(db_error("releasing a reservation"))?;
+        if removed.is_some() {
+            self.flushed()?;
+        }
+        Ok(())
+    }
+
+    fn store_key(&self, key_id: &KeyId, share: &KeyShare, aux: &AuxInfo) -> Result<(), VaultError> {
+        let _g = self.lock()?;
+        let epoch = share.epoch();
+        let have = self.key_entry(key_id)?.map(|e| e.epoch);
+        let reserved = self
+            .trees
+            .reservations
+            .contains_key(key_id)
+            .map_err(db_error("reading reservations"))?;
+        let event = match have {
+            Some(have) if have >= epoch => {
+                return Err(VaultError::StaleEpoch {
+                    key_id: *key_id,
+                    have,
+                    got: epoch,
+                })
+            }
+            Some(have) => AuditEvent {
+                kind: AuditKind::KeyRefreshed,
+                session_id: None,
+                key_id: Some(*key_id),
+                detail: format!("store: share and aux info of epoch {have} replaced by epoch {epoch}; presignatures erased"),
+            },
+            None if !reserved => return Err(VaultError::NoSuchKey(*key_id)),
+            None => AuditEvent {
+                kind: AuditKind::KeyCreated,
+                session_id: None,
+                key_id: Some(*key_id),
+                detail: format!("store: share and aux info of epoch {epoch} stored"),
+            },
+        };
+        let entry = KeyEntry {
+            epoch,
+            sealed_share: Slot::key_share(key_id, epoch)?.seal(&self.sealer, &share.to_bytes())?,
+        };
+        let sealed_aux = Slot::aux_info(key_id, epoch)?.seal(&self.sealer, &aux.to_bytes())?;
+        // REF-02: the old epoch's presignatures go in the same transaction as the new share.
+        // The writer lock keeps this list current until the commit.
+        let mut stale = Vec::new();
+        for item in self.trees.presignatures.scan_prefix(key_id) {
+            let (k, _) = item.map_err(db_error("listing presignatures"))?;
+            stale.push(k);
+        }
+        let entry = entry.encode();
+        let now = audit::now_ms();
+        let t = &self.trees;
+        (
+            &t.meta,
+            &t.keys,
+            &t.aux,
+            &t.presignatures,
+            &t.reservations,
+            &t.audit,
+        )
+            .transaction(|(m, keys, auxt, presigs, reservations, a)| {
+                let current = keys
+                    .get(key_id)?
+                    .and_then(|v| v.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()))
+                    .map(u64::from_be_bytes);
+                if current != have {
+                    return abort(VaultError::Storage(
+                        "key entry changed while storing (concurrent writer)".into(),
+                    ));
+                }
+                if have.is_none() && reservations.remove(key_id.as_slice())?.is_none() {
+                    return abort(VaultError::NoSuchKey(*key_id));
+                }
+                for k in &stale {
+                    presigs.remove(k)?;
+                }
+                keys.insert(key_id.as_slice(), entry.as_slice())?;
+                auxt.insert(key_id.as_slice(), sealed_aux.as_slice())?;
+                audit::append(m, a, &event, now)?;
+                Ok(())
+            })
+            .map_err(tx_error)?;
+        self.flushed()?;
+        tracing::info!(key = %hex::encode(key_id), epoch, erased_presignatures = stale.len(), "stored key share");
+        Ok(())
+    }
+
+    fn load_key(&self, key_id: &KeyId) -> Result<Option<(KeyShare, AuxInfo)>, VaultError> {
+        // The lock keeps a refresh from replacing the share between reading it and its aux info.
+        let _g = self.lock()?;
+        match self.key_entry(key_id)? {
+            None => Ok(None),
+            Some(entry) => Ok(Some(self.open_key(key_id, &entry)?)),
+        }
+    }
+
+    fn list_keys(&self) -> Result<Vec<KeyId>, VaultError> {
+        let mut out = Vec::new();
+        for item in self.trees.keys.iter() {
+            let (k, _) = item.map_err(db_error("listing keys"))?;
+            out.push(id32(&k, "key id")?);
+        }
+        Ok(out)
+    }
+
+    fn put_presignature(
+        &self,
+        key_id: &KeyId,
+        presign_session: &SessionId32,
+        presignature: &Presignature,
+    ) -> Result<(), VaultError> {
+        let _g = self.lock()?;
+        let Some(entry) = self.key_entry(key_id)? else {
+            return Err(VaultError::NoSuchKey(*key_id));
+        };
+        let slot = presignature_key(key_id, presign_session);
+        let sealed = Slot::presignature(key_id, entry.epoch, presign_session)?
+            .seal(&self.sealer, &presignature.to_bytes())?;
+        let event = AuditEvent {
+            kind: AuditKind::PresignatureAdded,
+            session_id: Some(*presign_session),
+            key_id: Some(*key_id),
+            detail: format!("store: presignature added at key epoch {}", entry.epoch),
+        };
+        let now = audit::now_ms();
+        let t = &self.trees;
+        (&t.meta, &t.presignatures, &t.audit)
+            .transaction(|(m, presigs, a)| {
+                if presigs.get(slot)?.is_some() {
+                    // A session id names one presignature; a second one under it would
+                    // replace a presignature that may already be promised to a signature.
+                    return abort(VaultError::Storage(format!(
+                        "presignature {} of key {} exists; refusing to replace it",
+                        hex::encode(presign_session),
+                        hex::encode(key_id)
+                    )));
+                }
+                presigs.insert(slot.as_slice(), sealed.as_slice())?;
+                audit::append(m, a, &event, now)?;
+                Ok(())
+            })
+            .map_err(tx_error)?;
+        self.flushed()
+    }
+
+    fn take_presignature(
+        &self,
+        key_id: &KeyId,
+        presign_session: &SessionId32,
+    ) -> Result<Option<Presignature>, VaultError> {
+        let _g = self.lock()?;
+        let slot = presignature_key(key_id, presign_session);
+        let Some(sealed) = self
+            .trees
+            .presignatures
+            .get(slot)
+            .map_err(db_error("reading a presignature"))?
+        else {
+            return Ok(None);
+        };
+        let Some(entry) = self.key_entry(key_id)? else {
+            return Err(StoreError::Corrupt(format!(
+                "presignature {} belongs to no stored key {}",
+                hex::encode(presign_session),
+                hex::encode(key_id)
+            ))
+            .into());
+        };
+        // Open and decode first: a record that does not open is reported and left as it is.
+        let presignature = self.open_presignature(key_id, entry.epoch, presign_session, &sealed)?;
+        let event = AuditEvent {
+            kind: AuditKind::PresignatureConsumed,
+            session_id: Some(*presign_session),
+            key_id: Some(*key_id),
+            detail: "store: presignature removed for signing".into(),
+        };
+        let now = audit::now_ms();
+        let t = &self.trees;
+        (&t.meta, &t.presignatures, &t.audit)
+            .transaction(|(m, presigs, a)| {
+                if presigs.remove(slot.as_slice())?.is_none() {
+                    return Err(ConflictableTransactionError::Abort(VaultError::Storage(
+                        "presignature vanished while taking it (concurrent writer)".into(),
+                    )));
+                }
+                audit::append(m, a, &event, now)?;
+                Ok(())
+            })
+            .map_err(tx_error)?;
+        // PRE-06: durable before the presignature leaves this function.
+        self.flushed()?;
+        Ok(Some(presignature))
+    }
+
+    fn presignatures(&self, key_id: &KeyId) -> Result<Vec<SessionId32>, VaultError> {
+        let mut out = Vec::new();
+        for item in self.trees.presignatures.scan_prefix(key_id) {
+            let (k, _) = item.map_err(db_error("listing presignatures"))?;
+            out.push(parse_presignature_key(&k)?.1);
+        }
+        Ok(out)
+    }
+
+    fn audit(&self, event: AuditEvent) -> Result<(), VaultError> {
+        audit::check_event(&event)?;
+        let _g = self.lock()?;
+        let now = audit::now_ms();
+        let t = &self.trees;
+        (&t.meta, &t.audit)
+            .transaction(|(m, a)| audit::append(m, a, &event, now))
+            .map_err(tx_error)?;
+        self.flushed()
+    }
+}
