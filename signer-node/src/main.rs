@@ -12,8 +12,8 @@ use signer_node::node_key::NodeKey;
 use signer_node::pki::{write_devnet, DevnetSpec, FleetCa};
 use signer_node::runner::{self, Runner, RunnerParts};
 use signer_node::server::Node;
-use signer_node::vault::MemoryVault;
 use signer_node::store::ChainReport;
+use signer_node::vault::MemoryVault;
 
 /// One shard holder of the custody fleet.
 #[derive(Parser)]

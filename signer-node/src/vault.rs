@@ -15,7 +15,12 @@
 //! - [`Vault::take_presignature`] removes the presignature durably *before* it returns it, so
 //!   a partial signature can only leave the node after the presignature is gone (PRE-06),
 //!   also across a crash;
-//! - the audit log is append-only.
+//! - the audit log is append-only, and the vault itself records the state changes it makes
+//!   (`KeyCreated` / `KeyRefreshed`, `PresignatureAdded`, `PresignatureConsumed`, detail
+//!   prefixed `store:`) together with the change; callers add entries with the request's
+//!   context (which order, which session outcome) through [`Vault::audit`];
+//! - a presignature id is never replaced: a second [`Vault::put_presignature`] with the same
+//!   id is refused.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -43,6 +48,14 @@ pub enum VaultError {
     /// No key with this id.
     #[error("no key {}", hex::encode(.0))]
     NoSuchKey(KeyId),
+    /// A presignature with this id is already in the pool (it may be promised to a signature).
+    #[error("presignature {} of key {} exists; refusing to replace it", hex::encode(.presignature), hex::encode(.key_id))]
+    PresignatureExists {
+        /// The key.
+        key_id: KeyId,
+        /// The presigning session id.
+        presignature: SessionId32,
+    },
     /// A refresh must move the epoch forward.
     #[error("key {} is at epoch {have}; refusing a share of epoch {got}", hex::encode(.key_id))]
     StaleEpoch {
@@ -220,10 +233,21 @@ impl Vault for MemoryVault {
             }
             None => {}
         }
+        let refreshed = s.keys.contains_key(key_id);
         s.keys.insert(
             *key_id,
             (epoch, share.to_bytes().to_vec(), aux.to_bytes().to_vec()),
         );
+        s.audit.push(AuditEvent {
+            kind: if refreshed {
+                AuditKind::KeyRefreshed
+            } else {
+                AuditKind::KeyCreated
+            },
+            session_id: None,
+            key_id: Some(*key_id),
+            detail: format!("store: share and aux info of epoch {epoch} stored"),
+        });
         Ok(())
     }
 
@@ -252,10 +276,22 @@ impl Vault for MemoryVault {
         if !s.keys.contains_key(key_id) {
             return Err(VaultError::NoSuchKey(*key_id));
         }
+        if s.presignatures.contains_key(&(*key_id, *presign_session)) {
+            return Err(VaultError::PresignatureExists {
+                key_id: *key_id,
+                presignature: *presign_session,
+            });
+        }
         s.presignatures.insert(
             (*key_id, *presign_session),
             presignature.to_bytes().to_vec(),
         );
+        s.audit.push(AuditEvent {
+            kind: AuditKind::PresignatureAdded,
+            session_id: Some(*presign_session),
+            key_id: Some(*key_id),
+            detail: "store: presignature added".into(),
+        });
         Ok(())
     }
 
@@ -270,6 +306,12 @@ impl Vault for MemoryVault {
             Some(mut bytes) => {
                 let decoded = Presignature::from_bytes(&bytes);
                 zeroize::Zeroize::zeroize(&mut bytes);
+                s.audit.push(AuditEvent {
+                    kind: AuditKind::PresignatureConsumed,
+                    session_id: Some(*presign_session),
+                    key_id: Some(*key_id),
+                    detail: "store: presignature removed for signing".into(),
+                });
                 Ok(Some(decoded?))
             }
         }

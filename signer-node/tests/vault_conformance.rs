@@ -63,6 +63,11 @@ fn check_vault<V: Vault>(vault: &V, m: &Material) {
         .put_presignature(&key, &s2, &m.presignatures[1])
         .unwrap();
     assert_eq!(vault.presignatures(&key).unwrap(), vec![s1, s2]);
+    // an id names one presignature for good: never replaced
+    assert!(matches!(
+        vault.put_presignature(&key, &s1, &m.presignatures[1]),
+        Err(VaultError::PresignatureExists { .. })
+    ));
     let taken = vault.take_presignature(&key, &s1).unwrap().unwrap();
     assert_eq!(
         taken.to_bytes().as_slice(),
@@ -89,7 +94,19 @@ fn memory_vault_keeps_the_rules() {
     let m = material();
     let vault = MemoryVault::new();
     check_vault(&vault, m);
-    assert_eq!(vault.audit_log().len(), 1);
+    // the vault's own entries (key created, two presignatures added, one consumed) and the
+    // caller's one
+    let kinds: Vec<AuditKind> = vault.audit_log().iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            AuditKind::KeyCreated,
+            AuditKind::PresignatureAdded,
+            AuditKind::PresignatureAdded,
+            AuditKind::PresignatureConsumed,
+            AuditKind::PresignatureConsumed,
+        ]
+    );
 }
 
 #[test]

@@ -54,9 +54,9 @@ pub fn path(field: &str, path: Option<&WirePath>) -> Result<DerivationPath, Stat
 /// The status code of a vault error.
 pub fn vault_status(e: VaultError) -> Status {
     match &e {
-        VaultError::KeyExists(_) | VaultError::KeyReserved(_) => {
-            Status::already_exists(e.to_string())
-        }
+        VaultError::KeyExists(_)
+        | VaultError::KeyReserved(_)
+        | VaultError::PresignatureExists { .. } => Status::already_exists(e.to_string()),
         VaultError::NoSuchKey(_) => Status::not_found(e.to_string()),
         VaultError::StaleEpoch { .. } => Status::failed_precondition(e.to_string()),
         VaultError::Decode(_) => Status::data_loss(e.to_string()),

@@ -194,11 +194,10 @@ impl Vault for SledVault {
                 if presigs.get(slot)?.is_some() {
                     // A session id names one presignature; a second one under it would
                     // replace a presignature that may already be promised to a signature.
-                    return abort(VaultError::Storage(format!(
-                        "presignature {} of key {} exists; refusing to replace it",
-                        hex::encode(presign_session),
-                        hex::encode(key_id)
-                    )));
+                    return abort(VaultError::PresignatureExists {
+                        key_id: *key_id,
+                        presignature: *presign_session,
+                    });
                 }
                 presigs.insert(slot.as_slice(), sealed.as_slice())?;
                 audit::append(m, a, &event, now)?;
