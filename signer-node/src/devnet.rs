@@ -3,9 +3,9 @@
 //! presignature, and one authorized signature, verified here with k256 (and its public key
 //! recovered from the recovery id, as Ethereum does).
 //!
-//! The fleet is a devnet and says so: a fresh PKI from [`crate::pki::write_devnet`], shares
-//! kept in memory (`[devnet] ephemeral_vault`) until the sealed store is wired into `run`, and
-//! by default the committed **public** fixture safe primes (`[devnet] fixture_primes`, build
+//! The fleet is a devnet and says so: a fresh PKI from [`crate::pki::write_devnet`], each
+//! signer's shares in its own sealed sled store (`signer-node init`, file keystore whose
+//! passphrase is a random file beside the data), and by default the committed **public** fixture safe primes (`[devnet] fixture_primes`, build
 //! feature `devnet-fixtures`) so that aux info does not wait for prime generation;
 //! `--real-primes` generates them instead (about a minute more on two cores).
 
@@ -109,6 +109,23 @@ pub fn run(options: DevnetOptions, exe: &Path) -> anyhow::Result<()> {
     let mut fleet = Fleet {
         children: Vec::new(),
     };
+    for (i, path) in layout.signer_configs.iter().enumerate() {
+        // keystore (Argon2id under the devnet passphrase file) and sealed store, once
+        let init = Command::new(exe)
+            .args(["init", "--config"])
+            .arg(path)
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("initialising signer {}", i + 1))?;
+        if !init.status.success() {
+            bail!(
+                "signer {} init failed: {}",
+                i + 1,
+                String::from_utf8_lossy(&init.stderr)
+            );
+        }
+    }
+    println!("devnet: keystores and sealed stores created (signer-N/data)");
     for (i, path) in layout.signer_configs.iter().enumerate() {
         let log_path = path.with_file_name("node.log");
         let log = std::fs::File::create(&log_path)?;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use hsm_profiles::Profile;
 use signer_node::config::{FleetId, NodeConfig};
 use signer_node::gate::PolicyGate;
 use signer_node::identity::CallerIdentity;
@@ -13,7 +14,8 @@ use signer_node::pki::{write_devnet, DevnetSpec, FleetCa};
 use signer_node::runner::{self, Runner, RunnerParts};
 use signer_node::server::Node;
 use signer_node::store::ChainReport;
-use signer_node::vault::MemoryVault;
+use signer_node::store::SledVault;
+use signer_node::vault::{MemoryVault, Vault};
 
 /// One shard holder of the custody fleet.
 #[derive(Parser)]
@@ -27,6 +29,12 @@ struct Cli {
 enum Command {
     /// Serve the node's mTLS gRPC services until SIGTERM or Ctrl-C.
     Run {
+        /// The node's TOML config file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Create the node's keystore (through its HSM profile) and its sealed store, once.
+    Init {
         /// The node's TOML config file.
         #[arg(long)]
         config: PathBuf,
@@ -150,6 +158,7 @@ fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Run { config } => run(config),
+        Command::Init { config } => init(config),
         Command::CheckConfig { config } => {
             let config = NodeConfig::load(&config)?;
             let node = Node::load(config)?;
@@ -205,16 +214,53 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+/// Creates the node's keystore (through its HSM profile) and its sealed store.
+fn init(config_path: PathBuf) -> anyhow::Result<()> {
+    let config = NodeConfig::load(&config_path)?;
+    let data_dir = &config.raw.data_dir;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating the data directory {}", data_dir.display()))?;
+    let profile = Profile::load(&config.raw.hsm_profile)?;
+    let sealer = profile
+        .init_sealer(data_dir)
+        .context("creating the keystore")?;
+    let store = SledVault::create(data_dir, Arc::new(sealer)).context("creating the store")?;
+    println!(
+        "initialised signer {} of fleet {}: keystore and sealed store in {}",
+        config.index(),
+        config.fleet_id(),
+        store.path().display()
+    );
+    Ok(())
+}
+
+/// The node's vault: the sealed store opened through the HSM profile (after process
+/// hardening), or, for a devnet that says so, memory.
+fn open_vault(config: &signer_node::config::ValidatedConfig) -> anyhow::Result<Arc<dyn Vault>> {
+    if config.raw.devnet.ephemeral_vault {
+        tracing::warn!("[devnet] ephemeral_vault = true: key shares and presignatures live in memory and are lost when the node stops");
+        return Ok(Arc::new(MemoryVault::new()));
+    }
+    let profile = Profile::load(&config.raw.hsm_profile)?;
+    let report = hsm_profiles::harden(profile.hardening()).context("process hardening")?;
+    tracing::info!(?report, "process hardening");
+    let data_dir = &config.raw.data_dir;
+    let sealer = profile.open_sealer(data_dir).with_context(|| {
+        format!(
+            "opening the keystore in {} (run `signer-node init --config ...` once first)",
+            data_dir.display()
+        )
+    })?;
+    let store = SledVault::open(data_dir, Arc::new(sealer))
+        .with_context(|| format!("opening the sealed store in {}", data_dir.display()))?;
+    tracing::info!(path = %store.path().display(), "sealed store open");
+    Ok(Arc::new(store))
+}
+
 fn run(config_path: PathBuf) -> anyhow::Result<()> {
     let config = NodeConfig::load(&config_path)?;
     let node = Node::load(config)?;
-    if !node.config().raw.devnet.ephemeral_vault {
-        anyhow::bail!(
-            "this node has no vault: the sealed store is needed and not wired yet; a devnet node \
-             may keep its shares in memory with `[devnet] ephemeral_vault = true` (lost on exit)"
-        );
-    }
-    tracing::warn!("[devnet] ephemeral_vault = true: key shares and presignatures live in memory and are lost when the node stops");
+    let vault = open_vault(node.config())?;
     let primes = runner::primes::from_config(node.config())?;
     let node_key = NodeKey::load(&node.config().raw.node_key)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -227,7 +273,7 @@ fn run(config_path: PathBuf) -> anyhow::Result<()> {
         node.tls().clone(),
         node_key,
         RunnerParts {
-            vault: Arc::new(MemoryVault::new()),
+            vault,
             gate: Arc::new(PolicyGate::from_config(node.config())),
             primes,
         },

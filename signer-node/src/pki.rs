@@ -239,17 +239,26 @@ pub fn write_devnet(spec: &DevnetSpec) -> Result<DevnetLayout, PkiError> {
                 window_secs: 3600,
             },
             limits: SizeLimits::default(),
-            // a devnet node keeps its shares in memory until the sealed store is wired
             devnet: DevnetSwitches {
                 fixture_primes: false,
-                ephemeral_vault: true,
+                ephemeral_vault: false,
             },
         };
+        // sealing: a file keystore whose passphrase is a random file in the data directory
+        // (a devnet stand-in for an operator's secret or an HSM; see hsm-profiles/README.md)
+        let data = dir.join("data");
+        make_dir(&data)?;
+        let mut passphrase = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut passphrase);
+        let passphrase_hex = zeroize::Zeroizing::new(hex::encode(passphrase));
+        zeroize::Zeroize::zeroize(&mut passphrase);
+        write_secret(&data.join("seal-passphrase"), passphrase_hex.as_bytes())?;
+        write_public(&dir.join("hsm-profile.toml"), DEVNET_HSM_PROFILE.as_bytes())?;
         let text = toml::to_string(&config).map_err(|e| PkiError::Spec(e.to_string()))?;
         let path = dir.join("signer.toml");
         let header = format!(
             "# signer {i} of devnet fleet {}; written by `signer-node pki devnet`.\n\
-             # Relative paths are relative to this file. hsm_profile is not read yet.\n",
+             # Relative paths are relative to this file. Run `signer-node init` once, then `run`.\n",
             spec.fleet_id
         );
         write_public(&path, format!("{header}{text}").as_bytes())?;
@@ -365,6 +374,26 @@ fn set_validity(params: &mut CertificateParams) {
     params.not_before = now - time::Duration::hours(1);
     params.not_after = now + time::Duration::days(DEVNET_VALIDITY_DAYS);
 }
+
+/// The sealing profile of a devnet signer (`hsm-profiles`' file backend).
+const DEVNET_HSM_PROFILE: &str = "\
+# Devnet sealing profile written by `signer-node pki devnet`: the data key is wrapped under a
+# passphrase (Argon2id + XChaCha20-Poly1305). The passphrase is a random file in the data
+# directory, which protects nothing against someone who can read that directory: production
+# nodes take it from an operator secret or use the pkcs11 backend (hsm-profiles/README.md).
+# Relative paths are relative to the node's data directory.
+description = \"devnet: passphrase-wrapped data key, passphrase file in the data directory\"
+
+[sealing]
+backend = \"file\"
+keystore = \"sealing.keystore\"
+passphrase = { file = \"seal-passphrase\" }
+
+[hardening]
+disable_core_dumps = true
+not_dumpable = true
+lock_memory = \"auto\"
+";
 
 fn make_dir(dir: &Path) -> Result<PathBuf, PkiError> {
     std::fs::create_dir(dir).map_err(|e| io_error(dir, e))?;

@@ -77,6 +77,36 @@ async fn devnet_node_process_serves_health_over_mtls_and_stops_on_sigterm() {
         String::from_utf8_lossy(&check.stderr)
     );
 
+    // `run` refuses a node whose keystore and store do not exist yet
+    let early = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!early.status.success());
+    assert!(
+        String::from_utf8_lossy(&early.stderr).contains("signer-node init"),
+        "{}",
+        String::from_utf8_lossy(&early.stderr)
+    );
+    let init = Command::new(BIN)
+        .args(["init", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    // a second init refuses and changes nothing
+    let again = Command::new(BIN)
+        .args(["init", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+
     let child = Command::new(BIN)
         .args(["run", "--config"])
         .arg(&config)
