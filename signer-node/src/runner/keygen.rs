@@ -181,14 +181,7 @@ async fn run(
             if let Err(e) = blocking(move || vault.release_reservation(&key_id)).await {
                 tracing::error!(session = %id, error = %e, "releasing the key reservation failed");
             }
-            let (state, blame) = failure.into_parts();
-            runner.audit(
-                AuditKind::SessionAborted,
-                &id,
-                Some(key_id),
-                format!("keygen: {} (culprits {:?})", blame.reason, blame.culprits),
-            );
-            runner.registry.finish(&id, state, None, Some(blame));
+            runner.record_failure(&id, key_id, "keygen", failure);
         }
     }
 }

@@ -152,6 +152,25 @@ impl Runner {
     }
 
     /// Appends to the audit log; a failure is logged (the event itself already happened).
+    /// Ends a session that failed: audits the abort (what ran, reason, culprits) and records
+    /// the state and blame for `SessionStatus`.
+    fn record_failure(
+        &self,
+        id: &SessionId,
+        key_id: [u8; 32],
+        what: &str,
+        failure: driver::PhaseFailure,
+    ) {
+        let (state, blame) = failure.into_parts();
+        self.audit(
+            AuditKind::SessionAborted,
+            id,
+            Some(key_id),
+            format!("{what}: {} (culprits {:?})", blame.reason, blame.culprits),
+        );
+        self.registry.finish(id, state, None, Some(blame));
+    }
+
     fn audit(
         &self,
         kind: AuditKind,

@@ -128,14 +128,7 @@ async fn run(
                 .map_err(|e| format!("storing the presignature: {e}"))
         }
         Err(failure) => {
-            let (state, blame) = failure.into_parts();
-            runner.audit(
-                AuditKind::SessionAborted,
-                &id,
-                Some(key_id),
-                format!("presign: {} (culprits {:?})", blame.reason, blame.culprits),
-            );
-            runner.registry.finish(&id, state, None, Some(blame));
+            runner.record_failure(&id, key_id, "presign", failure);
             return;
         }
     };

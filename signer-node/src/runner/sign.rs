@@ -157,14 +157,7 @@ pub async fn start(runner: &Arc<Runner>, req: SignRequest) -> Result<SessionAcce
                     .finish(&id, SessionState::Completed, Some(outcome), None);
             }
             Err(failure) => {
-                let (state, blame) = failure.into_parts();
-                runner2.audit(
-                    AuditKind::SessionAborted,
-                    &id,
-                    Some(key_id),
-                    format!("sign: {} (culprits {:?})", blame.reason, blame.culprits),
-                );
-                runner2.registry.finish(&id, state, None, Some(blame));
+                runner2.record_failure(&id, key_id, "sign", failure);
             }
         }
     });
