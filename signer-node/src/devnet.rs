@@ -53,7 +53,39 @@ pub struct DevnetOptions {
 
 /// The signer processes; killed when dropped, so an error never leaves them behind.
 struct Fleet {
+    exe: PathBuf,
+    configs: Vec<PathBuf>,
     children: Vec<Child>,
+}
+
+impl Fleet {
+    /// Starts `signer-node run` for every config (logs appended to signer-N/node.log).
+    fn start(&mut self) -> anyhow::Result<()> {
+        for (i, path) in self.configs.iter().enumerate() {
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path.with_file_name("node.log"))?;
+            let child = Command::new(&self.exe)
+                .args(["run", "--config"])
+                .arg(path)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone()?)
+                .stderr(log)
+                .spawn()
+                .with_context(|| format!("starting signer {}", i + 1))?;
+            self.children.push(child);
+        }
+        Ok(())
+    }
+
+    /// Kills every signer (SIGKILL: no orderly shutdown) and waits for them.
+    fn kill_all(&mut self) {
+        for mut child in self.children.drain(..) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 impl Drop for Fleet {
@@ -107,6 +139,8 @@ pub fn run(options: DevnetOptions, exe: &Path) -> anyhow::Result<()> {
     }
 
     let mut fleet = Fleet {
+        exe: exe.to_owned(),
+        configs: layout.signer_configs.clone(),
         children: Vec::new(),
     };
     for (i, path) in layout.signer_configs.iter().enumerate() {
@@ -126,19 +160,7 @@ pub fn run(options: DevnetOptions, exe: &Path) -> anyhow::Result<()> {
         }
     }
     println!("devnet: keystores and sealed stores created (signer-N/data)");
-    for (i, path) in layout.signer_configs.iter().enumerate() {
-        let log_path = path.with_file_name("node.log");
-        let log = std::fs::File::create(&log_path)?;
-        let child = Command::new(exe)
-            .args(["run", "--config"])
-            .arg(path)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("starting signer {}", i + 1))?;
-        fleet.children.push(child);
-    }
+    fleet.start()?;
     println!(
         "devnet: started {m} signer processes (logs: signer-N/node.log), mTLS on ports {}..{}",
         options.base_port,
@@ -236,114 +258,202 @@ async fn drive(
         ethereum_address(&child_key)
     );
 
-    // one presignature on signers 1..=t
-    let signers: Vec<u32> = (1..=u32::from(t)).collect();
-    let started = Instant::now();
-    let presign = random_id();
-    for c in controls[..usize::from(t)].iter_mut() {
-        c.fill_presign_pool(FillPresignPoolRequest {
-            session_id: presign.clone(),
-            key_id: key_id.clone(),
-            epoch: 0,
-            path: Some(WirePath {
-                indices: PATH.to_vec(),
-            }),
-            signers: signers.clone(),
-        })
-        .await?;
-    }
-    for c in controls[..usize::from(t)].iter_mut() {
-        let status = wait_end(c, &presign, Duration::from_secs(300)).await?;
-        if status.state != SessionState::Completed as i32 {
-            bail!("presigning did not complete: {status:?}");
-        }
-    }
-    println!(
-        "presign: signers {signers:?}, {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-
-    // an order the two devnet authorizers sign; the signers hash its input themselves
-    let message = b"custody devnet: lock-out order #1".to_vec();
-    let not_after = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() + 600;
-    let order = SigningOrder {
-        fleet_id: "devnet".into(),
-        key_id: key_id.as_slice().try_into()?,
-        path: PATH.to_vec(),
-        not_after,
-        rule: DigestRule::Keccak256,
-        inputs: vec![message.clone()],
-    }
-    .encode();
-    let authorization = Authorization {
-        signatures: authorizers
-            .iter()
-            .map(|k| AuthorizerSignature {
-                public_key: k.verifying_key().to_bytes().to_vec(),
-                signature: k
-                    .sign(&authorization_signing_bytes(&order))
-                    .to_bytes()
-                    .to_vec(),
-            })
-            .collect(),
-        order,
+    let round = PresignAndSign {
+        controls: &mut controls,
+        key_id: &key_id,
+        threshold: t,
+        authorizers,
+        child_key: &child_key,
     };
-    let started = Instant::now();
-    let sign = random_id();
-    for c in controls[..usize::from(t)].iter_mut() {
-        c.sign(SignRequest {
-            session_id: sign.clone(),
+    let first = round.run("lock-out order #1").await?;
+
+    // restart every signer the hard way: keys stay, the used presignature stays used
+    fleet.kill_all();
+    println!("restart: all {m} signers killed (SIGKILL) and started again");
+    fleet.start()?;
+    wait_until_serving(&mut controls, fleet).await?;
+    for (i, c) in controls.iter_mut().enumerate() {
+        let keys = c
+            .list_keys(custody_proto::signer::v1::ListKeysRequest {})
+            .await?
+            .into_inner()
+            .keys;
+        if !keys
+            .iter()
+            .any(|k| k.key_id == key_id && k.public_key == key.public_key)
+        {
+            bail!("signer {} lost the key across the restart", i + 1);
+        }
+    }
+    println!("restart: every signer still holds the key (sealed store reopened)");
+    let reuse = controls[0]
+        .sign(SignRequest {
+            session_id: random_id(),
             key_id: key_id.clone(),
             path: Some(WirePath {
                 indices: PATH.to_vec(),
             }),
-            signers: signers.clone(),
-            authorization: Some(authorization.clone()),
+            signers: (1..=u32::from(t)).collect(),
+            authorization: Some(first.authorization.clone()),
             input_index: 0,
-            presignature_id: presign.clone(),
+            presignature_id: first.presignature_id.clone(),
         })
-        .await?;
+        .await;
+    match reuse {
+        Err(status) if status.code() == tonic::Code::FailedPrecondition => println!(
+            "restart: the consumed presignature stays consumed ({})",
+            status.message()
+        ),
+        other => bail!("a consumed presignature was accepted after the restart: {other:?}"),
     }
-    let mut signature = None;
-    for c in controls[..usize::from(t)].iter_mut() {
-        let status = wait_end(c, &sign, Duration::from_secs(60)).await?;
-        match status.outcome {
-            Some(Outcome::Signature(s)) => signature = Some(s),
-            _ => bail!("signing did not complete: {status:?}"),
-        }
-    }
-    let signature = signature.context("no signer")?;
-    let elapsed = started.elapsed();
-
-    // verify here, independently of the signers
-    let digest: [u8; 32] = Keccak256::digest(&message).into();
-    let sig = Signature::from_slice(&signature.r_s)?;
-    child_key
-        .verify_prehash(&digest, &sig)
-        .context("the signature does not verify")?;
-    let recovery = RecoveryId::from_byte(u8::try_from(signature.recovery_id)?)
-        .context("recovery id out of range")?;
-    let recovered = VerifyingKey::recover_from_prehash(&digest, &sig, recovery)?;
-    if recovered != child_key {
-        bail!("the recovery id does not recover the child key");
-    }
-    println!(
-        "sign: keccak256({:?}) = {}",
-        String::from_utf8_lossy(&message),
-        hex::encode(digest)
-    );
-    println!(
-        "sign: signature r||s = {}, v = {} ({:.0} ms, verified with k256; recovers {})",
-        hex::encode(&signature.r_s),
-        signature.recovery_id,
-        elapsed.as_secs_f64() * 1e3,
-        ethereum_address(&recovered)
-    );
-    println!(
-        "order hash (authorized by 2 of 2 devnet authorizers): {}",
-        hex::encode(Sha256::digest(&authorization.order))
-    );
+    let round = PresignAndSign {
+        controls: &mut controls,
+        key_id: &key_id,
+        threshold: t,
+        authorizers,
+        child_key: &child_key,
+    };
+    round.run("lock-out order #2").await?;
     Ok(())
+}
+
+/// What one presign-and-sign round used, for the restart check.
+struct Signed {
+    presignature_id: Vec<u8>,
+    authorization: Authorization,
+}
+
+/// One presignature on signers 1..=t, then an order authorized by the devnet authorizers
+/// signed with it and verified here.
+struct PresignAndSign<'a> {
+    controls: &'a mut [SignerControlClient<Channel>],
+    key_id: &'a [u8],
+    threshold: u16,
+    authorizers: &'a [NodeKey],
+    child_key: &'a VerifyingKey,
+}
+
+impl PresignAndSign<'_> {
+    async fn run(self, label: &str) -> anyhow::Result<Signed> {
+        let (t, key_id, authorizers, child_key) = (
+            self.threshold,
+            self.key_id.to_vec(),
+            self.authorizers,
+            self.child_key,
+        );
+        // one presignature on signers 1..=t
+        let signers: Vec<u32> = (1..=u32::from(t)).collect();
+        let started = Instant::now();
+        let presign = random_id();
+        for c in self.controls[..usize::from(t)].iter_mut() {
+            c.fill_presign_pool(FillPresignPoolRequest {
+                session_id: presign.clone(),
+                key_id: key_id.clone(),
+                epoch: 0,
+                path: Some(WirePath {
+                    indices: PATH.to_vec(),
+                }),
+                signers: signers.clone(),
+            })
+            .await?;
+        }
+        for c in self.controls[..usize::from(t)].iter_mut() {
+            let status = wait_end(c, &presign, Duration::from_secs(300)).await?;
+            if status.state != SessionState::Completed as i32 {
+                bail!("presigning did not complete: {status:?}");
+            }
+        }
+        println!(
+            "presign: signers {signers:?}, {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+
+        // an order the two devnet authorizers sign; the signers hash its input themselves
+        let message = format!("custody devnet: {label}").into_bytes();
+        let not_after = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() + 600;
+        let order = SigningOrder {
+            fleet_id: "devnet".into(),
+            key_id: key_id.as_slice().try_into()?,
+            path: PATH.to_vec(),
+            not_after,
+            rule: DigestRule::Keccak256,
+            inputs: vec![message.clone()],
+        }
+        .encode();
+        let authorization = Authorization {
+            signatures: authorizers
+                .iter()
+                .map(|k| AuthorizerSignature {
+                    public_key: k.verifying_key().to_bytes().to_vec(),
+                    signature: k
+                        .sign(&authorization_signing_bytes(&order))
+                        .to_bytes()
+                        .to_vec(),
+                })
+                .collect(),
+            order,
+        };
+        let started = Instant::now();
+        let sign = random_id();
+        for c in self.controls[..usize::from(t)].iter_mut() {
+            c.sign(SignRequest {
+                session_id: sign.clone(),
+                key_id: key_id.clone(),
+                path: Some(WirePath {
+                    indices: PATH.to_vec(),
+                }),
+                signers: signers.clone(),
+                authorization: Some(authorization.clone()),
+                input_index: 0,
+                presignature_id: presign.clone(),
+            })
+            .await?;
+        }
+        let mut signature = None;
+        for c in self.controls[..usize::from(t)].iter_mut() {
+            let status = wait_end(c, &sign, Duration::from_secs(60)).await?;
+            match status.outcome {
+                Some(Outcome::Signature(s)) => signature = Some(s),
+                _ => bail!("signing did not complete: {status:?}"),
+            }
+        }
+        let signature = signature.context("no signer")?;
+        let elapsed = started.elapsed();
+
+        // verify here, independently of the signers
+        let digest: [u8; 32] = Keccak256::digest(&message).into();
+        let sig = Signature::from_slice(&signature.r_s)?;
+        child_key
+            .verify_prehash(&digest, &sig)
+            .context("the signature does not verify")?;
+        let recovery = RecoveryId::from_byte(u8::try_from(signature.recovery_id)?)
+            .context("recovery id out of range")?;
+        let recovered = VerifyingKey::recover_from_prehash(&digest, &sig, recovery)?;
+        if &recovered != child_key {
+            bail!("the recovery id does not recover the child key");
+        }
+        println!(
+            "sign: keccak256({:?}) = {}",
+            String::from_utf8_lossy(&message),
+            hex::encode(digest)
+        );
+        println!(
+            "sign: signature r||s = {}, v = {} ({:.0} ms, verified with k256; recovers {})",
+            hex::encode(&signature.r_s),
+            signature.recovery_id,
+            elapsed.as_secs_f64() * 1e3,
+            ethereum_address(&recovered)
+        );
+        println!(
+            "order hash (authorized by 2 of 2 devnet authorizers): {}",
+            hex::encode(Sha256::digest(&authorization.order))
+        );
+
+        Ok(Signed {
+            presignature_id: presign,
+            authorization,
+        })
+    }
 }
 
 /// Ethereum address: the last 20 bytes of Keccak-256 of the uncompressed public key (without
