@@ -14,7 +14,14 @@ fn devnet_signs_restarts_and_signs_again() {
     // a port range unlikely to be in use by another test run on this machine
     let base_port = 20_000 + (std::process::id() % 20_000) as u16;
     let out = Command::new(BIN)
-        .args(["devnet", "--signers", "3", "--threshold", "2", "--base-port"])
+        .args([
+            "devnet",
+            "--signers",
+            "3",
+            "--threshold",
+            "2",
+            "--base-port",
+        ])
         .arg(base_port.to_string())
         .arg("--dir")
         .arg(dir.path().join("net"))
@@ -31,10 +38,17 @@ fn devnet_signs_restarts_and_signs_again() {
         "restart: the consumed presignature stays consumed",
         "lock-out order #2",
     ] {
-        assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in:\n{stdout}"
+        );
     }
     // two signatures were made: two different signature lines
-    assert_eq!(stdout.matches("sign: signature r||s").count(), 2, "{stdout}");
+    assert_eq!(
+        stdout.matches("sign: signature r||s").count(),
+        2,
+        "{stdout}"
+    );
     // every signer's audit chain is intact after the kill
     for i in 1..=3 {
         let data = dir.path().join(format!("net/signer-{i}/data"));
