@@ -66,46 +66,33 @@ async fn devnet_node_process_serves_health_over_mtls_and_stops_on_sigterm() {
     assert!(status.success());
     let config = out.join("signer-1/signer.toml");
 
-    let check = Command::new(BIN)
-        .args(["check-config", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
-
+    // `signer-node SUBCOMMAND --config signer-1/signer.toml`, run to completion
+    let node = |subcommand: &str| {
+        Command::new(BIN)
+            .args([subcommand, "--config"])
+            .arg(&config)
+            .output()
+            .unwrap()
+    };
+    let ok = |out: &std::process::Output| {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    ok(&node("check-config"));
     // `run` refuses a node whose keystore and store do not exist yet
-    let early = Command::new(BIN)
-        .args(["run", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let early = node("run");
     assert!(!early.status.success());
     assert!(
         String::from_utf8_lossy(&early.stderr).contains("signer-node init"),
         "{}",
         String::from_utf8_lossy(&early.stderr)
     );
-    let init = Command::new(BIN)
-        .args(["init", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(
-        init.status.success(),
-        "{}",
-        String::from_utf8_lossy(&init.stderr)
-    );
+    ok(&node("init"));
     // a second init refuses and changes nothing
-    let again = Command::new(BIN)
-        .args(["init", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(!again.status.success());
+    assert!(!node("init").status.success());
 
     let child = Command::new(BIN)
         .args(["run", "--config"])
