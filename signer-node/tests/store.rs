@@ -19,7 +19,18 @@ const S2: [u8; 32] = [2; 32];
 
 /// Runs `f` on the raw sled database of the store in `dir` (the vault must be closed).
 fn raw(dir: &Path, f: impl FnOnce(&sled::Db)) {
-    let db = sled::open(dir.join("store")).unwrap();
+    // the vault closed a moment ago: sled's flusher may still hold the file lock briefly
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    let db = loop {
+        match sled::open(dir.join("store")) {
+            Ok(db) => break db,
+            Err(e) if std::time::Instant::now() < deadline => {
+                assert!(e.to_string().contains("could not acquire lock"), "{e}");
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
     f(&db);
     db.flush().unwrap();
 }

@@ -81,11 +81,26 @@ impl std::fmt::Debug for SledVault {
     }
 }
 
+/// How long opening waits for another handle's file lock to go away.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Opens the sled database. sled releases its file lock when the last handle of a database
+/// is gone, and for a database closed a moment ago that includes its background flusher
+/// thread, so a lock conflict is retried briefly; a store that another running process holds
+/// still fails, after [`LOCK_WAIT`].
 fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
-    sled::Config::new()
-        .path(path)
-        .open()
-        .map_err(StoreError::db("opening the database"))
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match sled::Config::new().path(path).open() {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => return other.map_err(StoreError::db("opening the database")),
+        }
+    }
 }
 
 /// Opens the database of an existing store without a sealer (for `audit verify`) and checks
