@@ -258,14 +258,15 @@ async fn drive(
         ethereum_address(&child_key)
     );
 
-    let round = PresignAndSign {
-        controls: &mut controls,
-        key_id: &key_id,
+    let rounds = SignContext {
+        key_id: key_id.clone(),
         threshold: t,
         authorizers,
-        child_key: &child_key,
+        child_key,
     };
-    let first = round.run("lock-out order #1").await?;
+    let first = rounds
+        .presign_and_sign(&mut controls, "lock-out order #1")
+        .await?;
 
     // restart every signer the hard way: keys stay, the used presignature stays used
     fleet.kill_all();
@@ -287,17 +288,11 @@ async fn drive(
     }
     println!("restart: every signer still holds the key (sealed store reopened)");
     let reuse = controls[0]
-        .sign(SignRequest {
-            session_id: random_id(),
-            key_id: key_id.clone(),
-            path: Some(WirePath {
-                indices: PATH.to_vec(),
-            }),
-            signers: (1..=u32::from(t)).collect(),
-            authorization: Some(first.authorization.clone()),
-            input_index: 0,
-            presignature_id: first.presignature_id.clone(),
-        })
+        .sign(rounds.sign_request(
+            random_id(),
+            &first.presignature_id,
+            first.authorization.clone(),
+        ))
         .await;
     match reuse {
         Err(status) if status.code() == tonic::Code::FailedPrecondition => println!(
@@ -306,14 +301,9 @@ async fn drive(
         ),
         other => bail!("a consumed presignature was accepted after the restart: {other:?}"),
     }
-    let round = PresignAndSign {
-        controls: &mut controls,
-        key_id: &key_id,
-        threshold: t,
-        authorizers,
-        child_key: &child_key,
-    };
-    round.run("lock-out order #2").await?;
+    rounds
+        .presign_and_sign(&mut controls, "lock-out order #2")
+        .await?;
     Ok(())
 }
 
@@ -323,29 +313,54 @@ struct Signed {
     authorization: Authorization,
 }
 
-/// One presignature on signers 1..=t, then an order authorized by the devnet authorizers
-/// signed with it and verified here.
-struct PresignAndSign<'a> {
-    controls: &'a mut [SignerControlClient<Channel>],
-    key_id: &'a [u8],
+/// What every signing round of the demonstration shares: the key, the signers 1..=t, the
+/// devnet authorizers and the child key that must verify.
+struct SignContext<'a> {
+    key_id: Vec<u8>,
     threshold: u16,
     authorizers: &'a [NodeKey],
-    child_key: &'a VerifyingKey,
+    child_key: VerifyingKey,
 }
 
-impl PresignAndSign<'_> {
-    async fn run(self, label: &str) -> anyhow::Result<Signed> {
+impl SignContext<'_> {
+    /// A `Sign` of input 0 of `authorization` by signers 1..=t with a pooled presignature.
+    fn sign_request(
+        &self,
+        session_id: Vec<u8>,
+        presignature_id: &[u8],
+        authorization: Authorization,
+    ) -> SignRequest {
+        SignRequest {
+            session_id,
+            key_id: self.key_id.clone(),
+            path: Some(WirePath {
+                indices: PATH.to_vec(),
+            }),
+            signers: (1..=u32::from(self.threshold)).collect(),
+            authorization: Some(authorization),
+            input_index: 0,
+            presignature_id: presignature_id.to_vec(),
+        }
+    }
+
+    /// One presignature on signers 1..=t, then an order authorized by the devnet authorizers
+    /// signed with it and verified here.
+    async fn presign_and_sign(
+        &self,
+        controls: &mut [SignerControlClient<Channel>],
+        label: &str,
+    ) -> anyhow::Result<Signed> {
         let (t, key_id, authorizers, child_key) = (
             self.threshold,
-            self.key_id.to_vec(),
+            self.key_id.clone(),
             self.authorizers,
-            self.child_key,
+            &self.child_key,
         );
         // one presignature on signers 1..=t
         let signers: Vec<u32> = (1..=u32::from(t)).collect();
         let started = Instant::now();
         let presign = random_id();
-        for c in self.controls[..usize::from(t)].iter_mut() {
+        for c in controls[..usize::from(t)].iter_mut() {
             c.fill_presign_pool(FillPresignPoolRequest {
                 session_id: presign.clone(),
                 key_id: key_id.clone(),
@@ -357,7 +372,7 @@ impl PresignAndSign<'_> {
             })
             .await?;
         }
-        for c in self.controls[..usize::from(t)].iter_mut() {
+        for c in controls[..usize::from(t)].iter_mut() {
             let status = wait_end(c, &presign, Duration::from_secs(300)).await?;
             if status.state != SessionState::Completed as i32 {
                 bail!("presigning did not complete: {status:?}");
@@ -395,22 +410,12 @@ impl PresignAndSign<'_> {
         };
         let started = Instant::now();
         let sign = random_id();
-        for c in self.controls[..usize::from(t)].iter_mut() {
-            c.sign(SignRequest {
-                session_id: sign.clone(),
-                key_id: key_id.clone(),
-                path: Some(WirePath {
-                    indices: PATH.to_vec(),
-                }),
-                signers: signers.clone(),
-                authorization: Some(authorization.clone()),
-                input_index: 0,
-                presignature_id: presign.clone(),
-            })
-            .await?;
+        for c in controls[..usize::from(t)].iter_mut() {
+            c.sign(self.sign_request(sign.clone(), &presign, authorization.clone()))
+                .await?;
         }
         let mut signature = None;
-        for c in self.controls[..usize::from(t)].iter_mut() {
+        for c in controls[..usize::from(t)].iter_mut() {
             let status = wait_end(c, &sign, Duration::from_secs(60)).await?;
             match status.outcome {
                 Some(Outcome::Signature(s)) => signature = Some(s),
