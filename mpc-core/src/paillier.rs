@@ -688,9 +688,14 @@ impl PaillierSecretKey {
     /// no longer run on attacker-chosen numbers (the Brumley–Boneh timing attack on CRT
     /// exponentiation needs exactly that; audits/bigint-timing.md).
     pub fn decrypt_blinded(&self, rng: &mut impl CryptoRngCore, c: &Ciphertext) -> BigInt {
-        let nonce = self.fresh_nonce(rng);
-        let blinded = Ciphertext(c.0.clone() * nonce.rho_pow_n.expose() % self.public.n_squared());
-        self.decrypt(&blinded)
+        self.decrypt(&self.blind(rng, c).0)
+    }
+
+    /// c·r^N mod N² for a fresh r (the same plaintext), and r.
+    fn blind(&self, rng: &mut impl CryptoRngCore, c: &Ciphertext) -> (Ciphertext, FreshNonce) {
+        let r = self.fresh_nonce(rng);
+        let blinded = Ciphertext(c.0.clone() * r.rho_pow_n.expose() % self.public.n_squared());
+        (blinded, r)
     }
 
     /// [`Self::decrypt_blinded`] that also recovers the ciphertext's own randomness: with
@@ -702,8 +707,7 @@ impl PaillierSecretKey {
         c: &Ciphertext,
     ) -> (BigInt, Nonce) {
         let n = self.public.n();
-        let r = self.fresh_nonce(rng);
-        let blinded = Ciphertext(c.0.clone() * r.rho_pow_n.expose() % self.public.n_squared());
+        let (blinded, r) = self.blind(rng, c);
         let m = self.decrypt(&blinded);
         let rho_blinded = self.recover_nonce(&blinded);
         // r is a unit (fresh nonce), so the inverse exists

@@ -131,12 +131,22 @@ impl CosetReps {
         }
     }
 
-    /// (u_c mod N, u_c^N mod N²) for the secret index c ∈ [0, 4), selected by a scan over all
-    /// four so that the memory access pattern does not depend on c.
-    fn select(&self, c: u8) -> (SecretUint, SecretUint) {
+    /// (ρ0·u mod N, P0·u^N mod N²) for a uniformly random representative u, selected by a
+    /// scan over all four so that the memory access pattern does not depend on the choice.
+    fn apply_random(
+        &self,
+        rng: &mut impl CryptoRngCore,
+        rho0: &SecretUint,
+        pow0: &SecretUint,
+        n: &BigUint,
+        nn: &BigUint,
+    ) -> (SecretUint, SecretUint) {
+        let c = random_coset(rng);
+        let u = SecretUint::new(ct_select(&self.mod_n, c, self.limbs_n));
+        let u_pow_n = SecretUint::new(ct_select(&self.pow_n, c, self.limbs_nn));
         (
-            SecretUint::new(ct_select(&self.mod_n, c, self.limbs_n)),
-            SecretUint::new(ct_select(&self.pow_n, c, self.limbs_nn)),
+            SecretUint::new(rho0.expose() * u.expose() % n),
+            SecretUint::new(pow0.expose() * u_pow_n.expose() % nn),
         )
     }
 }
@@ -205,11 +215,7 @@ impl PublicNonceTables {
         let alpha = SecretUint::new(random_bits(rng, self.exp_bits as u64));
         let rho0 = SecretUint::new(self.h.pow(alpha.expose()));
         let pow0 = SecretUint::new(self.h_pow_n.pow(alpha.expose()));
-        let (u, u_pow_n) = self.reps.select(random_coset(rng));
-        (
-            SecretUint::new(rho0.expose() * u.expose() % n),
-            SecretUint::new(pow0.expose() * u_pow_n.expose() % nn),
-        )
+        self.reps.apply_random(rng, &rho0, &pow0, n, nn)
     }
 }
 
@@ -299,11 +305,7 @@ impl OwnerNonceTables {
             m.qq,
             m.pp_inv_mod_qq,
         ));
-        let (u, u_pow_n) = self.reps.select(random_coset(rng));
-        (
-            SecretUint::new(rho0.expose() * u.expose() % n),
-            SecretUint::new(pow0.expose() * u_pow_n.expose() % nn),
-        )
+        self.reps.apply_random(rng, &rho0, &pow0, n, nn)
     }
 }
 
