@@ -1,6 +1,6 @@
 //! `monty::Montgomery`: exponentiation at 1536/3072/6144-bit moduli with full-length exponents,
 //! and single Montgomery products/squarings: the current `src/monty.rs` ("new") against a
-//! verbatim copy of the version of commit 74751ef (`benches/support/monty_baseline.rs`, "old"),
+//! verbatim copy of the version of commit ded6c12 (`benches/support/monty_baseline.rs`, "old"),
 //! both compiled into this binary.
 //!
 //! `cargo bench -p mpc-core --bench monty` runs criterion.
@@ -175,7 +175,7 @@ fn ab(reps: usize) {
         assert_eq!(products_new(c, 7, false), products_old(c, 7, false));
         assert_eq!(products_new(c, 7, true), products_old(c, 7, true));
     }
-    println!("interleaved A/B, {reps} rounds, per operation (old = commit 74751ef's monty.rs)");
+    println!("interleaved A/B, {reps} rounds, per operation (old = commit ded6c12's monty.rs)");
     println!(
         "{:<28} {:>12} {:>12} {:>8}   {:>10} {:>10} {:>8}",
         "case", "old median", "new median", "speedup", "old min", "new min", "speedup"
@@ -232,6 +232,25 @@ fn ab(reps: usize) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    // `--count old|new mul|sqr BITS ITERS`: only that kernel, for `perf stat` cycle counts,
+    // which a busy machine disturbs far less than wall-clock time.
+    if let Some(i) = args.iter().position(|a| a == "--count") {
+        let arg = |k: usize| args.get(i + k).map(String::as_str).unwrap_or("");
+        let bits: u64 = arg(3).parse().unwrap_or(3072);
+        let iters: usize = arg(4).parse().unwrap_or(100_000);
+        let c = cases()
+            .into_iter()
+            .find(|c| c.bits == bits)
+            .expect("bits: 1536, 3072 or 6144");
+        let square = arg(2) == "sqr";
+        let out = if arg(1) == "old" {
+            products_old(&c, iters, square)
+        } else {
+            products_new(&c, iters, square)
+        };
+        black_box(out);
+        return;
+    }
     if let Some(i) = args.iter().position(|a| a == "--ab") {
         let reps = args.get(i + 1).and_then(|r| r.parse().ok()).unwrap_or(15);
         ab(reps);

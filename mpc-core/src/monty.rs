@@ -28,6 +28,9 @@ const MAX_WINDOW_BITS: usize = 6;
 pub struct Montgomery {
     modulus: BigUint,
     n: Vec<u64>,
+    /// The limbs of n in reverse order (`n_rev[j] = n[len − 1 − j]`), so that every column
+    /// sum of a product scan reads both operands forwards.
+    n_rev: Vec<u64>,
     /// −n^{-1} mod 2^64.
     n0_inv: u64,
     /// R² mod n, R = 2^{64·len}.
@@ -46,21 +49,25 @@ impl Drop for Montgomery {
     fn drop(&mut self) {
         use zeroize::Zeroize;
         self.n.zeroize();
+        self.n_rev.zeroize();
         self.r2.zeroize();
         self.r1.zeroize();
         crate::arith::wipe_uint(&mut self.modulus);
     }
 }
 
-/// Scratch space for one product: the len reduction digits m_i.
+/// Scratch space for one product: the len reduction digits m_i and a reversed copy of the
+/// second operand.
 pub(crate) struct Scratch {
     t: Vec<u64>,
+    rev: Vec<u64>,
 }
 
 impl Drop for Scratch {
     fn drop(&mut self) {
         // the scratch held products of possibly secret values
         zeroize::Zeroize::zeroize(&mut self.t);
+        zeroize::Zeroize::zeroize(&mut self.rev);
     }
 }
 
@@ -82,6 +89,7 @@ impl Montgomery {
             modulus: modulus.clone(),
             r1: pad(&(&r % modulus), len),
             r2: pad(&((&r * &r) % modulus), len),
+            n_rev: n.iter().rev().copied().collect(),
             n,
             n0_inv: inv.wrapping_neg(),
         })
@@ -101,6 +109,7 @@ impl Montgomery {
     pub(crate) fn scratch(&self) -> Scratch {
         Scratch {
             t: vec![0u64; self.n.len()],
+            rev: vec![0u64; self.n.len()],
         }
     }
 
@@ -160,16 +169,31 @@ impl Montgomery {
     /// accumulator, so the dependency chain from one limb product to the next is a single
     /// add-with-carry (the products themselves are independent), and nothing but the len
     /// reduction digits m_i is stored. The a·b and m·n terms go to two accumulators so the
-    /// two chains run in parallel.
+    /// two chains run in parallel. b and n are read through reversed copies, so a column is
+    /// one forward loop over four slices that start at two offsets: few enough live registers
+    /// that nothing is spilled to the stack inside the loop.
     fn mul(&self, a: &[u64], b: &[u64], out: &mut [u64], s: &mut Scratch) {
         let n = &self.n[..];
         let len = n.len();
         let (a, b, out) = (&a[..len], &b[..len], &mut out[..len]);
-        let m = &mut s.t[..len];
+        let (m, br) = (&mut s.t[..len], &mut s.rev[..len]);
+        for (r, &x) in br.iter_mut().zip(b.iter().rev()) {
+            *r = x;
+        }
+        let nr = &self.n_rev[..len];
         let mut acc = Acc::default();
         for k in 0..len {
+            // a_i·b_{k−i} for i ≤ k, m_i·n_{k−i} for i < k; b_{k−i} = br[len−1−k+i]
+            let off = len - 1 - k;
             let mut red = Acc::default();
-            dot2(&mut acc, &mut red, &a[..k], &b[1..=k], &m[..k], &n[1..=k]);
+            dot2(
+                &mut acc,
+                &mut red,
+                &a[..k],
+                &br[off..off + k],
+                &m[..k],
+                &nr[off..off + k],
+            );
             acc.mac(a[k], b[0]);
             acc.add(red);
             let mk = acc.low().wrapping_mul(self.n0_inv);
@@ -178,9 +202,17 @@ impl Montgomery {
             acc.shift();
         }
         for k in len..2 * len - 1 {
+            // i from k + 1 − len to len − 1, j = k − i ≥ k + 1 − len: reversed index i − lo
             let lo = k + 1 - len;
             let mut red = Acc::default();
-            dot2(&mut acc, &mut red, &a[lo..], &b[lo..], &m[lo..], &n[lo..]);
+            dot2(
+                &mut acc,
+                &mut red,
+                &a[lo..],
+                &br[..len - lo],
+                &m[lo..],
+                &nr[..len - lo],
+            );
             acc.add(red);
             out[k - len] = acc.low();
             acc.shift();
@@ -192,37 +224,35 @@ impl Montgomery {
 
     /// out = a²·R^{-1} mod n for a < n: as [`Self::mul`], but each cross product a_i·a_j
     /// (i < j) is computed once per column and the column's cross sum doubled, so a squaring
-    /// costs about 1.5·len² limb products instead of 2·len².
+    /// costs about 1.5·len² limb products instead of 2·len². The cross sum (about k/2 terms)
+    /// runs beside the first half of the reduction sum (k terms); the second half of the
+    /// reduction sum then runs on two accumulators.
     fn sqr(&self, a: &[u64], out: &mut [u64], s: &mut Scratch) {
         let n = &self.n[..];
         let len = n.len();
         let (a, out) = (&a[..len], &mut out[..len]);
-        let m = &mut s.t[..len];
+        let (m, ar) = (&mut s.t[..len], &mut s.rev[..len]);
+        for (r, &x) in ar.iter_mut().zip(a.iter().rev()) {
+            *r = x;
+        }
+        let nr = &self.n_rev[..len];
         let mut acc = Acc::default();
         for k in 0..len {
-            let (mut cross, red) =
-                sqr_column(&a[..k.div_ceil(2)], &a[k / 2 + 1..=k], &m[..k], &n[1..=k]);
-            cross.double();
-            if k % 2 == 0 {
-                cross.mac(a[k / 2], a[k / 2]);
-            }
-            acc.add(cross);
-            acc.add(red);
+            // i < j = k − i: i < (k + 1)/2 cross terms; m_i·n_{k−i} for i < k; the partner
+            // index k − i is read at reversed position off + i
+            let off = len - 1 - k;
+            let c = (k + 1) / 2;
+            column_sqr(&mut acc, a, &a[..c], &ar[off..], &m[..k], &nr[off..], k);
             let mk = acc.low().wrapping_mul(self.n0_inv);
             m[k] = mk;
             acc.mac(mk, n[0]);
             acc.shift();
         }
         for k in len..2 * len - 1 {
+            // i from lo = k + 1 − len: cross terms up to (k + 1)/2, reduction terms up to len
             let lo = k + 1 - len;
-            let (mut cross, red) =
-                sqr_column(&a[lo..k.div_ceil(2)], &a[k / 2 + 1..], &m[lo..], &n[lo..]);
-            cross.double();
-            if k % 2 == 0 {
-                cross.mac(a[k / 2], a[k / 2]);
-            }
-            acc.add(cross);
-            acc.add(red);
+            let c = (k + 1) / 2 - lo;
+            column_sqr(&mut acc, a, &a[lo..lo + c], ar, &m[lo..], nr, k);
             out[k - len] = acc.low();
             acc.shift();
         }
@@ -455,54 +485,60 @@ impl Acc {
     }
 }
 
-/// acc += Σ_i x_i·y_{l−1−i} and red += Σ_i u_i·v_{l−1−i}, l = x.len() = y.len() = u.len() =
-/// v.len(): two column sums of a product scan, interleaved.
-///
-/// Indexed loops: with the lengths equal LLVM drops the bounds checks and keeps every pointer
-/// in a register, which a chain of `zip`s over reversed iterators did not.
+/// acc += Σ_i x_i·y_i and red += Σ_i u_i·v_i over slices of one length: two column sums of
+/// a product scan, interleaved. The operands that the column pairs in reverse are passed as
+/// reversed copies, so all four slices are read forwards with one index.
 #[inline(always)]
 #[allow(clippy::needless_range_loop)]
 fn dot2(acc: &mut Acc, red: &mut Acc, x: &[u64], y: &[u64], u: &[u64], v: &[u64]) {
     let l = x.len();
     let (y, u, v) = (&y[..l], &u[..l], &v[..l]);
     for i in 0..l {
-        acc.mac(x[i], y[l - 1 - i]);
-        red.mac(u[i], v[l - 1 - i]);
+        acc.mac(x[i], y[i]);
+        red.mac(u[i], v[i]);
     }
 }
 
-/// One column of a squaring: (Σ x_i·y_{c−1−i}, Σ u_i·v_{r−1−i}) with c = x.len() and
-/// r = u.len() ≈ 2c. The reduction sum is split in halves so three independent accumulators
-/// run side by side over about c steps.
+/// One column k of a squaring: acc += 2·Σ x_i·y_i (+ a_{k/2}² for even k) + Σ u_i·v_i, with
+/// x the c = x.len() lower cross factors, y their reversed partners, u the reduction digits
+/// and v the reversed modulus limbs (u.len() ≥ c terms; y and v are read from their start).
+/// The cross sum runs beside the first c reduction terms; the rest runs on two chains.
 #[inline(always)]
-#[allow(clippy::needless_range_loop)]
-fn sqr_column(x: &[u64], y: &[u64], u: &[u64], v: &[u64]) -> (Acc, Acc) {
-    let (c, r) = (x.len(), u.len());
-    let h = r / 2;
-    let (u1, v1, u2, v2) = (&u[..h], &v[r - h..r], &u[h..], &v[..r - h]);
-    let (mut cross, mut red1, mut red2) = (Acc::default(), Acc::default(), Acc::default());
-    let l = c.min(h);
-    let (y, v1, v2) = (&y[..c], &v1[..h], &v2[..r - h]);
-    let (x0, u10, u20) = (&x[..l], &u1[..l], &u2[..l]);
-    let (y0, v10, v20) = (&y[c - l..], &v1[h - l..], &v2[r - h - l..]);
-    for i in 0..l {
-        cross.mac(x0[i], y0[l - 1 - i]);
-        red1.mac(u10[i], v10[l - 1 - i]);
-        red2.mac(u20[i], v20[l - 1 - i]);
+fn column_sqr(acc: &mut Acc, a: &[u64], x: &[u64], y: &[u64], u: &[u64], v: &[u64], k: usize) {
+    let c = x.len();
+    let r = u.len();
+    let (y, v) = (&y[..c], &v[..r]);
+    let mut cross = Acc::default();
+    let mut red = Acc::default();
+    for (((&xi, &yi), &ui), &vi) in x.iter().zip(y).zip(&u[..c]).zip(&v[..c]) {
+        cross.mac(xi, yi);
+        red.mac(ui, vi);
     }
-    // the three lengths differ by at most one: at most one term left in each sum
-    debug_assert!(c - l <= 1 && h - l <= 1 && r - h - l <= 1);
-    if c > l {
-        cross.mac(x[l], y[0]);
+    cross.double();
+    if k % 2 == 0 {
+        cross.mac(a[k / 2], a[k / 2]);
     }
-    if h > l {
-        red1.mac(u1[l], v1[0]);
+    acc.add(cross);
+    dot_pairs(acc, &mut red, &u[c..], &v[c..]);
+    acc.add(red);
+}
+
+/// acc + red += Σ_i u_i·v_i, alternating the terms between the two accumulators so that two
+/// add-with-carry chains run side by side.
+#[inline(always)]
+fn dot_pairs(acc: &mut Acc, red: &mut Acc, u: &[u64], v: &[u64]) {
+    let l = u.len();
+    let v = &v[..l];
+    let half = l / 2;
+    let (u0, u1) = u.split_at(half);
+    let (v0, v1) = v.split_at(half);
+    for (((&x, &y), &z), &w) in u0.iter().zip(v0).zip(u1).zip(v1) {
+        acc.mac(x, y);
+        red.mac(z, w);
     }
-    if r - h > l {
-        red2.mac(u2[l], v2[0]);
+    if l % 2 == 1 {
+        acc.mac(u[l - 1], v[l - 1]);
     }
-    red1.add(red2);
-    (cross, red1)
 }
 
 fn window_digit(e: &[u64], pos: usize, w: usize) -> usize {
