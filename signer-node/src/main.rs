@@ -281,6 +281,7 @@ fn run(config_path: PathBuf) -> anyhow::Result<()> {
     if let Some(pool) = &supply.pool {
         pool.spawn();
     }
+    runner::presign_pool::spawn_workers(&runner);
     let node = node.with_runner(runner);
     runtime.block_on(async move {
         let listener = node.bind().await?;

@@ -6,6 +6,7 @@
 
 pub mod prime_pool;
 pub mod prime_set;
+pub mod proposals;
 
 use std::collections::BTreeSet;
 
