@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use mpc_core::aux_info::AuxPrimes;
 use mpc_core::params::PRIME_BITS;
+use mpc_core::primes::SafePrimeGenerator;
 use signer_node::pools::prime_pool::{PooledPrimes, PrimePool};
 use signer_node::pools::prime_set::PrimeSet;
 use signer_node::runner::primes::{PrimeError, PrimeSource};
@@ -18,9 +19,11 @@ use signer_node::store::SledVault;
 use signer_node::vault::{MemoryVault, Vault};
 use store_support::file_sealer;
 
-/// A small real prime set (the real generator at 64 bits).
+/// A small real prime set (the real generator at 64 bits), the sieve table built once.
 fn small_set() -> PrimeSet {
-    PrimeSet::generate(&mut rand::rngs::OsRng, 64, |_, _| {}).unwrap()
+    static GENERATOR: std::sync::OnceLock<SafePrimeGenerator> = std::sync::OnceLock::new();
+    let g = GENERATOR.get_or_init(SafePrimeGenerator::new);
+    PrimeSet::generate(g, &mut rand::rngs::OsRng, 64, |_, _| {}).unwrap()
 }
 
 fn check_take_once<V: Vault>(vault: &V) {
@@ -100,8 +103,9 @@ async fn wait_ready(pool: &PrimePool, want: u32, limit: Duration) {
     }
 }
 
-/// Real generation in the background (128-bit safe primes, two threads; well under a second
-/// on a laptop), refilled after a take, never above the target, kept in the sealed store.
+/// Real generation in the background with mpc-core's generator at 128 bits, two threads,
+/// refilled after a take, never above the target, kept in the sealed store. (A few seconds
+/// in a debug build on a loaded 2-core machine, most of it building the sieve table once.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_worker_fills_the_pool_to_its_target_and_refills_it() {
     let dir = tempfile::tempdir().unwrap();

@@ -5,10 +5,11 @@
 //! infos ever share primes); when the pool is empty it generates on demand, with a log line.
 //! Fixture primes (devnet) bypass the pool ([`prime_source`]).
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use mpc_core::params::PRIME_BITS;
+use mpc_core::primes::SafePrimeGenerator;
 use tokio::sync::Notify;
 use tokio::task::{JoinHandle, JoinSet};
 
@@ -58,6 +59,8 @@ pub struct PrimePool {
     bits: u32,
     wake: Notify,
     stats: Mutex<Stats>,
+    /// Built on the first generator thread and shared (its sieve table is ~1 MB).
+    generator: OnceLock<SafePrimeGenerator>,
 }
 
 impl std::fmt::Debug for PrimePool {
@@ -92,6 +95,7 @@ impl PrimePool {
             bits,
             wake: Notify::new(),
             stats: Mutex::new(Stats::default()),
+            generator: OnceLock::new(),
         })
     }
 
@@ -217,7 +221,8 @@ impl PrimePool {
     /// Generates one set and stores it (on a blocking thread); returns the time it took.
     fn generate_one(&self) -> Result<Duration, String> {
         let start = Instant::now();
-        let set = PrimeSet::generate(&mut rand::rngs::OsRng, self.bits, |k, took| {
+        let generator = self.generator.get_or_init(SafePrimeGenerator::new);
+        let set = PrimeSet::generate(generator, &mut rand::rngs::OsRng, self.bits, |k, took| {
             tracing::info!(
                 prime = k,
                 ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX),

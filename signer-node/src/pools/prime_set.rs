@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use mpc_core::arith::SecretUint;
 use mpc_core::aux_info::AuxPrimes;
-use mpc_core::primes::generate_safe_prime;
+use mpc_core::primes::SafePrimeGenerator;
 use num_bigint::BigUint;
 use rand_core::CryptoRngCore;
 use zeroize::Zeroizing;
@@ -67,9 +67,11 @@ impl fmt::Debug for PrimeSet {
 }
 
 impl PrimeSet {
-    /// Generates four fresh safe primes of `bits` bits with `mpc_core::primes`, calling
-    /// `on_prime(k, time)` after the k-th (1..=4) with the time it took.
+    /// Generates four fresh safe primes of `bits` bits with `generator` (build it once and
+    /// reuse it: its sieve table is costly), calling `on_prime(k, time)` after the k-th
+    /// (1..=4) with the time it took.
     pub fn generate(
+        generator: &SafePrimeGenerator,
         rng: &mut impl CryptoRngCore,
         bits: u32,
         mut on_prime: impl FnMut(usize, Duration),
@@ -81,7 +83,8 @@ impl PrimeSet {
         }
         let mut one = |k: usize| {
             let start = Instant::now();
-            let p = generate_safe_prime(rng, bits, |_| ControlFlow::Continue(()))
+            let p = generator
+                .generate(rng, bits, |_| ControlFlow::Continue(()))
                 .map_err(|e| PrimeSetGenError(e.to_string()))?;
             on_prime(k, start.elapsed());
             Ok::<_, PrimeSetGenError>(SecretUint::new(p))
@@ -193,7 +196,8 @@ mod tests {
     fn set() -> PrimeSet {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
         let mut seen = Vec::new();
-        let s = PrimeSet::generate(&mut rng, 64, |k, _| seen.push(k)).unwrap();
+        let g = SafePrimeGenerator::new();
+        let s = PrimeSet::generate(&g, &mut rng, 64, |k, _| seen.push(k)).unwrap();
         assert_eq!(seen, vec![1, 2, 3, 4]);
         s
     }
@@ -244,6 +248,7 @@ mod tests {
             PrimeSet::decode(&even).unwrap_err(),
             PrimeSetDecodeError::Value(0)
         );
-        assert!(PrimeSet::generate(&mut rand::rngs::OsRng, 8, |_, _| {}).is_err());
+        let g = SafePrimeGenerator::with_sieve_limit(1 << 10);
+        assert!(PrimeSet::generate(&g, &mut rand::rngs::OsRng, 8, |_, _| {}).is_err());
     }
 }
