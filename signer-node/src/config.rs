@@ -112,6 +112,9 @@ pub struct NodeConfig {
     /// Devnet-only switches (all off unless written); a production config has no `[devnet]`.
     #[serde(default)]
     pub devnet: DevnetSwitches,
+    /// Background pools: prime sets and presignatures kept ready (all off by default).
+    #[serde(default)]
+    pub pools: crate::pools::PoolSettings,
 }
 
 /// Switches that make a node unfit for real keys, for tests and devnets only. Each must be
@@ -358,6 +361,11 @@ impl NodeConfig {
                 ));
             }
         }
+
+        let fleet: BTreeSet<u16> = peers.iter().map(|p| p.index).collect();
+        self.pools
+            .check(&fleet)
+            .map_err(|(key, reason)| invalid(key, reason))?;
 
         let round_deadline = Duration::from_millis(self.round_deadline_ms);
         Ok(ValidatedConfig {

@@ -17,6 +17,7 @@ pub mod inbox;
 pub mod node_key;
 pub mod peer_tls;
 pub mod pki;
+pub mod pools;
 pub mod runner;
 pub mod server;
 pub mod store;

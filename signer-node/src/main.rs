@@ -261,7 +261,7 @@ fn run(config_path: PathBuf) -> anyhow::Result<()> {
     let config = NodeConfig::load(&config_path)?;
     let node = Node::load(config)?;
     let vault = open_vault(node.config())?;
-    let primes = runner::primes::from_config(node.config())?;
+    let supply = signer_node::pools::prime_pool::prime_source(node.config(), Arc::clone(&vault))?;
     let node_key = NodeKey::load(&node.config().raw.node_key)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -275,9 +275,13 @@ fn run(config_path: PathBuf) -> anyhow::Result<()> {
         RunnerParts {
             vault,
             gate: Arc::new(PolicyGate::from_config(node.config())),
-            primes,
+            primes: supply.source,
         },
     );
+    if let Some(pool) = &supply.pool {
+        pool.spawn();
+    }
+    runner::presign_pool::spawn_workers(&runner);
     let node = node.with_runner(runner);
     runtime.block_on(async move {
         let listener = node.bind().await?;

@@ -243,6 +243,7 @@ pub fn write_devnet(spec: &DevnetSpec) -> Result<DevnetLayout, PkiError> {
                 fixture_primes: false,
                 ephemeral_vault: false,
             },
+            pools: crate::pools::PoolSettings::default(),
         };
         // sealing: a file keystore whose passphrase is a random file in the data directory
         // (a devnet stand-in for an operator's secret or an HSM; see hsm-profiles/README.md)

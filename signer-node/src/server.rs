@@ -26,6 +26,9 @@ use custody_proto::signer::v1::{
     SessionAccepted, SessionStatusRequest, SessionStatusResponse, SignDigestRequest,
     SignDigestResponse, SignRequest, StartKeygenRequest, StartRefreshRequest, StartReshareRequest,
 };
+use custody_proto::signer::v1::{
+    PoolStatusRequest, PoolStatusResponse, PresignProposalReceipt, ProtocolKind,
+};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::codegen::{http, BoxFuture, Context, Poll, Service};
@@ -39,6 +42,7 @@ use crate::envelope::{EnvelopeVerifier, ENVELOPE_OVERHEAD_BYTES, SESSION_ID_LEN}
 use crate::identity::{caller, CallerIdentity, Role, RoleGate};
 use crate::inbox::{NoSessions, SessionInbox};
 use crate::node_key::{NodeKey, NodeKeyError};
+use crate::pools::proposals::{NoProposals, PresignProposals};
 use crate::runner::control::ControlService as RunnerControl;
 use crate::runner::Runner;
 use crate::tls::{TlsError, TlsMaterial};
@@ -54,6 +58,7 @@ pub struct Node {
     node_key: NodeKey,
     inbox: Arc<dyn SessionInbox>,
     control: Arc<dyn SignerControl>,
+    proposals: Arc<dyn PresignProposals>,
 }
 
 impl std::fmt::Debug for Node {
@@ -102,6 +107,7 @@ impl Node {
             node_key,
             inbox: Arc::new(NoSessions),
             control: Arc::new(ControlService),
+            proposals: Arc::new(NoProposals),
         })
     }
 
@@ -115,6 +121,9 @@ impl Node {
     /// and `SignerControl` starts and reports them.
     pub fn with_runner(mut self, runner: Arc<Runner>) -> Self {
         self.inbox = runner.clone();
+        self.proposals = Arc::new(crate::runner::presign_pool::ProposalService::new(
+            runner.clone(),
+        ));
         self.control = Arc::new(RunnerControl::new(runner));
         self
     }
@@ -157,6 +166,7 @@ impl Node {
         let peer = PeerService {
             verifier: EnvelopeVerifier::from_config(&self.config),
             inbox: self.inbox.clone(),
+            proposals: self.proposals.clone(),
         };
         let peer = MalformedInputCodes::new(InterceptedService::new(
             SignerPeerServer::new(peer).max_decoding_message_size(peer_cap),
@@ -262,6 +272,7 @@ pub enum NodeError {
 struct PeerService {
     verifier: EnvelopeVerifier,
     inbox: Arc<dyn SessionInbox>,
+    proposals: Arc<dyn PresignProposals>,
 }
 
 #[tonic::async_trait]
@@ -278,6 +289,11 @@ impl SignerPeer for PeerService {
                 tracing::warn!(%caller, error = %e, "envelope refused");
                 Status::from(e)
             })?;
+        if verified.header().protocol == ProtocolKind::PresignProposal {
+            return Err(Status::invalid_argument(
+                "a PRESIGN_PROPOSAL envelope goes to ProposePresign, not Deliver",
+            ));
+        }
         let payload_hash = verified.payload_hash().to_vec();
         let header = verified.header().clone();
         self.inbox.deliver(verified).map_err(|refusal| {
@@ -285,6 +301,28 @@ impl SignerPeer for PeerService {
             Status::from(refusal)
         })?;
         Ok(Response::new(DeliverReceipt { payload_hash }))
+    }
+
+    async fn propose_presign(
+        &self,
+        request: Request<Envelope>,
+    ) -> Result<Response<PresignProposalReceipt>, Status> {
+        let caller = caller(&request)?.clone();
+        let verified = self
+            .verifier
+            .verify(&caller, request.into_inner())
+            .map_err(|e| {
+                tracing::warn!(%caller, error = %e, "presign proposal envelope refused");
+                Status::from(e)
+            })?;
+        let session = verified.header().session_id;
+        self.proposals
+            .propose(verified)
+            .await
+            .map(Response::new)
+            .inspect_err(|s| {
+                tracing::info!(%caller, %session, code = ?s.code(), message = s.message(), "presign proposal refused");
+            })
     }
 }
 
@@ -356,6 +394,14 @@ impl SignerControl for ControlService {
         // No store yet, so this node holds no key shares.
         Ok(Response::new(ListKeysResponse { keys: Vec::new() }))
     }
+
+    async fn pool_status(
+        &self,
+        _request: Request<PoolStatusRequest>,
+    ) -> Result<Response<PoolStatusResponse>, Status> {
+        // No runner: no pools.
+        Ok(Response::new(PoolStatusResponse::default()))
+    }
 }
 
 /// The node's control service behind one type for tonic (the runner's, or [`ControlService`]).
@@ -410,6 +456,13 @@ impl SignerControl for SharedControl {
         request: Request<ListKeysRequest>,
     ) -> Result<Response<ListKeysResponse>, Status> {
         self.0.list_keys(request).await
+    }
+
+    async fn pool_status(
+        &self,
+        request: Request<PoolStatusRequest>,
+    ) -> Result<Response<PoolStatusResponse>, Status> {
+        self.0.pool_status(request).await
     }
 }
 

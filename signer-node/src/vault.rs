@@ -20,15 +20,20 @@
 //!   prefixed `store:`) together with the change; callers add entries with the request's
 //!   context (which order, which session outcome) through [`Vault::audit`];
 //! - a presignature id is never replaced: a second [`Vault::put_presignature`] with the same
-//!   id is refused.
+//!   id is refused;
+//! - a prime set of the prime pool is used once: [`Vault::take_prime_set`] removes it durably
+//!   *before* it returns it, so no two aux infos are ever built from the same primes, also
+//!   across a crash.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use mpc_core::aux_info::AuxInfo;
 use mpc_core::dkg::KeyShare;
-use mpc_core::presign::Presignature;
+use mpc_core::presign::{Presignature, PresignaturePublic};
 use mpc_core::store::StoreDecodeError;
+
+use crate::pools::prime_set::{PrimeSet, PrimeSetId};
 
 /// A key's fleet-wide id (32 bytes, chosen by the coordinator that requested the DKG).
 pub type KeyId = [u8; 32];
@@ -145,8 +150,25 @@ pub trait Vault: Send + Sync + 'static {
     /// The ids of the presignatures in the pool of `key_id`, in order.
     fn presignatures(&self, key_id: &KeyId) -> Result<Vec<SessionId32>, VaultError>;
 
+    /// The public values of every presignature in the pool of `key_id` (signers, path,
+    /// epoch), in id order; for pool levels, never for signing.
+    fn presignature_publics(
+        &self,
+        key_id: &KeyId,
+    ) -> Result<Vec<(SessionId32, PresignaturePublic)>, VaultError>;
+
     /// Appends to the audit log.
     fn audit(&self, event: AuditEvent) -> Result<(), VaultError>;
+
+    /// Adds a prime set to the prime pool under a fresh random `id` (refuses an id in use).
+    fn put_prime_set(&self, id: &PrimeSetId, set: &PrimeSet) -> Result<(), VaultError>;
+
+    /// Removes one prime set from the pool durably, then returns it; `None` if the pool is
+    /// empty. A set is never returned twice.
+    fn take_prime_set(&self) -> Result<Option<PrimeSet>, VaultError>;
+
+    /// How many prime sets the pool holds.
+    fn prime_set_count(&self) -> Result<usize, VaultError>;
 }
 
 #[derive(Default)]
@@ -155,6 +177,7 @@ struct MemoryState {
     /// key id → (epoch, encoded share, encoded aux info)
     keys: BTreeMap<KeyId, (u64, Vec<u8>, Vec<u8>)>,
     presignatures: BTreeMap<(KeyId, SessionId32), Vec<u8>>,
+    prime_sets: BTreeMap<PrimeSetId, Vec<u8>>,
     audit: Vec<AuditEvent>,
 }
 
@@ -166,6 +189,9 @@ impl Drop for MemoryState {
             aux.zeroize();
         }
         for p in self.presignatures.values_mut() {
+            p.zeroize();
+        }
+        for p in self.prime_sets.values_mut() {
             p.zeroize();
         }
     }
@@ -327,8 +353,53 @@ impl Vault for MemoryVault {
             .collect())
     }
 
+    fn presignature_publics(
+        &self,
+        key_id: &KeyId,
+    ) -> Result<Vec<(SessionId32, PresignaturePublic)>, VaultError> {
+        let s = self.lock()?;
+        let mut out = Vec::new();
+        for ((_, id), bytes) in s
+            .presignatures
+            .range((*key_id, [0u8; 32])..=(*key_id, [0xff; 32]))
+        {
+            out.push((*id, Presignature::from_bytes(bytes)?.public().clone()));
+        }
+        Ok(out)
+    }
+
     fn audit(&self, event: AuditEvent) -> Result<(), VaultError> {
         self.lock()?.audit.push(event);
         Ok(())
+    }
+
+    fn put_prime_set(&self, id: &PrimeSetId, set: &PrimeSet) -> Result<(), VaultError> {
+        let mut s = self.lock()?;
+        if s.prime_sets.contains_key(id) {
+            return Err(VaultError::Storage(format!(
+                "prime set {} exists; refusing to replace it",
+                hex::encode(id)
+            )));
+        }
+        s.prime_sets.insert(*id, set.encode().to_vec());
+        Ok(())
+    }
+
+    fn take_prime_set(&self) -> Result<Option<PrimeSet>, VaultError> {
+        let mut s = self.lock()?;
+        match s.prime_sets.pop_first() {
+            None => Ok(None),
+            Some((id, mut bytes)) => {
+                let decoded = PrimeSet::decode(&bytes);
+                zeroize::Zeroize::zeroize(&mut bytes);
+                decoded.map(Some).map_err(|e| {
+                    VaultError::Storage(format!("prime set {} (removed): {e}", hex::encode(id)))
+                })
+            }
+        }
+    }
+
+    fn prime_set_count(&self) -> Result<usize, VaultError> {
+        Ok(self.lock()?.prime_sets.len())
     }
 }

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use custody_proto::signer::v1::{
     signer_control_server::SignerControl, FillPresignPoolRequest, ListKeysRequest,
-    ListKeysResponse, SessionAccepted, SessionStatusRequest, SessionStatusResponse, SignRequest,
-    StartKeygenRequest, StartRefreshRequest, StartReshareRequest,
+    ListKeysResponse, PoolStatusRequest, PoolStatusResponse, SessionAccepted, SessionStatusRequest,
+    SessionStatusResponse, SignRequest, StartKeygenRequest, StartRefreshRequest,
+    StartReshareRequest,
 };
 use tonic::{Request, Response, Status};
 
@@ -102,5 +103,12 @@ impl SignerControl for ControlService {
             }
         }
         Ok(Response::new(ListKeysResponse { keys }))
+    }
+
+    async fn pool_status(
+        &self,
+        _request: Request<PoolStatusRequest>,
+    ) -> Result<Response<PoolStatusResponse>, Status> {
+        self.runner.pool_status().await.map(Response::new)
     }
 }

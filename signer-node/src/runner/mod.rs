@@ -15,7 +15,8 @@
 //! then taking the presignature out of the vault), answers `SessionAccepted`, and a task runs
 //! the phases (RUNNING, with the round). The end is COMPLETED with an outcome, ABORTED with a
 //! blame, or EXPIRED (a round deadline passed with a message missing; the blame names who).
-//! Not built: refresh, reshare, presign-on-demand, a background prime pool, metrics.
+//! [`presign_pool`]: the presignature pool worker and presign proposals from peers.
+//! Not built: refresh, reshare, presign-on-demand, metrics.
 
 pub mod control;
 pub mod driver;
@@ -24,6 +25,7 @@ pub mod keys;
 pub mod outbox;
 pub mod positions;
 pub mod presign;
+pub mod presign_pool;
 pub mod primes;
 pub mod registry;
 pub mod request;
@@ -72,6 +74,7 @@ pub struct Runner {
     gate: Arc<dyn SigningGate>,
     primes: Arc<dyn PrimeSource>,
     keys: Arc<KeyCache>,
+    presign_pool: presign_pool::PresignPool,
 }
 
 impl std::fmt::Debug for Runner {
@@ -104,6 +107,7 @@ impl Runner {
                 Arc::clone(&parts.vault),
                 fleet_indices.clone(),
             )),
+            presign_pool: presign_pool::PresignPool::new(&config.raw.pools, config.index()),
             fleet_indices,
             vault: parts.vault,
             gate: parts.gate,

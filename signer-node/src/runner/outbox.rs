@@ -95,6 +95,25 @@ impl Outbox {
         Ok(client)
     }
 
+    /// Signs `payload` under `header` and sends it to `to` with `SignerPeer.ProposePresign`
+    /// (one attempt, `timeout`): the peer's answer, or the transport's error.
+    pub async fn propose_presign(
+        &self,
+        header: &EnvelopeHeader,
+        payload: Vec<u8>,
+        to: u16,
+        timeout: Duration,
+    ) -> Result<custody_proto::signer::v1::PresignProposalReceipt, tonic::Status> {
+        let envelope = seal(&self.node_key, header, payload);
+        let mut client = self.client(to).map_err(tonic::Status::unavailable)?;
+        let mut request = tonic::Request::new(envelope);
+        request.set_timeout(timeout);
+        client
+            .propose_presign(request)
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
     async fn deliver(&self, to: u16, envelope: Envelope) {
         let (round, protocol) = (envelope.round, envelope.protocol);
         let session = hex::encode(&envelope.session_id);

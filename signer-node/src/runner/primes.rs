@@ -3,7 +3,8 @@
 //!
 //! - [`GeneratedPrimes`]: fresh 1536-bit safe primes from `mpc_core::primes` (seconds to a
 //!   minute of CPU each). The runner calls it on a blocking thread, in parallel with the DKG.
-//!   A background pool that keeps primes ready is a later step.
+//!   With `[pools] safe_prime_sets` > 0 the node uses `pools::prime_pool::PooledPrimes`
+//!   instead, which takes sets the background pool made and falls back to this.
 //! - `FixturePrimes` (feature `devnet-fixtures`): the committed fixture primes of
 //!   `mpc_core::fixtures`. **They are public**: anyone can factor the resulting Paillier
 //!   moduli, so every key made with them is broken. Only for tests and devnets, and only
@@ -47,6 +48,12 @@ pub trait PrimeSource: Send + Sync + 'static {
     fn aux_primes(&self, index: u16) -> Result<AuxPrimes, PrimeError>;
     /// A name for logs.
     fn name(&self) -> &'static str;
+    /// The level of the prime pool behind this source, if it has one.
+    fn pool_level(
+        &self,
+    ) -> Option<Result<crate::pools::prime_pool::PrimePoolLevel, crate::vault::VaultError>> {
+        None
+    }
 }
 
 /// Fresh safe primes from the OS random generator.

@@ -27,6 +27,7 @@ pub(crate) struct Trees {
     pub(crate) presignatures: sled::Tree,
     pub(crate) reservations: sled::Tree,
     pub(crate) audit: sled::Tree,
+    pub(crate) prime_sets: sled::Tree,
 }
 
 impl Trees {
@@ -39,6 +40,7 @@ impl Trees {
             presignatures: t(tree::PRESIGNATURES)?,
             reservations: t(tree::RESERVATIONS)?,
             audit: t(tree::AUDIT)?,
+            prime_sets: t(tree::PRIME_SETS)?,
         })
     }
 }

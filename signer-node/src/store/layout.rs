@@ -11,6 +11,7 @@
 //! | `aux` | key id (32) | sealed aux info |
 //! | `presignatures` | key id (32) ‖ presign session id (32) | sealed presignature |
 //! | `reservations` | key id (32) | DKG session id (32) |
+//! | `prime_sets` | prime set id (32, random) | sealed prime set (the prime pool) |
 //! | `audit` | sequence number u64 BE (from 1) | audit entry ‖ its SHA-256 |
 //!
 //! All integers are big-endian, so sled's byte order is numeric order. A `sessions` tree for
@@ -33,6 +34,7 @@ pub(crate) mod tree {
     pub(crate) const PRESIGNATURES: &str = "presignatures";
     pub(crate) const RESERVATIONS: &str = "reservations";
     pub(crate) const AUDIT: &str = "audit";
+    pub(crate) const PRIME_SETS: &str = "prime_sets";
 }
 
 /// Keys of the `meta` tree.

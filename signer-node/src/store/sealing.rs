@@ -7,6 +7,7 @@
 //! | aux info | `aux-info` | key id | format version ‖ epoch of the key it was stored with |
 //! | presignature | `presignature` | key id | format version ‖ key epoch ‖ presign session id |
 //! | canary | `store-canary` | empty | format version |
+//! | prime set | `prime-set` | prime set id | format version |
 //!
 //! So a sealed value copied to another key id, another tree, another presignature slot, or
 //! kept across a refresh (older epoch) fails to open, and the unsealed epoch beside a share
@@ -27,6 +28,8 @@ pub const KIND_KEY_SHARE: &str = "key-share";
 pub const KIND_AUX_INFO: &str = "aux-info";
 /// Record kind of presignatures.
 pub const KIND_PRESIGNATURE: &str = "presignature";
+/// Record kind of the prime pool's safe-prime sets.
+pub const KIND_PRIME_SET: &str = "prime-set";
 /// Record kind of the store's canary (a known plaintext that proves the sealer fits).
 pub const KIND_CANARY: &str = "store-canary";
 
@@ -83,6 +86,12 @@ impl Slot {
             &[&epoch.to_be_bytes(), session],
             name,
         )
+    }
+
+    /// The prime set `id` of the prime pool.
+    pub(crate) fn prime_set(id: &[u8; 32]) -> Result<Self, StoreError> {
+        let name = format!("prime set {}", hex::encode(id));
+        Self::new(KIND_PRIME_SET, id, &[], name)
     }
 
     /// The store's canary.

@@ -7,8 +7,9 @@ use sled::Transactional;
 
 use mpc_core::aux_info::AuxInfo;
 use mpc_core::dkg::KeyShare;
-use mpc_core::presign::Presignature;
+use mpc_core::presign::{Presignature, PresignaturePublic};
 
+use crate::pools::prime_set::{PrimeSet, PrimeSetId};
 use crate::store::audit;
 use crate::store::db::SledVault;
 use crate::store::error::StoreError;
@@ -274,5 +275,67 @@ impl Vault for SledVault {
             .transaction(|(m, a)| audit::append(m, a, &event, now))
             .map_err(tx_error)?;
         self.flushed()
+    }
+
+    fn presignature_publics(
+        &self,
+        key_id: &KeyId,
+    ) -> Result<Vec<(SessionId32, PresignaturePublic)>, VaultError> {
+        let Some(entry) = self.key_entry(key_id)? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for item in self.trees.presignatures.scan_prefix(key_id) {
+            let (k, sealed) = item.map_err(db_error("listing presignatures"))?;
+            let (_, session) = parse_presignature_key(&k)?;
+            let presignature = self.open_presignature(key_id, entry.epoch, &session, &sealed)?;
+            out.push((session, presignature.public().clone()));
+        }
+        Ok(out)
+    }
+
+    fn put_prime_set(&self, id: &PrimeSetId, set: &PrimeSet) -> Result<(), VaultError> {
+        let _g = self.lock()?;
+        let sealed = Slot::prime_set(id)?.seal(&self.sealer, &set.encode())?;
+        self.trees
+            .prime_sets
+            .compare_and_swap(id, None as Option<&[u8]>, Some(sealed))
+            .map_err(db_error("storing a prime set"))?
+            .map_err(|_| {
+                VaultError::Storage(format!(
+                    "prime set {} exists; refusing to replace it",
+                    hex::encode(id)
+                ))
+            })?;
+        self.flushed()
+    }
+
+    fn take_prime_set(&self) -> Result<Option<PrimeSet>, VaultError> {
+        let _g = self.lock()?;
+        let Some((k, sealed)) = self
+            .trees
+            .prime_sets
+            .first()
+            .map_err(db_error("reading the prime pool"))?
+        else {
+            return Ok(None);
+        };
+        let id = id32(&k, "prime set id")?;
+        // Remove durably first: once this returns, the set cannot be handed out again, even if
+        // it then fails to open (a set that does not open is lost, never retried).
+        self.trees
+            .prime_sets
+            .remove(k)
+            .map_err(db_error("removing a prime set"))?;
+        self.flushed()?;
+        let slot = Slot::prime_set(&id)?;
+        let plain = slot.open(&self.sealer, &sealed)?;
+        PrimeSet::decode(&plain).map(Some).map_err(|e| {
+            VaultError::Storage(format!("{} (removed) does not decode: {e}", slot.name()))
+        })
+    }
+
+    fn prime_set_count(&self) -> Result<usize, VaultError> {
+        Ok(self.trees.prime_sets.len())
     }
 }
