@@ -110,11 +110,10 @@ pub fn verify_evidence(
         let key = pinned
             .get(&from)
             .ok_or(BlameError::UnknownSender { index, from })?;
-        let header =
-            envelope::verify_evidence(encoded, key).map_err(|e| BlameError::Envelope {
-                index,
-                reason: e.to_string(),
-            })?;
+        let header = envelope::verify_evidence(encoded, key).map_err(|e| BlameError::Envelope {
+            index,
+            reason: e.to_string(),
+        })?;
         if &header.fleet_id != fleet {
             return Err(BlameError::Mismatch {
                 index,
@@ -130,7 +129,10 @@ pub fn verify_evidence(
         if !blame.culprits.contains(&u32::from(header.from)) {
             return Err(BlameError::Mismatch {
                 index,
-                what: format!("sent by signer {}, whom the blame does not name", header.from),
+                what: format!(
+                    "sent by signer {}, whom the blame does not name",
+                    header.from
+                ),
             });
         }
         out.push(Evidence {

@@ -116,7 +116,9 @@ fn corrupt(
     use k256::Scalar;
     use mpc_core::presign::msg::Round2Broadcast;
     match spec {
-        FaultSpec::PresignRound2Elog if kind == ProtocolKind::Presign && round == 2 && broadcast => {
+        FaultSpec::PresignRound2Elog
+            if kind == ProtocolKind::Presign && round == 2 && broadcast =>
+        {
             match Round2Broadcast::from_bytes(&payload, parties) {
                 Ok(mut msg) => {
                     msg.psi.z += Scalar::ONE;

@@ -281,8 +281,8 @@ fn blame_verify(
     use prost::Message;
     use signer_node::blame;
     let config = NodeConfig::load(&config_path)?;
-    let bytes = std::fs::read(&blame_path)
-        .with_context(|| format!("reading {}", blame_path.display()))?;
+    let bytes =
+        std::fs::read(&blame_path).with_context(|| format!("reading {}", blame_path.display()))?;
     let record = custody_proto::signer::v1::Blame::decode(bytes.as_slice())
         .context("the blame file is not an encoded Blame")?;
     let session: [u8; 32] = hex::decode(&session)
@@ -315,8 +315,12 @@ fn blame_verify(
     let sealer = profile
         .open_sealer(data_dir)
         .with_context(|| format!("opening the keystore in {}", data_dir.display()))?;
-    let store = SledVault::open(data_dir, Arc::new(sealer))
-        .with_context(|| format!("opening the sealed store in {} (is the node stopped?)", data_dir.display()))?;
+    let store = SledVault::open(data_dir, Arc::new(sealer)).with_context(|| {
+        format!(
+            "opening the sealed store in {} (is the node stopped?)",
+            data_dir.display()
+        )
+    })?;
     let (share, aux) = store
         .load_key(&key_id)?
         .with_context(|| format!("this signer holds no key {}", hex::encode(key_id)))?;

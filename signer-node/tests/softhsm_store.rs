@@ -73,7 +73,10 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, [u8; 32]> {
             if path.is_dir() {
                 stack.push(path);
             } else {
-                out.insert(path.clone(), Sha256::digest(std::fs::read(&path).unwrap()).into());
+                out.insert(
+                    path.clone(),
+                    Sha256::digest(std::fs::read(&path).unwrap()).into(),
+                );
             }
         }
     }
@@ -96,8 +99,7 @@ fn run_refused(config: &Path, env: &[(String, OsString)]) -> String {
         if let Some(status) = child.try_wait().unwrap() {
             assert!(!status.success(), "run should have refused");
             let mut stderr = String::new();
-            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr)
-                .unwrap();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
             return stderr;
         }
         if Instant::now() > deadline {
@@ -113,7 +115,9 @@ async fn softhsm_profile_seals_reopens_and_refuses_wrong_pin_or_token() {
     let module = match softhsm_module() {
         Ok(m) => m,
         Err(reason) => {
-            eprintln!("SKIPPED softhsm_profile_seals_reopens_and_refuses_wrong_pin_or_token: {reason}");
+            eprintln!(
+                "SKIPPED softhsm_profile_seals_reopens_and_refuses_wrong_pin_or_token: {reason}"
+            );
             return;
         }
     };
@@ -194,7 +198,11 @@ async fn softhsm_profile_seals_reopens_and_refuses_wrong_pin_or_token() {
     // the wrong PIN: refused, clearly, nothing changed
     let stderr = run_refused(&config, &env("not-the-pin"));
     assert!(stderr.contains("refused the user PIN"), "{stderr}");
-    assert_eq!(snapshot(&data), before, "a refused start changed the data directory");
+    assert_eq!(
+        snapshot(&data),
+        before,
+        "a refused start changed the data directory"
+    );
 
     // another token: signer 2's, which holds a key of the same label (the keystore names
     // signer 1's token)
@@ -205,7 +213,11 @@ async fn softhsm_profile_seals_reopens_and_refuses_wrong_pin_or_token() {
         stderr.contains(OTHER_TOKEN) && stderr.contains("keystore"),
         "{stderr}"
     );
-    assert_eq!(snapshot(&data), before, "a refused start changed the data directory");
+    assert_eq!(
+        snapshot(&data),
+        before,
+        "a refused start changed the data directory"
+    );
     // no PIN at all
     std::fs::write(&profile_path, profile_of(1)).unwrap();
     let no_pin = vec![("SOFTHSM2_CONF".to_owned(), OsString::from(&conf))];
@@ -219,10 +231,6 @@ async fn softhsm_profile_seals_reopens_and_refuses_wrong_pin_or_token() {
     assert_eq!(fleet.list_keys(1).await, keys);
     fleet.stop_all();
     fleet.audit_verify(1);
-    let out = signer_node_with_env(
-        &["audit", "verify", "--data-dir"],
-        &[data.as_os_str()],
-        &[],
-    );
+    let out = signer_node_with_env(&["audit", "verify", "--data-dir"], &[data.as_os_str()], &[]);
     assert!(out.status.success());
 }

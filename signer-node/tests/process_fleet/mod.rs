@@ -9,8 +9,8 @@
 //! `fault-injection`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
-use std::net::TcpListener;
 use std::ffi::OsString;
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -386,9 +386,7 @@ impl ProcessFleet {
         }
         let mut key: Option<KeyInfo> = None;
         for &i in participants {
-            let status = self
-                .wait_end(i, &session, Duration::from_secs(600))
-                .await;
+            let status = self.wait_end(i, &session, Duration::from_secs(600)).await;
             let Some(Outcome::Key(info)) = status.outcome else {
                 panic!("signer {i} ended keygen without a key: {status:?}");
             };
@@ -536,7 +534,8 @@ impl ProcessFleet {
         secp.verify_ecdsa(&msg, &sig, &pk)
             .expect("libsecp256k1 verifies the fleet's signature");
         let rid = secp256k1::ecdsa::RecoveryId::from_i32(signature.recovery_id as i32).unwrap();
-        let rec = secp256k1::ecdsa::RecoverableSignature::from_compact(&signature.r_s, rid).unwrap();
+        let rec =
+            secp256k1::ecdsa::RecoverableSignature::from_compact(&signature.r_s, rid).unwrap();
         assert_eq!(secp.recover_ecdsa(&msg, &rec).unwrap(), pk, "recovery id");
     }
 }
