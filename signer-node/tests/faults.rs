@@ -13,8 +13,9 @@
 //!    and the blame's evidence verifies (node signatures under the pinned keys, and the proof
 //!    re-checked and found invalid), with the library and with `signer-node blame verify`.
 //!
-//! One fleet and one keygen serve all three (keygen is most of the cost). A run takes about a
-//! minute on two cores, most of it aux info and the round deadline of the killed signer.
+//! One fleet and one keygen serve all three (keygen's aux info is most of the cost): about
+//! 3.5 minutes on two cores shared with four other builds (keygen 155 s of it), roughly a
+//! minute and a half on two idle cores.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod process_fleet;
