@@ -110,6 +110,17 @@ fn run_refused(config: &Path, env: &[(String, OsString)]) -> String {
     }
 }
 
+/// Starts signer 1, waits until it serves, then signer 2: two processes opening the same
+/// SoftHSM2 token directory at the same moment made C_GetTokenInfo fail with
+/// CKR_GENERAL_ERROR once in a few runs (SoftHSM2's file object store across processes; real
+/// signers each have their own HSM).
+async fn start_one_by_one(fleet: &mut ProcessFleet) {
+    fleet.start(1, None);
+    fleet.wait_serving().await;
+    fleet.start(2, None);
+    fleet.wait_serving().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn softhsm_profile_seals_reopens_and_refuses_wrong_pin_or_token() {
     let module = match softhsm_module() {
@@ -176,17 +187,13 @@ async fn softhsm_profile_seals_reopens_and_refuses_wrong_pin_or_token() {
     );
 
     // a key made and sealed through the tokens
-    fleet.start(1, None);
-    fleet.start(2, None);
-    fleet.wait_serving().await;
+    start_one_by_one(&mut fleet).await;
     let (key_id, key) = fleet.keygen(2, &[1, 2]).await;
     fleet.stop_all();
     fleet.audit_verify(1);
 
     // reopened with the same tokens: the key is there (ListKeys unseals share and aux info)
-    fleet.start(1, None);
-    fleet.start(2, None);
-    fleet.wait_serving().await;
+    start_one_by_one(&mut fleet).await;
     let keys = fleet.list_keys(1).await;
     assert_eq!(keys.len(), 1);
     assert_eq!(keys[0].key_id, key_id);
