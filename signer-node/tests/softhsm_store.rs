@@ -112,7 +112,7 @@ fn run_refused(config: &Path, env: &[(String, OsString)]) -> String {
 
 /// Starts signer 1, waits until it serves, then signer 2: two processes opening the same
 /// SoftHSM2 token directory at the same moment made C_GetTokenInfo fail with
-/// CKR_GENERAL_ERROR once in a few runs (SoftHSM2's file object store across processes; real
+/// CKR_GENERAL_ERROR in 2 of 3 runs here (SoftHSM2's file object store across processes; real
 /// signers each have their own HSM).
 async fn start_one_by_one(fleet: &mut ProcessFleet) {
     fleet.start(1, None);
