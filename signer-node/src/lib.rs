@@ -8,9 +8,11 @@
 //! come later; the RPCs that need them say so (`UNIMPLEMENTED`).
 #![forbid(unsafe_code)]
 
+pub mod blame;
 pub mod config;
 pub mod devnet;
 pub mod envelope;
+pub mod fault;
 pub mod gate;
 pub mod identity;
 pub mod inbox;

@@ -32,6 +32,11 @@ enum Command {
         /// The node's TOML config file.
         #[arg(long)]
         config: PathBuf,
+        /// TESTS ONLY: let this node send the deliberately corrupted message named by
+        /// SIGNER_NODE_FAULT (builds with the `fault-injection` feature). Without this flag a
+        /// node with SIGNER_NODE_FAULT set refuses to start.
+        #[arg(long)]
+        dangerously_inject_faults: bool,
     },
     /// Create the node's keystore (through its HSM profile) and its sealed store, once.
     Init {
@@ -73,6 +78,11 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Blame records of aborted sessions.
+    Blame {
+        #[command(subcommand)]
+        command: BlameCommand,
+    },
     /// Devnet certificates and keys (production operators bring their own CA).
     Pki {
         #[command(subcommand)]
@@ -89,6 +99,34 @@ enum AuditCommand {
         /// The node's data directory (the one holding `store/`).
         #[arg(long)]
         data_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum BlameCommand {
+    /// Check a blame's evidence: every envelope's node signature against the fleet's pinned
+    /// node keys (from the config), and, with --key-id, re-run the failing presigning proof
+    /// check with this signer's key (opens its store: the node must be stopped). Exits
+    /// non-zero unless everything checked holds.
+    Verify {
+        /// A signer config of the fleet (pinned node keys; data directory and HSM profile).
+        #[arg(long)]
+        config: PathBuf,
+        /// The blame: a protobuf-encoded `custody.signer.v1.Blame` (SessionStatusResponse.blame).
+        #[arg(long)]
+        blame: PathBuf,
+        /// The session id the blame is for (64 hex characters).
+        #[arg(long)]
+        session: String,
+        /// The key of the presigning session (64 hex); re-checks the proof when given.
+        #[arg(long)]
+        key_id: Option<String>,
+        /// The session's derivation path, comma-separated indices (default: the key itself).
+        #[arg(long, value_delimiter = ',')]
+        path: Vec<u32>,
+        /// The session's signers, comma-separated indices.
+        #[arg(long, value_delimiter = ',')]
+        signers: Vec<u16>,
     },
 }
 
@@ -157,7 +195,13 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Run { config } => run(config),
+        Command::Run {
+            config,
+            dangerously_inject_faults,
+        } => {
+            arm_fault(dangerously_inject_faults)?;
+            run(config)
+        }
         Command::Init { config } => init(config),
         Command::CheckConfig { config } => {
             let config = NodeConfig::load(&config)?;
@@ -187,6 +231,17 @@ fn main() -> anyhow::Result<()> {
             }
         },
         Command::Pki { command } => pki(command),
+        Command::Blame {
+            command:
+                BlameCommand::Verify {
+                    config,
+                    blame,
+                    session,
+                    key_id,
+                    path,
+                    signers,
+                },
+        } => blame_verify(config, blame, session, key_id, path, signers),
         Command::Devnet {
             signers,
             threshold,
@@ -212,6 +267,91 @@ fn main() -> anyhow::Result<()> {
             )
         }
     }
+}
+
+/// `signer-node blame verify`: see [`BlameCommand::Verify`].
+fn blame_verify(
+    config_path: PathBuf,
+    blame_path: PathBuf,
+    session: String,
+    key_id: Option<String>,
+    path: Vec<u32>,
+    signers: Vec<u16>,
+) -> anyhow::Result<()> {
+    use prost::Message;
+    use signer_node::blame;
+    let config = NodeConfig::load(&config_path)?;
+    let bytes =
+        std::fs::read(&blame_path).with_context(|| format!("reading {}", blame_path.display()))?;
+    let record = custody_proto::signer::v1::Blame::decode(bytes.as_slice())
+        .context("the blame file is not an encoded Blame")?;
+    let session: [u8; 32] = hex::decode(&session)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .context("--session must be 64 hex characters")?;
+    let session = signer_node::envelope::SessionId(session);
+    let evidence = blame::verify_evidence(
+        &record,
+        config.fleet_id(),
+        &session,
+        &blame::pinned_keys(&config),
+    )?;
+    println!(
+        "evidence signatures OK: {} envelopes, signed by blamed signers {:?} under the pinned node keys of fleet {}",
+        evidence.len(),
+        record.culprits,
+        config.fleet_id()
+    );
+    println!("reason given: {}", record.reason);
+    let Some(key_id) = key_id else {
+        return Ok(());
+    };
+    let key_id: [u8; 32] = hex::decode(&key_id)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .context("--key-id must be 64 hex characters")?;
+    let data_dir = &config.raw.data_dir;
+    let profile = Profile::load(&config.raw.hsm_profile)?;
+    let sealer = profile
+        .open_sealer(data_dir)
+        .with_context(|| format!("opening the keystore in {}", data_dir.display()))?;
+    let store = SledVault::open(data_dir, Arc::new(sealer)).with_context(|| {
+        format!(
+            "opening the sealed store in {} (is the node stopped?)",
+            data_dir.display()
+        )
+    })?;
+    let (share, aux) = store
+        .load_key(&key_id)?
+        .with_context(|| format!("this signer holds no key {}", hex::encode(key_id)))?;
+    drop(store);
+    let holders = signer_node::runner::positions::Positions::from_committee(
+        share.committee(),
+        &config.peers.iter().map(|p| p.index).collect::<Vec<_>>(),
+    )
+    .context("the key's committee is not a set of this fleet's signers")?;
+    let presign = blame::PresignSession {
+        session,
+        key_id,
+        path: mpc_core::hd::DerivationPath::from_indices(&path)?,
+        signers: &signers,
+        holders: holders.members(),
+    };
+    let mut failed = false;
+    for culprit in &record.culprits {
+        let culprit = u16::try_from(*culprit).context("culprit index over 65535")?;
+        match blame::recheck_presign(&evidence, culprit, &presign, &share, &aux) {
+            Ok(finding) => println!("PROOF INVALID: {finding}"),
+            Err(e) => {
+                failed = true;
+                println!("signer {culprit}: not shown invalid: {e}");
+            }
+        }
+    }
+    if failed {
+        anyhow::bail!("the evidence does not show every blamed signer's proof invalid");
+    }
+    Ok(())
 }
 
 /// Creates the node's keystore (through its HSM profile) and its sealed store.
@@ -255,6 +395,32 @@ fn open_vault(config: &signer_node::config::ValidatedConfig) -> anyhow::Result<A
         .with_context(|| format!("opening the sealed store in {}", data_dir.display()))?;
     tracing::info!(path = %store.path().display(), "sealed store open");
     Ok(Arc::new(store))
+}
+
+/// Refuses a node with SIGNER_NODE_FAULT set unless `--dangerously-inject-faults` was given
+/// (and the build has the `fault-injection` feature); arms the fault when both are there.
+fn arm_fault(opted_in: bool) -> anyhow::Result<()> {
+    use signer_node::fault::{self, FaultSpec, FAULT_ENV};
+    let Some(spec) = FaultSpec::from_env().map_err(anyhow::Error::msg)? else {
+        if opted_in {
+            anyhow::bail!("--dangerously-inject-faults given but {FAULT_ENV} names no fault");
+        }
+        return Ok(());
+    };
+    if !opted_in {
+        anyhow::bail!(
+            "{FAULT_ENV} is set ({spec:?}): this node would deliberately send corrupted \
+             protocol messages. Refusing to start; tests that want this pass \
+             --dangerously-inject-faults"
+        );
+    }
+    fault::arm(spec).map_err(anyhow::Error::msg)?;
+    tracing::error!(
+        fault = ?spec,
+        "FAULT INJECTION ARMED: this node will deliberately misbehave (tests only, never a real fleet)"
+    );
+    eprintln!("signer-node: FAULT INJECTION ARMED ({spec:?}); this node is a deliberate cheater");
+    Ok(())
 }
 
 fn run(config_path: PathBuf) -> anyhow::Result<()> {

@@ -301,6 +301,56 @@ fn digest(t: &Transcript) -> [u8; DIGEST_BYTES] {
     out
 }
 
+/// The session digest (ssid) of a presigning run: everything the presignature and every proof
+/// of the run are bound to (session id, key id, epoch, path, committee, threshold, signers,
+/// public keys, the aux-info ρ and every party's Paillier and ring-Pedersen parameters).
+fn ssid(
+    cfg: &PresignConfig,
+    key: &KeyShare,
+    aux: &AuxInfo,
+    public_key: &ProjectivePoint,
+) -> [u8; DIGEST_BYTES] {
+    let t = key.threshold();
+    let committee = key.committee();
+    let mut tr = Transcript::new(PROTOCOL);
+    tr.append_bytes(b"session-id", &cfg.session_id);
+    tr.append_bytes(b"key-id", &cfg.key_id);
+    tr.append_u64(b"epoch", cfg.epoch);
+    tr.append_bytes(b"path", &cfg.path.to_bytes());
+    committee.append_to(&mut tr);
+    tr.append_u64(b"threshold", u64::from(t));
+    for s in &cfg.signers {
+        tr.append_u64(b"signer", u64::from(s.get()));
+    }
+    tr.append_point(b"public key", key.public_key());
+    tr.append_point(b"child public key", public_key);
+    tr.append_point_list(b"X_j", key.public_shares());
+    tr.append_bytes(b"aux rho", aux.rho());
+    for j in committee.parties() {
+        if let Some(p) = aux.party(j) {
+            tr.append_uint(b"N_j", p.paillier.n());
+            tr.append_uint(b"N-hat_j", p.ring_pedersen.n());
+            tr.append_uint(b"s_j", p.ring_pedersen.s());
+            tr.append_uint(b"t_j", p.ring_pedersen.t());
+        }
+    }
+    digest(&tr)
+}
+
+/// The session digest a presigning party with these inputs binds its proofs to
+/// ([`ProofContext::session_id`] of every proof of the run), for whoever re-checks a proof
+/// from blame evidence afterwards: a holder of the same key (its public parts and the aux
+/// info are what is read; the secret share is not used). Refuses what [`PresignParty::new`]
+/// refuses about the path.
+pub fn session_digest(
+    cfg: &PresignConfig,
+    key: &KeyShare,
+    aux: &AuxInfo,
+) -> Result<[u8; DIGEST_BYTES], PresignSetupError> {
+    let (public_key, _) = derive_shift(key.public_key(), &ChainCode(*key.chain_code()), &cfg.path)?;
+    Ok(ssid(cfg, key, aux, &public_key))
+}
+
 fn abort_with(round: u16, j: PartyIndex, reason: AbortReason, bytes: &[u8]) -> Abort {
     Abort {
         round,
@@ -407,30 +457,7 @@ impl PresignParty {
         let w = Zeroizing::new(
             *key.secret_share() * lambda_me + if me == first { shift } else { Scalar::ZERO },
         );
-        // ssid: everything this presignature is bound to
-        let mut tr = Transcript::new(PROTOCOL);
-        tr.append_bytes(b"session-id", &cfg.session_id);
-        tr.append_bytes(b"key-id", &cfg.key_id);
-        tr.append_u64(b"epoch", cfg.epoch);
-        tr.append_bytes(b"path", &cfg.path.to_bytes());
-        committee.append_to(&mut tr);
-        tr.append_u64(b"threshold", u64::from(t));
-        for s in &cfg.signers {
-            tr.append_u64(b"signer", u64::from(s.get()));
-        }
-        tr.append_point(b"public key", key.public_key());
-        tr.append_point(b"child public key", &public_key);
-        tr.append_point_list(b"X_j", key.public_shares());
-        tr.append_bytes(b"aux rho", aux.rho());
-        for j in committee.parties() {
-            if let Some(p) = aux.party(j) {
-                tr.append_uint(b"N_j", p.paillier.n());
-                tr.append_uint(b"N-hat_j", p.ring_pedersen.n());
-                tr.append_uint(b"s_j", p.ring_pedersen.s());
-                tr.append_uint(b"t_j", p.ring_pedersen.t());
-            }
-        }
-        let ssid = digest(&tr);
+        let ssid = ssid(&cfg, key, &aux, &public_key);
 
         #[cfg(any(test, feature = "test-fixtures"))]
         let faults = faults.unwrap_or_default();

@@ -202,7 +202,13 @@ const SID: &[u8] = b"presign-session-1";
 fn honest_2_of_3_presign_and_sign_verifies_with_libsecp256k1() {
     let (keys, aux) = setup(2, 3, 1);
     let out = run_presign(&keys, &aux, |_| config(&[0, 2], "m", SID), &[0, 2], None, 2);
-    let pk = sign_and_verify(presignatures(out), &[7u8; 32]);
+    let presigs = presignatures(out);
+    // a holder of the key recomputes the run's session digest (blame re-checks use it)
+    for (p, i) in presigs.iter().zip([0usize, 2]) {
+        let ssid = session_digest(&config(&[0, 2], "m", SID), &keys[i], &aux[i]).unwrap();
+        assert_eq!(ssid, p.public().ssid);
+    }
+    let pk = sign_and_verify(presigs, &[7u8; 32]);
     assert_eq!(
         pk,
         *keys[0].public_key(),

@@ -305,6 +305,14 @@ impl SessionIo {
                     },
                 },
             };
+            // test builds only: an armed fault may corrupt a proof before signing (fault.rs)
+            let payload = crate::fault::outgoing(
+                kind,
+                round,
+                matches!(to, CoreTo::All),
+                route.committee.members().len(),
+                payload,
+            );
             self.outbox.send(&header, payload, &recipients);
         }
         match step.outcome {
