@@ -8,12 +8,14 @@
 //! come later; the RPCs that need them say so (`UNIMPLEMENTED`).
 #![forbid(unsafe_code)]
 
+pub mod client_policy;
 pub mod config;
 pub mod devnet;
 pub mod envelope;
 pub mod gate;
 pub mod identity;
 pub mod inbox;
+pub mod metrics;
 pub mod node_key;
 pub mod peer_tls;
 pub mod pki;

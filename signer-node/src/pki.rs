@@ -243,6 +243,9 @@ pub fn write_devnet(spec: &DevnetSpec) -> Result<DevnetLayout, PkiError> {
                 fixture_primes: false,
                 ephemeral_vault: false,
             },
+            clients: Vec::new(),
+            metrics_listen: None,
+            metrics_allow_non_loopback: false,
         };
         // sealing: a file keystore whose passphrase is a random file in the data directory
         // (a devnet stand-in for an operator's secret or an HSM; see hsm-profiles/README.md)

@@ -28,6 +28,7 @@ pub mod primes;
 pub mod registry;
 pub mod request;
 pub mod sign;
+pub mod sign_digest;
 pub mod sign_exchange;
 
 use std::sync::Arc;
@@ -36,6 +37,7 @@ use std::time::Duration;
 use custody_proto::signer::v1::ProtocolKind;
 use tonic::Status;
 
+use crate::client_policy::ClientPolicies;
 use crate::config::{FleetId, ValidatedConfig};
 use crate::envelope::{SessionId, VerifiedEnvelope};
 use crate::gate::SigningGate;
@@ -72,6 +74,7 @@ pub struct Runner {
     gate: Arc<dyn SigningGate>,
     primes: Arc<dyn PrimeSource>,
     keys: Arc<KeyCache>,
+    clients: ClientPolicies,
 }
 
 impl std::fmt::Debug for Runner {
@@ -108,12 +111,23 @@ impl Runner {
             vault: parts.vault,
             gate: parts.gate,
             primes: parts.primes,
+            clients: ClientPolicies::from_config(config),
         })
     }
 
     /// The session table.
     pub fn registry(&self) -> &Arc<Registry> {
         &self.registry
+    }
+
+    /// The node's counters (for the metrics endpoint).
+    pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
+        self.registry.metrics()
+    }
+
+    /// The vault (the metrics endpoint reads pool levels from it).
+    pub fn vault(&self) -> &Arc<dyn Vault> {
+        &self.vault
     }
 
     /// Registers session `id` and returns its network side.

@@ -73,6 +73,7 @@ fn kind_code(kind: AuditKind) -> u8 {
         AuditKind::PartialSignatureIssued => 5,
         AuditKind::SessionAborted => 6,
         AuditKind::RequestRefused => 7,
+        AuditKind::ClientSignature => 8,
     }
 }
 
@@ -85,6 +86,7 @@ fn kind_from_code(code: u8) -> Option<AuditKind> {
         5 => AuditKind::PartialSignatureIssued,
         6 => AuditKind::SessionAborted,
         7 => AuditKind::RequestRefused,
+        8 => AuditKind::ClientSignature,
         _ => return None,
     })
 }
@@ -356,10 +358,12 @@ mod tests {
     fn entries_round_trip_and_every_kind_has_a_code() {
         let r = record();
         assert_eq!(AuditRecord::decode(&r.encode()).unwrap(), r);
-        for code in 1..=7 {
+        for code in 1..=8 {
             assert_eq!(kind_code(kind_from_code(code).unwrap()), code);
         }
-        assert!(kind_from_code(0).is_none() && kind_from_code(8).is_none());
+        assert!(kind_from_code(0).is_none() && kind_from_code(9).is_none());
+        // the codes are part of the stored format: a new kind takes a new code
+        assert_eq!(kind_code(AuditKind::ClientSignature), 8);
     }
 
     #[test]
