@@ -717,12 +717,19 @@ mod tests {
         );
         m.client_signed("a\"b\\c\nd");
         let text = m.render(&[("ab".into(), 3)]);
-        assert!(text.contains("signer_node_session_duration_seconds_bucket{kind=\"sign\",le=\"0.5\"} 0\n"));
-        assert!(text.contains("signer_node_session_duration_seconds_bucket{kind=\"sign\",le=\"1\"} 1\n"));
-        assert!(text.contains("signer_node_session_duration_seconds_bucket{kind=\"sign\",le=\"+Inf\"} 1\n"));
+        assert!(text
+            .contains("signer_node_session_duration_seconds_bucket{kind=\"sign\",le=\"0.5\"} 0\n"));
+        assert!(text
+            .contains("signer_node_session_duration_seconds_bucket{kind=\"sign\",le=\"1\"} 1\n"));
+        assert!(text.contains(
+            "signer_node_session_duration_seconds_bucket{kind=\"sign\",le=\"+Inf\"} 1\n"
+        ));
         assert!(text.contains("signer_node_session_duration_seconds_count{kind=\"sign\"} 1\n"));
-        assert!(text.contains("signer_node_sessions_ended_total{kind=\"sign\",state=\"completed\"} 1\n"));
-        assert!(text.contains("signer_node_client_signatures_total{client=\"a\\\"b\\\\c\\nd\"} 1\n"));
+        assert!(text
+            .contains("signer_node_sessions_ended_total{kind=\"sign\",state=\"completed\"} 1\n"));
+        assert!(
+            text.contains("signer_node_client_signatures_total{client=\"a\\\"b\\\\c\\nd\"} 1\n")
+        );
         assert!(text.contains("signer_node_presignatures_in_pool{key_id=\"ab\"} 3\n"));
     }
 }

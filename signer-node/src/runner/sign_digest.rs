@@ -118,7 +118,11 @@ fn check(runner: &Runner, req: &SignDigestRequest) -> Result<Checked, Status> {
         key_id,
         digest,
         path,
-        path_indices: req.path.as_ref().map(|p| p.indices.clone()).unwrap_or_default(),
+        path_indices: req
+            .path
+            .as_ref()
+            .map(|p| p.indices.clone())
+            .unwrap_or_default(),
         signers: signers.members().to_vec(),
     })
 }
@@ -170,8 +174,8 @@ pub async fn sign_digest(
                 Status::not_found(format!("no key {}", hex::encode(key_id))),
             )
         })?;
-    let positions = signer_positions(&key, &signers)
-        .map_err(|s| refuse(ClientRefusal::InvalidArgument, s))?;
+    let positions =
+        signer_positions(&key, &signers).map_err(|s| refuse(ClientRefusal::InvalidArgument, s))?;
     let epoch = key.share.epoch();
 
     let io = runner
