@@ -10,6 +10,10 @@
 //! hash = SHA-256("custody-appliance/signer-node/audit-entry/v1" ‖ encoding)
 //! ```
 //!
+//! Kind codes (part of the stored format; a new kind takes a new code): 1 key created,
+//! 2 key refreshed, 3 presignature added, 4 presignature consumed, 5 partial signature issued,
+//! 6 session aborted, 7 request refused, 8 client signature (`SignDigest`).
+//!
 //! The `audit_head` meta record holds (seq, hash) of the last entry and is written in the same
 //! transaction, so removing entries at the end is detected too. [`verify_chain`] walks the log
 //! and reports the first entry that was edited, removed, inserted or moved.
