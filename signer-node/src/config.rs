@@ -115,6 +115,33 @@ pub struct NodeConfig {
     /// Background pools: prime sets and presignatures kept ready (all off by default).
     #[serde(default)]
     pub pools: crate::pools::PoolSettings,
+    /// Clients allowed to sign raw digests (`SignerClient.SignDigest`); none by default.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clients: Vec<ClientConfig>,
+    /// Where to serve Prometheus metrics (plaintext HTTP, `GET /metrics`); off when absent.
+    /// Loopback addresses only, unless `metrics_allow_non_loopback = true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Allows `metrics_listen` on a non-loopback address (metrics carry no secrets, but the
+    /// endpoint is plaintext and unauthenticated).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub metrics_allow_non_loopback: bool,
+}
+
+/// One client allowed to sign raw digests (`[[clients]]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    /// The NAME of its certificate's `custody://client/NAME`.
+    pub name: String,
+    /// Key ids (64 hex characters each) it may sign with; empty when `all_keys` is set.
+    #[serde(default)]
+    pub keys: Vec<String>,
+    /// It may sign with every key of this signer (instead of listing `keys`).
+    #[serde(default)]
+    pub all_keys: bool,
+    /// At most this many accepted requests within any sliding hour, on this signer.
+    pub max_signatures_per_hour: u32,
 }
 
 /// Switches that make a node unfit for real keys, for tests and devnets only. Each must be
@@ -254,6 +281,28 @@ pub struct ValidatedConfig {
     pub authorizer_keys: Vec<VerifyingKey>,
     /// The round deadline.
     pub round_deadline: Duration,
+    /// The raw-signing allow-list, checked (`[[clients]]`).
+    pub clients: Vec<ClientPolicy>,
+}
+
+/// Which keys a client may sign with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AllowedKeys {
+    /// Every key of this signer.
+    All,
+    /// These key ids.
+    Only(BTreeSet<[u8; 32]>),
+}
+
+/// One allow-listed client, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientPolicy {
+    /// Its certificate name.
+    pub name: String,
+    /// The keys it may use.
+    pub keys: AllowedKeys,
+    /// Its quota per sliding hour.
+    pub max_signatures_per_hour: u32,
 }
 
 impl ValidatedConfig {
@@ -366,6 +415,19 @@ impl NodeConfig {
         self.pools
             .check(&fleet)
             .map_err(|(key, reason)| invalid(key, reason))?;
+        let clients = self.validate_clients()?;
+        if let Some(addr) = self.metrics_listen {
+            if !addr.ip().is_loopback() && !self.metrics_allow_non_loopback {
+                return Err(invalid(
+                    "metrics_listen",
+                    format!(
+                        "{addr} is not a loopback address; the metrics endpoint is plaintext \
+                         HTTP without authentication, so set metrics_allow_non_loopback = true \
+                         to serve it on another interface"
+                    ),
+                ));
+            }
+        }
 
         let round_deadline = Duration::from_millis(self.round_deadline_ms);
         Ok(ValidatedConfig {
@@ -373,7 +435,78 @@ impl NodeConfig {
             peers,
             authorizer_keys,
             round_deadline,
+            clients,
         })
+    }
+
+    fn validate_clients(&self) -> Result<Vec<ClientPolicy>, ConfigError> {
+        let mut names = BTreeSet::new();
+        let mut clients = Vec::with_capacity(self.clients.len());
+        for (i, c) in self.clients.iter().enumerate() {
+            if crate::identity::CallerIdentity::from_uri(&format!(
+                "{}client/{}",
+                crate::identity::ROLE_URI_PREFIX,
+                c.name
+            ))
+            .is_err()
+            {
+                return Err(invalid(
+                    format!("clients[{i}].name"),
+                    format!(
+                        "{:?} must be 1 to {} characters of [A-Za-z0-9._-] (the NAME of custody://client/NAME)",
+                        c.name,
+                        crate::identity::MAX_CLIENT_NAME_LEN
+                    ),
+                ));
+            }
+            if !names.insert(c.name.as_str()) {
+                return Err(invalid(
+                    format!("clients[{i}].name"),
+                    format!("client {:?} is listed twice", c.name),
+                ));
+            }
+            let keys = match (c.all_keys, c.keys.is_empty()) {
+                (true, false) => {
+                    return Err(invalid(
+                        format!("clients[{i}].keys"),
+                        "give either keys or all_keys = true, not both",
+                    ))
+                }
+                (false, true) => {
+                    return Err(invalid(
+                        format!("clients[{i}].keys"),
+                        "list the key ids this client may use, or set all_keys = true",
+                    ))
+                }
+                (true, true) => AllowedKeys::All,
+                (false, false) => {
+                    let mut set = BTreeSet::new();
+                    for (j, k) in c.keys.iter().enumerate() {
+                        let key = parse_key_id_hex(k)
+                            .map_err(|reason| invalid(format!("clients[{i}].keys[{j}]"), reason))?;
+                        if !set.insert(key) {
+                            return Err(invalid(
+                                format!("clients[{i}].keys[{j}]"),
+                                "the same key id is listed twice",
+                            ));
+                        }
+                    }
+                    AllowedKeys::Only(set)
+                }
+            };
+            if c.max_signatures_per_hour == 0 {
+                return Err(invalid(
+                    format!("clients[{i}].max_signatures_per_hour"),
+                    "must be at least 1 (remove the client to forbid it)",
+                ));
+            }
+            clients.push(ClientPolicy {
+                name: c.name.clone(),
+                keys,
+                max_signatures_per_hour: c.max_signatures_per_hour,
+            });
+        }
+        Ok(clients)
     }
 
     fn validate_peers(&self) -> Result<Vec<Peer>, ConfigError> {
@@ -464,6 +597,17 @@ pub fn parse_ed25519_public_hex(text: &str) -> Result<VerifyingKey, String> {
         )
     })?;
     VerifyingKey::from_bytes(&bytes).map_err(|_| "not a valid Ed25519 public key".to_owned())
+}
+
+/// Parses a key id: 64 hex characters (32 bytes).
+pub fn parse_key_id_hex(text: &str) -> Result<[u8; 32], String> {
+    let bytes = hex::decode(text.trim()).map_err(|e| format!("not hex: {e}"))?;
+    bytes.try_into().map_err(|b: Vec<u8>| {
+        format!(
+            "a key id is 32 bytes (64 hex characters), got {} bytes",
+            b.len()
+        )
+    })
 }
 
 /// Checks an endpoint is `https://HOST:PORT` (there is no plaintext transport).

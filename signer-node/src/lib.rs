@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod blame;
+pub mod client_policy;
 pub mod config;
 pub mod devnet;
 pub mod envelope;
@@ -16,6 +17,7 @@ pub mod fault;
 pub mod gate;
 pub mod identity;
 pub mod inbox;
+pub mod metrics;
 pub mod node_key;
 pub mod peer_tls;
 pub mod pki;

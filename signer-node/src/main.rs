@@ -448,8 +448,20 @@ fn run(config_path: PathBuf) -> anyhow::Result<()> {
         pool.spawn();
     }
     runner::presign_pool::spawn_workers(&runner);
+    let metrics = (Arc::clone(runner.metrics()), Arc::clone(runner.vault()));
     let node = node.with_runner(runner);
     runtime.block_on(async move {
+        if let Some(addr) = node.config().raw.metrics_listen {
+            let listener = signer_node::metrics::bind(addr).await?;
+            let (counters, vault) = metrics;
+            // stops with the runtime when the node has stopped
+            tokio::spawn(signer_node::metrics::serve(
+                listener,
+                counters,
+                vault,
+                std::future::pending(),
+            ));
+        }
         let listener = node.bind().await?;
         node.serve(listener, shutdown_signal()).await?;
         Ok(())

@@ -244,6 +244,9 @@ pub fn write_devnet(spec: &DevnetSpec) -> Result<DevnetLayout, PkiError> {
                 ephemeral_vault: false,
             },
             pools: crate::pools::PoolSettings::default(),
+            clients: Vec::new(),
+            metrics_listen: None,
+            metrics_allow_non_loopback: false,
         };
         // sealing: a file keystore whose passphrase is a random file in the data directory
         // (a devnet stand-in for an operator's secret or an HSM; see hsm-profiles/README.md)

@@ -11,7 +11,8 @@
 //! - Without one (a bare [`Node`]): the inbox ([`NoSessions`]) answers `FAILED_PRECONDITION`
 //!   "no such session", `SessionStatus` answers `NOT_FOUND`, `ListKeys` an empty list and the
 //!   other control RPCs `UNIMPLEMENTED`.
-//! - `SignerClient.SignDigest` answers `UNIMPLEMENTED` in both cases (not built yet).
+//! - `SignerClient.SignDigest` is served by the runner ([`crate::runner::sign_digest`]); a
+//!   node without a runner answers `UNIMPLEMENTED`.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -41,9 +42,11 @@ use crate::config::ValidatedConfig;
 use crate::envelope::{EnvelopeVerifier, ENVELOPE_OVERHEAD_BYTES, SESSION_ID_LEN};
 use crate::identity::{caller, CallerIdentity, Role, RoleGate};
 use crate::inbox::{NoSessions, SessionInbox};
+use crate::metrics::Metrics;
 use crate::node_key::{NodeKey, NodeKeyError};
 use crate::pools::proposals::{NoProposals, PresignProposals};
 use crate::runner::control::ControlService as RunnerControl;
+use crate::runner::sign_digest::ClientService as RunnerClient;
 use crate::runner::Runner;
 use crate::tls::{TlsError, TlsMaterial};
 
@@ -59,6 +62,8 @@ pub struct Node {
     inbox: Arc<dyn SessionInbox>,
     control: Arc<dyn SignerControl>,
     proposals: Arc<dyn PresignProposals>,
+    client: Arc<dyn SignerClient>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl std::fmt::Debug for Node {
@@ -108,6 +113,8 @@ impl Node {
             inbox: Arc::new(NoSessions),
             control: Arc::new(ControlService),
             proposals: Arc::new(NoProposals),
+            client: Arc::new(ClientService),
+            metrics: None,
         })
     }
 
@@ -124,6 +131,8 @@ impl Node {
         self.proposals = Arc::new(crate::runner::presign_pool::ProposalService::new(
             runner.clone(),
         ));
+        self.metrics = Some(Arc::clone(runner.metrics()));
+        self.client = Arc::new(RunnerClient::new(runner.clone()));
         self.control = Arc::new(RunnerControl::new(runner));
         self
     }
@@ -167,6 +176,7 @@ impl Node {
             verifier: EnvelopeVerifier::from_config(&self.config),
             inbox: self.inbox.clone(),
             proposals: self.proposals.clone(),
+            metrics: self.metrics.clone(),
         };
         let peer = MalformedInputCodes::new(InterceptedService::new(
             SignerPeerServer::new(peer).max_decoding_message_size(peer_cap),
@@ -178,7 +188,8 @@ impl Node {
             RoleGate::new(Role::Coordinator),
         ));
         let client = MalformedInputCodes::new(InterceptedService::new(
-            SignerClientServer::new(ClientService).max_decoding_message_size(request_cap),
+            SignerClientServer::new(SharedClient(self.client.clone()))
+                .max_decoding_message_size(request_cap),
             RoleGate::new(Role::Client),
         ));
 
@@ -273,6 +284,7 @@ struct PeerService {
     verifier: EnvelopeVerifier,
     inbox: Arc<dyn SessionInbox>,
     proposals: Arc<dyn PresignProposals>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 #[tonic::async_trait]
@@ -282,11 +294,18 @@ impl SignerPeer for PeerService {
         request: Request<Envelope>,
     ) -> Result<Response<DeliverReceipt>, Status> {
         let caller = caller(&request)?.clone();
+        let metrics = self.metrics.as_deref();
+        if let Some(m) = metrics {
+            m.envelope_received();
+        }
         let verified = self
             .verifier
             .verify(&caller, request.into_inner())
             .map_err(|e| {
                 tracing::warn!(%caller, error = %e, "envelope refused");
+                if let Some(m) = metrics {
+                    m.envelope_refused(&e);
+                }
                 Status::from(e)
             })?;
         if verified.header().protocol == ProtocolKind::PresignProposal {
@@ -298,6 +317,9 @@ impl SignerPeer for PeerService {
         let header = verified.header().clone();
         self.inbox.deliver(verified).map_err(|refusal| {
             tracing::debug!(%caller, session = %header.session_id, round = header.round, %refusal, "inbox refused envelope");
+            if let Some(m) = metrics {
+                m.envelope_refused_by_inbox(&refusal);
+            }
             Status::from(refusal)
         })?;
         Ok(Response::new(DeliverReceipt { payload_hash }))
@@ -466,7 +488,7 @@ impl SignerControl for SharedControl {
     }
 }
 
-/// `SignerClient`: raw digest signing needs the runner.
+/// `SignerClient` of a node without a runner: raw digest signing needs the runner.
 struct ClientService;
 
 #[tonic::async_trait]
@@ -476,6 +498,19 @@ impl SignerClient for ClientService {
         _request: Request<SignDigestRequest>,
     ) -> Result<Response<SignDigestResponse>, Status> {
         runner_not_built("SignDigest")
+    }
+}
+
+/// The node's client service behind one type for tonic (the runner's, or [`ClientService`]).
+struct SharedClient(Arc<dyn SignerClient>);
+
+#[tonic::async_trait]
+impl SignerClient for SharedClient {
+    async fn sign_digest(
+        &self,
+        request: Request<SignDigestRequest>,
+    ) -> Result<Response<SignDigestResponse>, Status> {
+        self.0.sign_digest(request).await
     }
 }
 

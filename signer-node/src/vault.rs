@@ -96,6 +96,9 @@ pub enum AuditKind {
     SessionAborted,
     /// A request was refused by policy (detail says which rule).
     RequestRefused,
+    /// A client's raw-digest signing (`SignDigest`): accepted (client, digest, path,
+    /// signers) and, when the session completes, the signature issued.
+    ClientSignature,
 }
 
 /// One audit record.

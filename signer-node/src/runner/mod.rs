@@ -30,6 +30,7 @@ pub mod primes;
 pub mod registry;
 pub mod request;
 pub mod sign;
+pub mod sign_digest;
 pub mod sign_exchange;
 
 use std::sync::Arc;
@@ -38,6 +39,7 @@ use std::time::Duration;
 use custody_proto::signer::v1::ProtocolKind;
 use tonic::Status;
 
+use crate::client_policy::ClientPolicies;
 use crate::config::{FleetId, ValidatedConfig};
 use crate::envelope::{SessionId, VerifiedEnvelope};
 use crate::gate::SigningGate;
@@ -75,6 +77,7 @@ pub struct Runner {
     primes: Arc<dyn PrimeSource>,
     keys: Arc<KeyCache>,
     presign_pool: presign_pool::PresignPool,
+    clients: ClientPolicies,
 }
 
 impl std::fmt::Debug for Runner {
@@ -112,12 +115,23 @@ impl Runner {
             vault: parts.vault,
             gate: parts.gate,
             primes: parts.primes,
+            clients: ClientPolicies::from_config(config),
         })
     }
 
     /// The session table.
     pub fn registry(&self) -> &Arc<Registry> {
         &self.registry
+    }
+
+    /// The node's counters (for the metrics endpoint).
+    pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
+        self.registry.metrics()
+    }
+
+    /// The vault (the metrics endpoint reads pool levels from it).
+    pub fn vault(&self) -> &Arc<dyn Vault> {
+        &self.vault
     }
 
     /// Registers session `id` and returns its network side.

@@ -18,7 +18,7 @@
 //! later step.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use custody_proto::signer::v1::{
@@ -28,6 +28,7 @@ use tokio::sync::mpsc;
 
 use crate::envelope::{SessionId, VerifiedEnvelope};
 use crate::inbox::{DuplicateFilter, InboxRefusal};
+use crate::metrics::Metrics;
 
 /// How long messages of a session this node does not know yet are held.
 pub const EARLY_TTL: Duration = Duration::from_secs(60);
@@ -57,6 +58,8 @@ struct Record {
     outcome: Option<Outcome>,
     blame: Option<Blame>,
     tx: Option<mpsc::Sender<VerifiedEnvelope>>,
+    /// When it was registered (the duration metric).
+    registered: Instant,
 }
 
 struct Early {
@@ -86,6 +89,7 @@ pub enum RegistryError {
 #[derive(Default)]
 pub struct Registry {
     state: Mutex<State>,
+    metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -98,6 +102,11 @@ impl Registry {
     /// An empty table.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The node's counters (sessions are counted here; the runner and server add theirs).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, State>, RegistryError> {
@@ -129,6 +138,7 @@ impl Registry {
                 }
             }
         }
+        self.metrics.session_started(spec.kind);
         s.sessions.insert(
             id,
             Record {
@@ -138,6 +148,7 @@ impl Registry {
                 outcome: None,
                 blame: None,
                 tx: Some(tx),
+                registered: Instant::now(),
             },
         );
         Ok(rx)
@@ -147,7 +158,9 @@ impl Registry {
     /// refused after registration): the id becomes free again.
     pub fn remove(&self, id: &SessionId) {
         if let Ok(mut s) = self.lock() {
-            s.sessions.remove(id);
+            if let Some(r) = s.sessions.remove(id) {
+                self.metrics.session_withdrawn(r.spec.kind);
+            }
             s.seen.forget_session(id);
         }
     }
@@ -181,6 +194,10 @@ impl Registry {
     ) {
         if let Ok(mut s) = self.lock() {
             if let Some(r) = s.sessions.get_mut(id) {
+                if matches!(r.state, SessionState::Pending | SessionState::Running) {
+                    self.metrics
+                        .session_ended(r.spec.kind, state, r.registered.elapsed());
+                }
                 r.state = state;
                 r.outcome = outcome;
                 r.blame = blame;

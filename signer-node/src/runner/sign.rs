@@ -70,6 +70,7 @@ pub async fn start(runner: &Arc<Runner>, req: SignRequest) -> Result<SessionAcce
     {
         Ok(a) => a,
         Err(refusal) => {
+            runner.registry.metrics().gate_refused(&refusal);
             runner.audit(
                 AuditKind::RequestRefused,
                 &id,

@@ -10,6 +10,10 @@
 //! hash = SHA-256("custody-appliance/signer-node/audit-entry/v1" ‖ encoding)
 //! ```
 //!
+//! Kind codes (part of the stored format; a new kind takes a new code): 1 key created,
+//! 2 key refreshed, 3 presignature added, 4 presignature consumed, 5 partial signature issued,
+//! 6 session aborted, 7 request refused, 8 client signature (`SignDigest`).
+//!
 //! The `audit_head` meta record holds (seq, hash) of the last entry and is written in the same
 //! transaction, so removing entries at the end is detected too. [`verify_chain`] walks the log
 //! and reports the first entry that was edited, removed, inserted or moved.
@@ -73,6 +77,7 @@ fn kind_code(kind: AuditKind) -> u8 {
         AuditKind::PartialSignatureIssued => 5,
         AuditKind::SessionAborted => 6,
         AuditKind::RequestRefused => 7,
+        AuditKind::ClientSignature => 8,
     }
 }
 
@@ -85,6 +90,7 @@ fn kind_from_code(code: u8) -> Option<AuditKind> {
         5 => AuditKind::PartialSignatureIssued,
         6 => AuditKind::SessionAborted,
         7 => AuditKind::RequestRefused,
+        8 => AuditKind::ClientSignature,
         _ => return None,
     })
 }
@@ -356,10 +362,12 @@ mod tests {
     fn entries_round_trip_and_every_kind_has_a_code() {
         let r = record();
         assert_eq!(AuditRecord::decode(&r.encode()).unwrap(), r);
-        for code in 1..=7 {
+        for code in 1..=8 {
             assert_eq!(kind_code(kind_from_code(code).unwrap()), code);
         }
-        assert!(kind_from_code(0).is_none() && kind_from_code(8).is_none());
+        assert!(kind_from_code(0).is_none() && kind_from_code(9).is_none());
+        // the codes are part of the stored format: a new kind takes a new code
+        assert_eq!(kind_code(AuditKind::ClientSignature), 8);
     }
 
     #[test]
