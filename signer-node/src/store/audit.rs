@@ -73,6 +73,11 @@ fn kind_code(kind: AuditKind) -> u8 {
         AuditKind::PartialSignatureIssued => 5,
         AuditKind::SessionAborted => 6,
         AuditKind::RequestRefused => 7,
+        // 8 and 9 came with refresh/reshare; codes 1..=7 keep their meaning, so every log
+        // written before decodes as it did (a binary older than these kinds refuses an entry
+        // with 8 or 9 as unknown rather than misreading it).
+        AuditKind::KeyRetired => 8,
+        AuditKind::KeyReshared => 9,
     }
 }
 
@@ -85,6 +90,8 @@ fn kind_from_code(code: u8) -> Option<AuditKind> {
         5 => AuditKind::PartialSignatureIssued,
         6 => AuditKind::SessionAborted,
         7 => AuditKind::RequestRefused,
+        8 => AuditKind::KeyRetired,
+        9 => AuditKind::KeyReshared,
         _ => return None,
     })
 }
@@ -356,10 +363,10 @@ mod tests {
     fn entries_round_trip_and_every_kind_has_a_code() {
         let r = record();
         assert_eq!(AuditRecord::decode(&r.encode()).unwrap(), r);
-        for code in 1..=7 {
+        for code in 1..=9 {
             assert_eq!(kind_code(kind_from_code(code).unwrap()), code);
         }
-        assert!(kind_from_code(0).is_none() && kind_from_code(8).is_none());
+        assert!(kind_from_code(0).is_none() && kind_from_code(10).is_none());
     }
 
     #[test]
