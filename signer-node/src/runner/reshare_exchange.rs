@@ -150,8 +150,13 @@ impl<'a> Reader<'a> {
     fn u16(&mut self) -> Option<u16> {
         Some(u16::from_be_bytes(self.take(2)?.try_into().ok()?))
     }
+    /// A SEC1 compressed point (tag 2 or 3 only: one encoding per point).
     fn point(&mut self) -> Option<ProjectivePoint> {
-        let encoded = EncodedPoint::from_bytes(self.take(POINT_BYTES)?).ok()?;
+        let bytes = self.take(POINT_BYTES)?;
+        if !matches!(bytes.first(), Some(2 | 3)) {
+            return None;
+        }
+        let encoded = EncodedPoint::from_bytes(bytes).ok()?;
         Option::<AffinePoint>::from(AffinePoint::from_encoded_point(&encoded))
             .map(ProjectivePoint::from)
     }
@@ -844,7 +849,8 @@ mod tests {
         let bytes = d.encode();
         assert_eq!(bytes.len(), encoded_len(3));
         assert_eq!(Description::decode(&bytes), Some(d));
-        // one byte more or less, a wrong holder count, a point off the curve: refused
+        // one byte more or less, a wrong holder count, a point in another encoding or off the
+        // curve: refused
         let mut long = bytes.clone();
         long.push(0);
         assert_eq!(Description::decode(&long), None);
@@ -854,8 +860,11 @@ mod tests {
         assert_eq!(Description::decode(&count), None);
         let mut point = bytes.clone();
         let y = 32 + 2 + 6 + 2 + 8;
-        point[y] = 0x05;
+        point[y] = 0x05; // SEC1 "compact": a second encoding of a point, refused
         assert_eq!(Description::decode(&point), None);
+        let mut off_curve = bytes.clone();
+        off_curve[y + 1..y + 33].fill(0xff); // x ≥ p
+        assert_eq!(Description::decode(&off_curve), None);
         assert_eq!(Description::decode(&[]), None);
     }
 }
