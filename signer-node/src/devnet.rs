@@ -1,7 +1,9 @@
 //! `signer-node devnet`: a local fleet of real signer processes on loopback, driven end to
 //! end by a coordinator-role client: t-of-m keygen (GJKR DKG + CGGMP24 aux info), one
 //! presignature, and one authorized signature, verified here with k256 (and its public key
-//! recovered from the recovery id, as Ethereum does).
+//! recovered from the recovery id, as Ethereum does); then every signer killed and restarted,
+//! a second signature, a proactive refresh of the key (same address, epoch 1) and a third
+//! signature at the new epoch.
 //!
 //! The fleet is a devnet and says so: a fresh PKI from [`crate::pki::write_devnet`], each
 //! signer's shares in its own sealed sled store (`signer-node init`, file keystore whose
@@ -18,6 +20,7 @@ use custody_proto::signer::v1::{
     session_status_response::Outcome, signer_control_client::SignerControlClient, Authorization,
     AuthorizerSignature, DerivationPath as WirePath, FillPresignPoolRequest, KeyInfo, SessionState,
     SessionStatusRequest, SessionStatusResponse, SignRequest, StartKeygenRequest,
+    StartRefreshRequest,
 };
 use k256::ecdsa::signature::hazmat::PrehashVerifier;
 use k256::ecdsa::{RecoveryId, Signature, VerifyingKey};
@@ -260,6 +263,7 @@ async fn drive(
 
     let rounds = SignContext {
         key_id: key_id.clone(),
+        epoch: 0,
         threshold: t,
         authorizers,
         child_key,
@@ -304,6 +308,46 @@ async fn drive(
     rounds
         .presign_and_sign(&mut controls, "lock-out order #2")
         .await?;
+
+    // proactive refresh: new shares and aux info at epoch 1, the same key and address
+    let started = Instant::now();
+    let refresh = random_id();
+    for c in controls.iter_mut() {
+        c.start_refresh(StartRefreshRequest {
+            session_id: refresh.clone(),
+            key_id: key_id.clone(),
+            epoch: 0,
+        })
+        .await?;
+    }
+    println!("refresh: zero-sharing DKG + fresh aux info among {m} signers ...");
+    for (i, c) in controls.iter_mut().enumerate() {
+        let status = wait_end(c, &refresh, Duration::from_secs(600)).await?;
+        let Some(Outcome::Key(info)) = status.outcome else {
+            bail!(
+                "signer {} ended the refresh without a key: {status:?}",
+                i + 1
+            );
+        };
+        if info.public_key != key.public_key || info.chain_code != key.chain_code {
+            bail!("signer {} reports another key after the refresh", i + 1);
+        }
+        if info.epoch != 1 {
+            bail!(
+                "signer {} is at epoch {} after the refresh",
+                i + 1,
+                info.epoch
+            );
+        }
+    }
+    println!(
+        "refresh: done in {:.1} s; epoch 1, same public key, address {}",
+        started.elapsed().as_secs_f64(),
+        ethereum_address(&rounds.child_key)
+    );
+    SignContext { epoch: 1, ..rounds }
+        .presign_and_sign(&mut controls, "lock-out order #3 (epoch 1)")
+        .await?;
     Ok(())
 }
 
@@ -317,6 +361,8 @@ struct Signed {
 /// devnet authorizers and the child key that must verify.
 struct SignContext<'a> {
     key_id: Vec<u8>,
+    /// The key's epoch (presignatures are bound to it).
+    epoch: u64,
     threshold: u16,
     authorizers: &'a [NodeKey],
     child_key: VerifyingKey,
@@ -364,7 +410,7 @@ impl SignContext<'_> {
             c.fill_presign_pool(FillPresignPoolRequest {
                 session_id: presign.clone(),
                 key_id: key_id.clone(),
-                epoch: 0,
+                epoch: self.epoch,
                 path: Some(WirePath {
                     indices: PATH.to_vec(),
                 }),

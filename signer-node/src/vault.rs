@@ -20,7 +20,12 @@
 //!   prefixed `store:`) together with the change; callers add entries with the request's
 //!   context (which order, which session outcome) through [`Vault::audit`];
 //! - a presignature id is never replaced: a second [`Vault::put_presignature`] with the same
-//!   id is refused;
+//!   id is refused, and a presignature of another epoch than the key's is refused (REF-03: a
+//!   presigning session that finishes after a refresh or reshare cannot add an old-epoch
+//!   presignature);
+//! - [`Vault::retire_key`] (a reshare moved the key to a committee without this signer, RES-02)
+//!   erases the share, aux info and presignatures of the key in one transaction with a
+//!   `KeyRetired` audit entry; nothing of the key is left that could sign.
 //! - a prime set of the prime pool is used once: [`Vault::take_prime_set`] removes it durably
 //!   *before* it returns it, so no two aux infos are ever built from the same primes, also
 //!   across a crash.
@@ -71,6 +76,17 @@ pub enum VaultError {
         /// Epoch offered.
         got: u64,
     },
+    /// The key is at another epoch than the caller's (retiring a share, adding a
+    /// presignature).
+    #[error("key {} is at epoch {have}, not {got}", hex::encode(.key_id))]
+    EpochMismatch {
+        /// The key.
+        key_id: KeyId,
+        /// Epoch stored.
+        have: u64,
+        /// Epoch named by the caller.
+        got: u64,
+    },
     /// A stored record did not decode (corruption or a format from another version).
     #[error("stored record does not decode: {0}")]
     Decode(#[from] StoreDecodeError),
@@ -99,6 +115,10 @@ pub enum AuditKind {
     /// A client's raw-digest signing (`SignDigest`): accepted (client, digest, path,
     /// signers) and, when the session completes, the signature issued.
     ClientSignature,
+    /// This signer's share was erased after a reshare to a committee without it (RES-02).
+    KeyRetired,
+    /// A reshare session completed (detail: role, epochs, committees, public key).
+    KeyReshared,
 }
 
 /// One audit record.
@@ -131,10 +151,22 @@ pub trait Vault: Send + Sync + 'static {
     /// should cache the result per epoch).
     fn load_key(&self, key_id: &KeyId) -> Result<Option<(KeyShare, AuxInfo)>, VaultError>;
 
+    /// Retires this signer's share of `key_id` at `epoch` (a reshare moved the key to a
+    /// committee without this signer, RES-02): erases share, aux info and every presignature
+    /// of the key in one transaction with a `KeyRetired` audit entry naming `session_id`,
+    /// durably. Refuses an absent key (`NoSuchKey`) or another epoch (`EpochMismatch`).
+    fn retire_key(
+        &self,
+        key_id: &KeyId,
+        epoch: u64,
+        session_id: &SessionId32,
+    ) -> Result<(), VaultError>;
+
     /// The ids of all stored keys, in order.
     fn list_keys(&self) -> Result<Vec<KeyId>, VaultError>;
 
-    /// Adds a presignature of `key_id` under the id of the presigning session that made it.
+    /// Adds a presignature of `key_id` under the id of the presigning session that made it;
+    /// refuses one whose epoch is not the key's (`EpochMismatch`, REF-03).
     fn put_presignature(
         &self,
         key_id: &KeyId,
@@ -291,6 +323,50 @@ impl Vault for MemoryVault {
         }
     }
 
+    fn retire_key(
+        &self,
+        key_id: &KeyId,
+        epoch: u64,
+        session_id: &SessionId32,
+    ) -> Result<(), VaultError> {
+        use zeroize::Zeroize;
+        let mut s = self.lock()?;
+        match s.keys.get(key_id).map(|(have, _, _)| *have) {
+            None => return Err(VaultError::NoSuchKey(*key_id)),
+            Some(have) if have != epoch => {
+                return Err(VaultError::EpochMismatch {
+                    key_id: *key_id,
+                    have,
+                    got: epoch,
+                })
+            }
+            Some(_) => {}
+        }
+        if let Some((_, mut share, mut aux)) = s.keys.remove(key_id) {
+            share.zeroize();
+            aux.zeroize();
+        }
+        let mut erased = 0usize;
+        s.presignatures.retain(|(k, _), p| {
+            if k == key_id {
+                p.zeroize();
+                erased += 1;
+                false
+            } else {
+                true
+            }
+        });
+        s.audit.push(AuditEvent {
+            kind: AuditKind::KeyRetired,
+            session_id: Some(*session_id),
+            key_id: Some(*key_id),
+            detail: format!(
+                "store: share and aux info of epoch {epoch} erased, {erased} presignatures erased"
+            ),
+        });
+        Ok(())
+    }
+
     fn list_keys(&self) -> Result<Vec<KeyId>, VaultError> {
         Ok(self.lock()?.keys.keys().copied().collect())
     }
@@ -302,8 +378,15 @@ impl Vault for MemoryVault {
         presignature: &Presignature,
     ) -> Result<(), VaultError> {
         let mut s = self.lock()?;
-        if !s.keys.contains_key(key_id) {
+        let Some(have) = s.keys.get(key_id).map(|(epoch, _, _)| *epoch) else {
             return Err(VaultError::NoSuchKey(*key_id));
+        };
+        if presignature.public().epoch != have {
+            return Err(VaultError::EpochMismatch {
+                key_id: *key_id,
+                have,
+                got: presignature.public().epoch,
+            });
         }
         if s.presignatures.contains_key(&(*key_id, *presign_session)) {
             return Err(VaultError::PresignatureExists {

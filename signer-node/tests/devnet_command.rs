@@ -1,7 +1,8 @@
 //! The README's main command, run as a user would (smaller: 3 signers, threshold 2): real
 //! `signer-node init` / `run` processes with sealed stores, keygen, presign, an authorized
 //! signature verified, then every signer killed and restarted: keys intact, the consumed
-//! presignature refused, and a second signature.
+//! presignature refused, and a second signature; then a refresh (same key and address, epoch
+//! 1) and a third signature at the new epoch.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::process::Command;
@@ -37,16 +38,18 @@ fn devnet_signs_restarts_and_signs_again() {
         "restart: every signer still holds the key",
         "restart: the consumed presignature stays consumed",
         "lock-out order #2",
+        "refresh: done",
+        "lock-out order #3 (epoch 1)",
     ] {
         assert!(
             stdout.contains(expected),
             "missing {expected:?} in:\n{stdout}"
         );
     }
-    // two signatures were made: two different signature lines
+    // three signatures were made: three signature lines
     assert_eq!(
         stdout.matches("sign: signature r||s").count(),
-        2,
+        3,
         "{stdout}"
     );
     // every signer's audit chain is intact after the kill

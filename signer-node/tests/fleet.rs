@@ -1,7 +1,7 @@
 //! Signer nodes driven end to end over real mTLS on loopback: 2-of-3 keygen (GJKR DKG + aux
 //! info with the public fixture primes, `[devnet] fixture_primes = true`), presigning,
 //! signing checked with libsecp256k1, the signing gate's refusal, a consumed presignature,
-//! and a signer that never starts.
+//! a signer that never starts; refresh (3-of-5) and reshare ((2, 3) → (3, 5) → (2, 3)).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 use common::{connect, TestFleet};
 use custody_proto::signer::v1::{
     session_status_response::Outcome, signer_control_client::SignerControlClient, Authorization,
-    AuthorizerSignature, DerivationPath as WirePath, FillPresignPoolRequest, ListKeysRequest,
-    SessionState, SessionStatusRequest, SessionStatusResponse, SignRequest, StartKeygenRequest,
+    AuthorizerSignature, DerivationPath as WirePath, FillPresignPoolRequest, KeyInfo,
+    ListKeysRequest, ProtocolKind, SessionState, SessionStatusRequest, SessionStatusResponse,
+    SignRequest, StartKeygenRequest, StartRefreshRequest, StartReshareRequest,
 };
 use k256::elliptic_curve::sec1::{FromEncodedPoint, ToEncodedPoint};
 use k256::{AffinePoint, EncodedPoint, ProjectivePoint};
@@ -25,7 +26,7 @@ use signer_node::node_key::NodeKey;
 use signer_node::runner::primes::FixturePrimes;
 use signer_node::runner::{Runner, RunnerParts};
 use signer_node::server::Node;
-use signer_node::vault::{MemoryVault, Vault};
+use signer_node::vault::{AuditKind, MemoryVault, Vault};
 use tokio::net::TcpListener;
 use tonic::transport::Channel;
 use tonic::Code;
@@ -442,4 +443,504 @@ async fn peer_channels_pin_the_server_role() {
         "{pinned:?}"
     );
     node.stop().await;
+}
+
+/// Presigns with `signers` at `epoch` (presignature id = `tag`-presign), then signs an
+/// authorized order with it and checks the signature with libsecp256k1 under the child key
+/// m/0/7 derived publicly from `info`. Returns the presignature id (consumed by then).
+async fn presign_and_sign(
+    fleet: &mut Fleet,
+    fleet_name: &str,
+    info: &KeyInfo,
+    epoch: u64,
+    signers: &[u32],
+    tag: &str,
+) -> Vec<u8> {
+    let key_id = info.key_id.clone();
+    let presign = id(&format!("{tag}-presign"));
+    for s in signers {
+        fleet.controls[*s as usize - 1]
+            .fill_presign_pool(FillPresignPoolRequest {
+                session_id: presign.clone(),
+                key_id: key_id.clone(),
+                epoch,
+                path: Some(WirePath {
+                    indices: vec![0, 7],
+                }),
+                signers: signers.to_vec(),
+            })
+            .await
+            .unwrap();
+    }
+    for s in signers {
+        let c = &mut fleet.controls[*s as usize - 1];
+        let status = wait_end(c, &presign, Duration::from_secs(300)).await;
+        assert_eq!(status.state, SessionState::Completed as i32, "{status:?}");
+    }
+    let message = format!("{tag}: send 1 BTC").into_bytes();
+    let order = SigningOrder {
+        fleet_id: fleet_name.into(),
+        key_id: key_id.clone().try_into().unwrap(),
+        path: vec![0, 7],
+        not_after: u64::MAX,
+        rule: DigestRule::Sha256,
+        inputs: vec![message.clone()],
+    }
+    .encode();
+    let session = format!("{tag}-sign");
+    for s in signers {
+        let mut req = sign_request(
+            &session,
+            &key_id,
+            &presign,
+            authorize(&fleet.authorizers, &order),
+        );
+        req.signers = signers.to_vec();
+        fleet.controls[*s as usize - 1].sign(req).await.unwrap();
+    }
+    let mut signatures = Vec::new();
+    for s in signers {
+        let c = &mut fleet.controls[*s as usize - 1];
+        let status = wait_end(c, &id(&session), Duration::from_secs(120)).await;
+        assert_eq!(status.state, SessionState::Completed as i32, "{status:?}");
+        let Some(Outcome::Signature(sig)) = status.outcome else {
+            panic!("no signature")
+        };
+        signatures.push(sig);
+    }
+    assert!(signatures.windows(2).all(|w| w[0] == w[1]));
+    let point =
+        AffinePoint::from_encoded_point(&EncodedPoint::from_bytes(&info.public_key).unwrap())
+            .unwrap();
+    let master = ExtendedPublicKey::new_master(
+        ProjectivePoint::from(point),
+        mpc_core::hd::ChainCode(info.chain_code.as_slice().try_into().unwrap()),
+    )
+    .unwrap();
+    let (child, _) = master
+        .derive_path(&DerivationPath::from_indices(&[0, 7]).unwrap())
+        .unwrap();
+    let child_key = secp256k1::PublicKey::from_slice(
+        child
+            .public_key()
+            .to_affine()
+            .to_encoded_point(true)
+            .as_bytes(),
+    )
+    .unwrap();
+    let digest: [u8; 32] = Sha256::digest(&message).into();
+    secp256k1::SECP256K1
+        .verify_ecdsa(
+            &secp256k1::Message::from_digest(digest),
+            &secp256k1::ecdsa::Signature::from_compact(&signatures[0].r_s).unwrap(),
+            &child_key,
+        )
+        .unwrap();
+    presign
+}
+
+/// Waits for `session` to end on every one of `signers` and returns their key outcomes.
+async fn keys_after(
+    fleet: &mut Fleet,
+    signers: &[u32],
+    session: &[u8],
+    limit: Duration,
+) -> Vec<KeyInfo> {
+    let mut infos = Vec::new();
+    for s in signers {
+        let status = wait_end(&mut fleet.controls[*s as usize - 1], session, limit).await;
+        assert_eq!(
+            status.state,
+            SessionState::Completed as i32,
+            "signer {s}: {status:?}"
+        );
+        let Some(Outcome::Key(info)) = status.outcome else {
+            panic!("signer {s}: no key outcome")
+        };
+        infos.push(info);
+    }
+    infos
+}
+
+async fn keygen(fleet: &mut Fleet, tag: &str, threshold: u32, participants: &[u32]) -> KeyInfo {
+    for s in participants {
+        fleet.controls[*s as usize - 1]
+            .start_keygen(StartKeygenRequest {
+                session_id: id(&format!("{tag}-keygen")),
+                key_id: id(tag),
+                threshold,
+                participants: participants.to_vec(),
+            })
+            .await
+            .unwrap();
+    }
+    let infos = keys_after(
+        fleet,
+        participants,
+        &id(&format!("{tag}-keygen")),
+        Duration::from_secs(600),
+    )
+    .await;
+    assert!(infos.windows(2).all(|w| w[0] == w[1]), "{infos:?}");
+    infos[0].clone()
+}
+
+fn secret_share(vault: &MemoryVault, key_id: &[u8]) -> Option<(u64, [u8; 32])> {
+    vault
+        .load_key(&key_id.try_into().unwrap())
+        .unwrap()
+        .map(|(share, _)| (share.epoch(), share.secret_share().to_bytes().into()))
+}
+
+/// 3-of-5 keygen, then a refresh: the same public key at epoch 1 with new shares; a
+/// presignature made before the refresh is refused after it, a fresh one signs; a refresh
+/// naming the wrong epoch is refused and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn refresh_keeps_the_key_moves_the_epoch_and_retires_old_presignatures() {
+    let mut fleet = start_fleet("refresh", 5, 120_000).await;
+    let all = [1u32, 2, 3, 4, 5];
+    let info = keygen(&mut fleet, "refresh-key", 3, &all).await;
+    let key_id = info.key_id.clone();
+    let key32: [u8; 32] = key_id.clone().try_into().unwrap();
+    assert_eq!((info.threshold, info.epoch), (3, 0));
+
+    // a presignature of epoch 0, still in the pool when the refresh runs
+    let old_presign = id("refresh-old-presign");
+    for s in [1u32, 2, 3] {
+        fleet.controls[s as usize - 1]
+            .fill_presign_pool(FillPresignPoolRequest {
+                session_id: old_presign.clone(),
+                key_id: key_id.clone(),
+                epoch: 0,
+                path: Some(WirePath {
+                    indices: vec![0, 7],
+                }),
+                signers: vec![1, 2, 3],
+            })
+            .await
+            .unwrap();
+    }
+    for s in [1usize, 2, 3] {
+        let status = wait_end(
+            &mut fleet.controls[s - 1],
+            &old_presign,
+            Duration::from_secs(300),
+        )
+        .await;
+        assert_eq!(status.state, SessionState::Completed as i32, "{status:?}");
+    }
+    let before: Vec<_> = fleet
+        .vaults
+        .iter()
+        .map(|v| secret_share(v, &key_id).unwrap())
+        .collect();
+
+    // the wrong epoch: refused before anything starts, nothing changes
+    let wrong = fleet.controls[0]
+        .start_refresh(StartRefreshRequest {
+            session_id: id("refresh-wrong-epoch"),
+            key_id: key_id.clone(),
+            epoch: 1,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.code(), Code::FailedPrecondition, "{wrong:?}");
+    assert!(wrong.message().contains("epoch 0"), "{wrong:?}");
+    let unknown = fleet.controls[0]
+        .session_status(SessionStatusRequest {
+            session_id: id("refresh-wrong-epoch"),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound, "no session was registered");
+    assert_eq!(secret_share(&fleet.vaults[0], &key_id).unwrap(), before[0]);
+    assert_eq!(
+        fleet.vaults[0].presignatures(&key32).unwrap(),
+        vec![<[u8; 32]>::try_from(old_presign.as_slice()).unwrap()]
+    );
+    // malformed ids and unknown keys
+    let short = fleet.controls[0]
+        .start_refresh(StartRefreshRequest {
+            session_id: vec![1; 31],
+            key_id: key_id.clone(),
+            epoch: 0,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(short.code(), Code::InvalidArgument, "{short:?}");
+    let nokey = fleet.controls[0]
+        .start_refresh(StartRefreshRequest {
+            session_id: id("refresh-no-key"),
+            key_id: id("no such key"),
+            epoch: 0,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(nokey.code(), Code::NotFound, "{nokey:?}");
+
+    // the refresh on every holder
+    let session = id("refresh-1");
+    for c in fleet.controls.iter_mut() {
+        c.start_refresh(StartRefreshRequest {
+            session_id: session.clone(),
+            key_id: key_id.clone(),
+            epoch: 0,
+        })
+        .await
+        .unwrap();
+    }
+    let status = fleet.controls[0]
+        .session_status(SessionStatusRequest {
+            session_id: session.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(status.protocol, ProtocolKind::Refresh as i32);
+    let infos = keys_after(&mut fleet, &all, &session, Duration::from_secs(600)).await;
+    for after in &infos {
+        assert_eq!(after.public_key, info.public_key, "the key is unchanged");
+        assert_eq!(after.chain_code, info.chain_code);
+        assert_eq!((after.threshold, after.epoch), (3, 1));
+        assert_eq!(after.holders, info.holders);
+    }
+    for (i, v) in fleet.vaults.iter().enumerate() {
+        let (epoch, share) = secret_share(v, &key_id).unwrap();
+        assert_eq!(epoch, 1);
+        assert_ne!(share, before[i].1, "signer {}: the share changed", i + 1);
+        // REF-03: the old epoch's presignatures are gone from every pool
+        assert!(v.presignatures(&key32).unwrap().is_empty());
+        assert!(v
+            .audit_log()
+            .iter()
+            .any(|e| e.kind == AuditKind::KeyRefreshed
+                && e.session_id == Some(session.clone().try_into().unwrap())));
+    }
+    let listed = fleet.controls[3]
+        .list_keys(ListKeysRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .keys;
+    assert_eq!(listed, vec![infos[3].clone()]);
+
+    // the presignature made before the refresh is refused after it
+    let order = SigningOrder {
+        fleet_id: "refresh".into(),
+        key_id: key32,
+        path: vec![0, 7],
+        not_after: u64::MAX,
+        rule: DigestRule::Sha256,
+        inputs: vec![b"with an old presignature".to_vec()],
+    }
+    .encode();
+    let mut old = sign_request(
+        "refresh-sign-old",
+        &key_id,
+        &old_presign,
+        authorize(&fleet.authorizers, &order),
+    );
+    old.signers = vec![1, 2, 3];
+    let refused = fleet.controls[0].sign(old).await.unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    // presigning for the old epoch is refused too
+    let stale = fleet.controls[0]
+        .fill_presign_pool(FillPresignPoolRequest {
+            session_id: id("refresh-stale-presign"),
+            key_id: key_id.clone(),
+            epoch: 0,
+            path: None,
+            signers: vec![1, 2, 3],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(stale.code(), Code::FailedPrecondition, "{stale:?}");
+
+    // a fresh presignature at epoch 1 signs, and the signature verifies under the same key
+    presign_and_sign(
+        &mut fleet,
+        "refresh",
+        &infos[0],
+        1,
+        &[2, 4, 5],
+        "refresh-new",
+    )
+    .await;
+}
+
+/// Reshare (2, 3) → (3, 5) with two signers new to the key, then (3, 5) → (2, 3): the same
+/// public key throughout, the new committees sign, and the holders that left can no longer
+/// presign or sign.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reshare_moves_the_key_to_new_committees() {
+    let mut fleet = start_fleet("reshare", 5, 120_000).await;
+    let info = keygen(&mut fleet, "reshare-key", 2, &[1, 2, 3]).await;
+    let key_id = info.key_id.clone();
+    let key32: [u8; 32] = key_id.clone().try_into().unwrap();
+    assert!(secret_share(&fleet.vaults[3], &key_id).is_none());
+
+    // (2, 3) -> (3, 5): holders 1 and 2 deal; 4 and 5 hold nothing yet
+    let grow = id("reshare-grow");
+    let all = [1u32, 2, 3, 4, 5];
+    for s in all {
+        fleet.controls[s as usize - 1]
+            .start_reshare(StartReshareRequest {
+                session_id: grow.clone(),
+                key_id: key_id.clone(),
+                epoch: 0,
+                dealers: vec![1, 2],
+                new_committee: all.to_vec(),
+                new_threshold: 3,
+            })
+            .await
+            .unwrap();
+    }
+    let infos = keys_after(&mut fleet, &all, &grow, Duration::from_secs(600)).await;
+    for after in &infos {
+        assert_eq!(after.public_key, info.public_key, "the key is unchanged");
+        assert_eq!(after.chain_code, info.chain_code);
+        assert_eq!(
+            (after.threshold, after.holders.clone(), after.epoch),
+            (3, all.to_vec(), 1)
+        );
+    }
+    for v in &fleet.vaults {
+        assert_eq!(secret_share(v, &key_id).unwrap().0, 1);
+    }
+    // the newcomers sign with an old holder
+    presign_and_sign(
+        &mut fleet,
+        "reshare",
+        &infos[0],
+        1,
+        &[3, 4, 5],
+        "reshare-grown",
+    )
+    .await;
+
+    // refused before anything starts: holders 1 and 2 would leave without dealing
+    let leaves = fleet.controls[2]
+        .start_reshare(StartReshareRequest {
+            session_id: id("reshare-bad"),
+            key_id: key_id.clone(),
+            epoch: 1,
+            dealers: vec![3, 4, 5],
+            new_committee: vec![3, 4, 5],
+            new_threshold: 2,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(leaves.code(), Code::InvalidArgument, "{leaves:?}");
+    // the wrong epoch, and the wrong number of dealers
+    let wrong_epoch = fleet.controls[2]
+        .start_reshare(StartReshareRequest {
+            session_id: id("reshare-bad"),
+            key_id: key_id.clone(),
+            epoch: 0,
+            dealers: vec![1, 2, 3],
+            new_committee: vec![3, 4, 5],
+            new_threshold: 2,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        wrong_epoch.code(),
+        Code::FailedPrecondition,
+        "{wrong_epoch:?}"
+    );
+    let two_dealers = fleet.controls[2]
+        .start_reshare(StartReshareRequest {
+            session_id: id("reshare-bad"),
+            key_id: key_id.clone(),
+            epoch: 1,
+            dealers: vec![1, 2],
+            new_committee: vec![1, 2, 3, 4, 5],
+            new_threshold: 2,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(two_dealers.code(), Code::InvalidArgument, "{two_dealers:?}");
+
+    // (3, 5) -> (2, 3): 1 and 2 leave (so they deal, with 3); 3, 4, 5 keep the key
+    let shrink = id("reshare-shrink");
+    for s in all {
+        fleet.controls[s as usize - 1]
+            .start_reshare(StartReshareRequest {
+                session_id: shrink.clone(),
+                key_id: key_id.clone(),
+                epoch: 1,
+                dealers: vec![1, 2, 3],
+                new_committee: vec![3, 4, 5],
+                new_threshold: 2,
+            })
+            .await
+            .unwrap();
+    }
+    let infos = keys_after(&mut fleet, &all, &shrink, Duration::from_secs(600)).await;
+    for after in &infos {
+        assert_eq!(after.public_key, info.public_key, "the key is unchanged");
+        assert_eq!(
+            (after.threshold, after.holders.clone(), after.epoch),
+            (2, vec![3, 4, 5], 2)
+        );
+    }
+    // the holders that left: nothing of the key is left, durably audited
+    for s in [1usize, 2] {
+        let v = &fleet.vaults[s - 1];
+        assert!(secret_share(v, &key_id).is_none(), "signer {s} retired");
+        assert!(v
+            .audit_log()
+            .iter()
+            .any(|e| e.kind == AuditKind::KeyRetired && e.key_id == Some(key32)));
+        let c = &mut fleet.controls[s - 1];
+        assert!(c
+            .list_keys(ListKeysRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .keys
+            .is_empty());
+        let presign = c
+            .fill_presign_pool(FillPresignPoolRequest {
+                session_id: id(&format!("retired-presign-{s}")),
+                key_id: key_id.clone(),
+                epoch: 2,
+                path: None,
+                signers: vec![s as u32, 3],
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(presign.code(), Code::NotFound, "{presign:?}");
+        let order = SigningOrder {
+            fleet_id: "reshare".into(),
+            key_id: key32,
+            path: vec![0, 7],
+            not_after: u64::MAX,
+            rule: DigestRule::Sha256,
+            inputs: vec![b"from a retired holder".to_vec()],
+        }
+        .encode();
+        let mut req = sign_request(
+            &format!("retired-sign-{s}"),
+            &key_id,
+            &id("reshare-grown-presign"),
+            authorize(&fleet.authorizers, &order),
+        );
+        req.signers = vec![s as u32, 3];
+        let sign = fleet.controls[s - 1].sign(req).await.unwrap_err();
+        assert_eq!(sign.code(), Code::NotFound, "{sign:?}");
+    }
+    for s in [3usize, 4, 5] {
+        assert_eq!(secret_share(&fleet.vaults[s - 1], &key_id).unwrap().0, 2);
+    }
+    // the new committee of three signs with two of its members
+    presign_and_sign(
+        &mut fleet,
+        "reshare",
+        &infos[2],
+        2,
+        &[4, 5],
+        "reshare-shrunk",
+    )
+    .await;
 }

@@ -87,6 +87,48 @@ fn check_vault<V: Vault>(vault: &V, m: &Material) {
             detail: "test".into(),
         })
         .unwrap();
+
+    // REF-02 / REF-03: a refresh erases the pool, and a presignature of the old epoch that
+    // arrives afterwards (a presigning session that ended late) is refused
+    vault.store_key(&key, &m.refreshed, &m.aux).unwrap();
+    assert!(vault.presignatures(&key).unwrap().is_empty());
+    let late = [3u8; 32];
+    assert!(matches!(
+        vault.put_presignature(&key, &late, &m.presignatures[1]),
+        Err(VaultError::EpochMismatch {
+            have: 1,
+            got: 0,
+            ..
+        })
+    ));
+    assert!(vault.presignatures(&key).unwrap().is_empty());
+
+    // RES-02: retiring names the epoch held; another epoch or an absent key changes nothing
+    assert!(matches!(
+        vault.retire_key(&key, 0, &s2),
+        Err(VaultError::EpochMismatch {
+            have: 1,
+            got: 0,
+            ..
+        })
+    ));
+    assert!(matches!(
+        vault.retire_key(&other, 1, &s2),
+        Err(VaultError::NoSuchKey(_))
+    ));
+    assert_eq!(vault.list_keys().unwrap(), vec![key]);
+    vault.retire_key(&key, 1, &s2).unwrap();
+    assert!(vault.list_keys().unwrap().is_empty());
+    assert!(vault.load_key(&key).unwrap().is_none());
+    assert!(matches!(
+        vault.retire_key(&key, 1, &s2),
+        Err(VaultError::NoSuchKey(_))
+    ));
+    // nothing of the key is left to presign with
+    assert!(matches!(
+        vault.put_presignature(&key, &late, &m.presignatures[1]),
+        Err(VaultError::NoSuchKey(_))
+    ));
 }
 
 #[test]
@@ -105,6 +147,8 @@ fn memory_vault_keeps_the_rules() {
             AuditKind::PresignatureAdded,
             AuditKind::PresignatureConsumed,
             AuditKind::PresignatureConsumed,
+            AuditKind::KeyRefreshed,
+            AuditKind::KeyRetired,
         ]
     );
 }
@@ -126,10 +170,13 @@ fn sled_vault_keeps_the_rules() {
             AuditKind::PresignatureAdded,
             AuditKind::PresignatureConsumed,
             AuditKind::PresignatureConsumed,
+            AuditKind::KeyRefreshed,
+            AuditKind::KeyRetired,
         ]
     );
     assert_eq!(log[4].event.detail, "test");
-    assert_eq!(vault.check().unwrap().presignatures, 1);
+    assert_eq!(log[6].event.session_id, Some([2u8; 32]));
+    assert_eq!(vault.check().unwrap().presignatures, 0);
 }
 
 #[test]
@@ -172,4 +219,35 @@ fn sled_vault_keeps_everything_across_a_restart() {
         Err(VaultError::KeyExists(_))
     ));
     assert_eq!(vault.check().unwrap().audit_entries, 5);
+}
+
+#[test]
+fn sled_vault_a_retired_key_stays_retired_across_a_restart() {
+    let m = material();
+    let dir = tempfile::tempdir().unwrap();
+    let key = [7u8; 32];
+    let (s1, s2) = ([1u8; 32], [2u8; 32]);
+    {
+        let vault = SledVault::create(dir.path(), file_sealer(dir.path(), true)).unwrap();
+        vault.reserve_key(&key, &s1).unwrap();
+        vault.store_key(&key, &m.share, &m.aux).unwrap();
+        vault
+            .put_presignature(&key, &s1, &m.presignatures[0])
+            .unwrap();
+        vault.retire_key(&key, 0, &s2).unwrap();
+    }
+    let vault = SledVault::open(dir.path(), file_sealer(dir.path(), false)).unwrap();
+    assert!(vault.list_keys().unwrap().is_empty());
+    assert!(vault.load_key(&key).unwrap().is_none());
+    assert!(vault.take_presignature(&key, &s1).unwrap().is_none());
+    let report = vault.check().unwrap();
+    // created, presignature added, retired
+    assert_eq!((report.presignatures, report.audit_entries), (0, 3));
+    let log = vault.audit_log().unwrap();
+    let last = &log[2].event;
+    assert_eq!(
+        (last.kind, last.key_id, last.session_id),
+        (AuditKind::KeyRetired, Some(key), Some(s2))
+    );
+    assert!(last.detail.contains("1 presignatures erased"), "{last:?}");
 }

@@ -1,5 +1,5 @@
-//! `SignerControl` served by the runner. Refresh and reshare are not built yet
-//! (`UNIMPLEMENTED`, saying so); reshare is out of scope of this step.
+//! `SignerControl` served by the runner: keygen, refresh, reshare, presign, sign, status and
+//! the key list.
 
 use std::sync::Arc;
 
@@ -41,20 +41,20 @@ impl SignerControl for ControlService {
 
     async fn start_refresh(
         &self,
-        _request: Request<StartRefreshRequest>,
+        request: Request<StartRefreshRequest>,
     ) -> Result<Response<SessionAccepted>, Status> {
-        Err(Status::unimplemented(
-            "StartRefresh: not built yet (the runner runs keygen, presign and sign)",
-        ))
+        super::refresh::start(&self.runner, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn start_reshare(
         &self,
-        _request: Request<StartReshareRequest>,
+        request: Request<StartReshareRequest>,
     ) -> Result<Response<SessionAccepted>, Status> {
-        Err(Status::unimplemented(
-            "StartReshare: not built yet (the runner runs keygen, presign and sign)",
-        ))
+        super::reshare::start(&self.runner, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn fill_presign_pool(

@@ -92,6 +92,8 @@ pub struct SessionIo {
     held: Vec<VerifiedEnvelope>,
     evidence: Vec<VerifiedEnvelope>,
     deadline: Duration,
+    /// Rounds that get several deadlines: (phase, round, factor).
+    allowances: Vec<(ProtocolKind, u16, u32)>,
     outbox: Arc<Outbox>,
     registry: Arc<Registry>,
 }
@@ -144,9 +146,24 @@ impl SessionIo {
             held: Vec::new(),
             evidence: Vec::new(),
             deadline,
+            allowances: Vec::new(),
             outbox,
             registry,
         }
+    }
+
+    /// Gives round `round` of phase `kind` `factor` round deadlines instead of one: for a
+    /// party that waits there while the others run an earlier phase it takes no part in (a
+    /// reshare dealer that leaves, while the new committee makes its aux info).
+    pub fn allow_rounds(&mut self, kind: ProtocolKind, round: u16, factor: u32) {
+        self.allowances.push((kind, round, factor.max(1)));
+    }
+
+    fn deadline_for(&self, kind: ProtocolKind, round: u16) -> Duration {
+        self.allowances
+            .iter()
+            .find(|(k, r, _)| *k == kind && *r == round)
+            .map_or(self.deadline, |(_, _, f)| self.deadline.saturating_mul(*f))
     }
 
     fn phase_rank(&self, kind: ProtocolKind) -> Option<usize> {
@@ -182,7 +199,7 @@ impl SessionIo {
             };
             if round_seen != Some(round) {
                 round_seen = Some(round);
-                round_deadline = Instant::now() + self.deadline;
+                round_deadline = Instant::now() + self.deadline_for(kind, round);
                 self.registry.set_round(&self.id, round);
             }
             // messages held for this round first

@@ -3,8 +3,8 @@
 //! as an `Arc` by every presigning session.
 //!
 //! The runner is the only writer of keys in a node, so the cache is filled when the runner
-//! stores a key and on first use after a restart. (Refresh, which replaces a key's share and
-//! aux info, will replace the entry in the same step; it is not built yet.)
+//! stores a key and on first use after a restart. A refresh or reshare replaces the entry
+//! right after the vault stored the new epoch; a signer retired by a reshare drops it.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -115,6 +115,13 @@ impl KeyCache {
     pub fn insert(&self, key: Arc<LoadedKey>) {
         if let Ok(mut keys) = self.keys.lock() {
             keys.insert(key.key_id, key);
+        }
+    }
+
+    /// Drops a key this signer no longer holds (retired by a reshare).
+    pub fn remove(&self, key_id: &KeyId) {
+        if let Ok(mut keys) = self.keys.lock() {
+            keys.remove(key_id);
         }
     }
 

@@ -5,8 +5,9 @@
 //! - [`driver`]: one protocol phase of a session (rounds, held messages, deadlines, blame);
 //! - [`outbox`]: signed envelopes to peers over role-pinned channels, with retries;
 //! - [`positions`]: committee positions ↔ fleet signer indices;
-//! - [`keygen`], [`presign`], [`sign`]: the starters of each session kind;
-//!   [`sign_exchange`]: the signing round as a protocol;
+//! - [`keygen`], [`refresh`], [`reshare`], [`presign`], [`sign`]: the starters of each
+//!   session kind; [`sign_exchange`]: the signing round as a protocol;
+//!   [`reshare_exchange`]: a node's dealer and/or new-holder side of a reshare as one protocol;
 //! - [`keys`]: decoded keys cached per key id; [`primes`]: where aux-info primes come from;
 //! - [`control`]: the `SignerControl` service; [`request`]: request checks.
 //!
@@ -15,8 +16,10 @@
 //! then taking the presignature out of the vault), answers `SessionAccepted`, and a task runs
 //! the phases (RUNNING, with the round). The end is COMPLETED with an outcome, ABORTED with a
 //! blame, or EXPIRED (a round deadline passed with a message missing; the blame names who).
-//! [`presign_pool`]: the presignature pool worker and presign proposals from peers.
-//! Not built: refresh, reshare, presign-on-demand, metrics.
+//! [`presign_pool`]: the presignature pool worker and presign proposals from peers;
+//! [`sign_digest`]: clients' raw-digest signing with a presignature made on demand.
+//! Refresh and reshare store the key at the next epoch (a reshare retires the share of a
+//! dealer that leaves). Not built: presign-on-demand for the coordinator's `Sign`.
 
 pub mod control;
 pub mod driver;
@@ -27,8 +30,11 @@ pub mod positions;
 pub mod presign;
 pub mod presign_pool;
 pub mod primes;
+pub mod refresh;
 pub mod registry;
 pub mod request;
+pub mod reshare;
+pub mod reshare_exchange;
 pub mod sign;
 pub mod sign_digest;
 pub mod sign_exchange;

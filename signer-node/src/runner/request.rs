@@ -15,6 +15,21 @@ pub fn id32(field: &str, bytes: &[u8]) -> Result<[u8; 32], Status> {
     })
 }
 
+/// A set of distinct signer indices of this fleet (this signer may or may not be one).
+pub fn fleet_subset(field: &str, indices: &[u32], fleet: &[u16]) -> Result<Positions, Status> {
+    let mut members = Vec::with_capacity(indices.len());
+    for i in indices {
+        let i = u16::try_from(*i)
+            .ok()
+            .filter(|i| fleet.contains(i))
+            .ok_or_else(|| {
+                Status::invalid_argument(format!("{field}: {i} is not a signer of this fleet"))
+            })?;
+        members.push(i);
+    }
+    Positions::new(members).map_err(|e| Status::invalid_argument(format!("{field}: {e}")))
+}
+
 /// A set of signer indices of this fleet that includes this signer.
 pub fn signer_set(
     field: &str,
@@ -58,7 +73,9 @@ pub fn vault_status(e: VaultError) -> Status {
         | VaultError::KeyReserved(_)
         | VaultError::PresignatureExists { .. } => Status::already_exists(e.to_string()),
         VaultError::NoSuchKey(_) => Status::not_found(e.to_string()),
-        VaultError::StaleEpoch { .. } => Status::failed_precondition(e.to_string()),
+        VaultError::StaleEpoch { .. } | VaultError::EpochMismatch { .. } => {
+            Status::failed_precondition(e.to_string())
+        }
         VaultError::Decode(_) => Status::data_loss(e.to_string()),
         VaultError::Storage(_) => Status::unavailable(e.to_string()),
     }

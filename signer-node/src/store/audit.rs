@@ -77,7 +77,12 @@ fn kind_code(kind: AuditKind) -> u8 {
         AuditKind::PartialSignatureIssued => 5,
         AuditKind::SessionAborted => 6,
         AuditKind::RequestRefused => 7,
-        AuditKind::ClientSignature => 8,
+        // 8 and 9 came with refresh/reshare, 10 with client signing; codes 1..=7 keep their
+        // meaning, so every log written before decodes as it did (a binary older than these
+        // kinds refuses an entry with 8, 9 or 10 as unknown rather than misreading it).
+        AuditKind::KeyRetired => 8,
+        AuditKind::KeyReshared => 9,
+        AuditKind::ClientSignature => 10,
     }
 }
 
@@ -90,7 +95,9 @@ fn kind_from_code(code: u8) -> Option<AuditKind> {
         5 => AuditKind::PartialSignatureIssued,
         6 => AuditKind::SessionAborted,
         7 => AuditKind::RequestRefused,
-        8 => AuditKind::ClientSignature,
+        8 => AuditKind::KeyRetired,
+        9 => AuditKind::KeyReshared,
+        10 => AuditKind::ClientSignature,
         _ => return None,
     })
 }
@@ -362,12 +369,14 @@ mod tests {
     fn entries_round_trip_and_every_kind_has_a_code() {
         let r = record();
         assert_eq!(AuditRecord::decode(&r.encode()).unwrap(), r);
-        for code in 1..=8 {
+        for code in 1..=10 {
             assert_eq!(kind_code(kind_from_code(code).unwrap()), code);
         }
-        assert!(kind_from_code(0).is_none() && kind_from_code(9).is_none());
+        assert!(kind_from_code(0).is_none() && kind_from_code(11).is_none());
         // the codes are part of the stored format: a new kind takes a new code
-        assert_eq!(kind_code(AuditKind::ClientSignature), 8);
+        assert_eq!(kind_code(AuditKind::KeyRetired), 8);
+        assert_eq!(kind_code(AuditKind::KeyReshared), 9);
+        assert_eq!(kind_code(AuditKind::ClientSignature), 10);
     }
 
     #[test]

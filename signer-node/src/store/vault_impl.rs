@@ -160,6 +160,65 @@ impl Vault for SledVault {
         }
     }
 
+    fn retire_key(
+        &self,
+        key_id: &KeyId,
+        epoch: u64,
+        session_id: &SessionId32,
+    ) -> Result<(), VaultError> {
+        let _g = self.lock()?;
+        let Some(entry) = self.key_entry(key_id)? else {
+            return Err(VaultError::NoSuchKey(*key_id));
+        };
+        if entry.epoch != epoch {
+            return Err(VaultError::EpochMismatch {
+                key_id: *key_id,
+                have: entry.epoch,
+                got: epoch,
+            });
+        }
+        // The writer lock keeps this list current until the commit.
+        let mut presignatures = Vec::new();
+        for item in self.trees.presignatures.scan_prefix(key_id) {
+            let (k, _) = item.map_err(db_error("listing presignatures"))?;
+            presignatures.push(k);
+        }
+        let event = AuditEvent {
+            kind: AuditKind::KeyRetired,
+            session_id: Some(*session_id),
+            key_id: Some(*key_id),
+            detail: format!(
+                "store: share and aux info of epoch {epoch} erased, {} presignatures erased",
+                presignatures.len()
+            ),
+        };
+        let now = audit::now_ms();
+        let t = &self.trees;
+        (&t.meta, &t.keys, &t.aux, &t.presignatures, &t.audit)
+            .transaction(|(m, keys, auxt, presigs, a)| {
+                let current = keys
+                    .get(key_id)?
+                    .and_then(|v| v.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()))
+                    .map(u64::from_be_bytes);
+                if current != Some(epoch) {
+                    return abort(VaultError::Storage(
+                        "key entry changed while retiring it (concurrent writer)".into(),
+                    ));
+                }
+                keys.remove(key_id.as_slice())?;
+                auxt.remove(key_id.as_slice())?;
+                for k in &presignatures {
+                    presigs.remove(k)?;
+                }
+                audit::append(m, a, &event, now)?;
+                Ok(())
+            })
+            .map_err(tx_error)?;
+        self.flushed()?;
+        tracing::info!(key = %hex::encode(key_id), epoch, erased_presignatures = presignatures.len(), "retired key share");
+        Ok(())
+    }
+
     fn list_keys(&self) -> Result<Vec<KeyId>, VaultError> {
         let mut out = Vec::new();
         for item in self.trees.keys.iter() {
@@ -179,6 +238,14 @@ impl Vault for SledVault {
         let Some(entry) = self.key_entry(key_id)? else {
             return Err(VaultError::NoSuchKey(*key_id));
         };
+        // REF-03: a presigning session that ends after a refresh made an old-epoch value.
+        if presignature.public().epoch != entry.epoch {
+            return Err(VaultError::EpochMismatch {
+                key_id: *key_id,
+                have: entry.epoch,
+                got: presignature.public().epoch,
+            });
+        }
         let slot = presignature_key(key_id, presign_session);
         let sealed = Slot::presignature(key_id, entry.epoch, presign_session)?
             .seal(&self.sealer, &presignature.to_bytes())?;
