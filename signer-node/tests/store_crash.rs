@@ -59,6 +59,8 @@ fn crash_child() {
     let refreshed = KeyShare::from_bytes(&read("refreshed.bin")).unwrap();
     let aux = AuxInfo::from_bytes(&read("aux.bin")).unwrap();
     let presignature = Presignature::from_bytes(&read("presignature.bin")).unwrap();
+    let refreshed_presignature =
+        Presignature::from_bytes(&read("refreshed-presignature.bin")).unwrap();
     let vault = SledVault::open(&dir, file_sealer(&dir, false)).unwrap();
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let mut log = OpsLog(
@@ -93,9 +95,13 @@ fn crash_child() {
             }
         } else if r < 55 && vault.presignatures(&key).unwrap().len() < 16 {
             let session: Id = rng.gen();
-            vault
-                .put_presignature(&key, &session, &presignature)
-                .unwrap();
+            // the presignature of the key's epoch (REF-03 refuses the other one)
+            match vault.put_presignature(&key, &session, &presignature) {
+                Err(VaultError::EpochMismatch { .. }) => vault
+                    .put_presignature(&key, &session, &refreshed_presignature)
+                    .unwrap(),
+                other => other.unwrap(),
+            }
             log.line(format!("put {} {}", hex::encode(key), hex::encode(session)));
         } else if r < 92 {
             let pool = vault.presignatures(&key).unwrap();
@@ -286,6 +292,11 @@ fn kill_9_at_random_moments_leaves_a_consistent_store() {
     std::fs::write(
         dir.path().join("presignature.bin"),
         m.presignatures[0].to_bytes(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("refreshed-presignature.bin"),
+        m.refreshed_presignature.to_bytes(),
     )
     .unwrap();
     let seed: u64 = rand::thread_rng().gen();

@@ -23,7 +23,11 @@ pub struct Material {
     /// The same key at epoch 1 (after one refresh).
     pub refreshed: KeyShare,
     pub aux: AuxInfo,
+    /// Two presignatures of epoch 0.
     pub presignatures: Vec<Presignature>,
+    /// A presignature of the refreshed key (epoch 1): the vault refuses an epoch-0 one for a
+    /// refreshed key (REF-03).
+    pub refreshed_presignature: Presignature,
 }
 
 fn run_dkg(rng: &mut ChaCha20Rng, session: &[u8], zero: bool) -> Vec<KeyShare> {
@@ -65,24 +69,34 @@ fn make_material() -> Material {
     let mut rng = ChaCha20Rng::seed_from_u64(0x7a01);
     let keys = run_dkg(&mut rng, b"vault-dkg", false);
     let zero = run_dkg(&mut rng, b"vault-refresh", true);
+    let refreshed_keys: Vec<KeyShare> = keys
+        .iter()
+        .zip(&zero)
+        .map(|(k, z)| k.refresh(z).unwrap())
+        .collect();
     let refreshed = keys[0].refresh(&zero[0]).unwrap();
     let aux: Vec<Arc<AuxInfo>> = dealt_for_tests(2, b"vault-aux", &mut rng)
         .into_iter()
         .map(Arc::new)
         .collect();
     let mut presignatures = Vec::new();
-    for sid in [b"vault-presign-1".as_slice(), b"vault-presign-2"] {
+    for (sid, epoch) in [
+        (b"vault-presign-1".as_slice(), 0u64),
+        (b"vault-presign-2", 0),
+        (b"vault-presign-3", 1),
+    ] {
+        let holders = if epoch == 0 { &keys } else { &refreshed_keys };
         let parties = (0..2u16)
             .map(|i| {
                 let cfg = PresignConfig {
                     session_id: sid.to_vec(),
                     key_id: b"vault-key".to_vec(),
-                    epoch: 0,
+                    epoch,
                     signers: vec![PartyIndex::new(0), PartyIndex::new(1)],
                     path: "m/0".parse().unwrap(),
                 };
                 let i = usize::from(i);
-                PresignParty::new(cfg, &keys[i], Arc::clone(&aux[i]), &mut rng).unwrap()
+                PresignParty::new(cfg, &holders[i], Arc::clone(&aux[i]), &mut rng).unwrap()
             })
             .collect();
         let out = Sim::new(parties).run(&mut rng).outcomes.swap_remove(0);
@@ -92,11 +106,13 @@ fn make_material() -> Material {
         }
     }
     let aux0 = Arc::try_unwrap(aux.into_iter().next().unwrap()).unwrap();
+    let refreshed_presignature = presignatures.pop().unwrap();
     Material {
         share: keys.into_iter().next().unwrap(),
         refreshed,
         aux: aux0,
         presignatures,
+        refreshed_presignature,
     }
 }
 
