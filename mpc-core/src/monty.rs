@@ -241,7 +241,7 @@ impl Montgomery {
             // i < j = k − i: i < (k + 1)/2 cross terms; m_i·n_{k−i} for i < k; the partner
             // index k − i is read at reversed position off + i
             let off = len - 1 - k;
-            let c = (k + 1) / 2;
+            let c = k.div_ceil(2);
             column_sqr(&mut acc, a, &a[..c], &ar[off..], &m[..k], &nr[off..], k);
             let mk = acc.low().wrapping_mul(self.n0_inv);
             m[k] = mk;
@@ -251,7 +251,7 @@ impl Montgomery {
         for k in len..2 * len - 1 {
             // i from lo = k + 1 − len: cross terms up to (k + 1)/2, reduction terms up to len
             let lo = k + 1 - len;
-            let c = (k + 1) / 2 - lo;
+            let c = k.div_ceil(2) - lo;
             column_sqr(&mut acc, a, &a[lo..lo + c], ar, &m[lo..], nr, k);
             out[k - len] = acc.low();
             acc.shift();
@@ -515,7 +515,7 @@ fn column_sqr(acc: &mut Acc, a: &[u64], x: &[u64], y: &[u64], u: &[u64], v: &[u6
         red.mac(ui, vi);
     }
     cross.double();
-    if k % 2 == 0 {
+    if k.is_multiple_of(2) {
         cross.mac(a[k / 2], a[k / 2]);
     }
     acc.add(cross);
