@@ -213,6 +213,32 @@ impl Runner {
     }
 }
 
+impl Runner {
+    /// [`Self::audit`] on a blocking thread, not awaited: for entries that record what an
+    /// earlier durable step already committed, so that a flush does not sit on the path of a
+    /// message. A failure is logged, like [`Self::audit`]'s.
+    fn audit_in_background(
+        &self,
+        kind: AuditKind,
+        session: &SessionId,
+        key_id: Option<[u8; 32]>,
+        detail: String,
+    ) {
+        let vault = Arc::clone(&self.vault);
+        let session = *session;
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = vault.audit(AuditEvent {
+                kind,
+                session_id: Some(session.0),
+                key_id,
+                detail,
+            }) {
+                tracing::error!(session = %session, error = %e, "audit log write failed");
+            }
+        });
+    }
+}
+
 impl SessionInbox for Runner {
     fn deliver(&self, envelope: VerifiedEnvelope) -> Result<(), InboxRefusal> {
         self.registry.deliver(envelope)

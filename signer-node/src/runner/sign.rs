@@ -4,10 +4,11 @@
 //! Before anything leaves this signer, in this order: the signing gate approves the order
 //! for this key, path and input and returns the digest (SIG-01; a refusal consumes nothing);
 //! the presignature is taken out of the vault, durably (PRE-06; absent = consumed or never
-//! made); its key id, epoch, signers and path must be the request's (SIG-02; a mismatching
-//! presignature is already gone, which errs on the safe side); the partial signature is made
-//! (REF-03: same epoch as the key) and audited. Then the partials are exchanged and combined
-//! with every partial checked (SIG-03).
+//! made; the vault audits the take in the same transaction); its key id, epoch, signers and
+//! path must be the request's (SIG-02; a mismatching presignature is already gone, which errs
+//! on the safe side); the partial signature is made (REF-03: same epoch as the key). Then the
+//! partials are exchanged and combined with every partial checked (SIG-03), while the
+//! `PartialSignatureIssued` entry (which order, digest and input) is written beside them.
 
 use std::sync::Arc;
 
@@ -92,16 +93,6 @@ pub async fn start(runner: &Arc<Runner>, req: SignRequest) -> Result<SessionAcce
             hex::encode(key_id)
         ))));
     };
-    runner.audit(
-        AuditKind::PresignatureConsumed,
-        &id,
-        Some(key_id),
-        format!(
-            "presignature {} taken for order {}",
-            hex::encode(presignature_id),
-            hex::encode(approval.order_hash)
-        ),
-    );
     let public = presignature.public().clone();
     let epoch = key.share.epoch();
     let mismatch = if public.key_id != key_id.as_slice() {
@@ -124,7 +115,11 @@ pub async fn start(runner: &Arc<Runner>, req: SignRequest) -> Result<SessionAcce
     let partial = presignature
         .sign_at_epoch(epoch, &approval.digest)
         .map_err(|e| refuse(Status::failed_precondition(e.to_string())))?;
-    runner.audit(
+    // The take above is durable and audited by the vault (PresignatureConsumed, in the same
+    // transaction) before this partial exists. This entry adds the order it was for; it is
+    // written beside the exchange instead of before it, so the partial does not wait for a
+    // second fsync (a crash in between loses only this detail, never the consumption).
+    runner.audit_in_background(
         AuditKind::PartialSignatureIssued,
         &id,
         Some(key_id),
