@@ -262,6 +262,13 @@ impl ProcessFleet {
         *slot = Some(command.spawn().unwrap());
     }
 
+    /// The process id of signer `index` while it runs (the load bench reads its memory).
+    pub fn pid(&self, index: u16) -> Option<u32> {
+        self.children[usize::from(index) - 1]
+            .as_ref()
+            .map(|c| c.id())
+    }
+
     /// Edits signer `index`'s config file (takes effect at its next start).
     pub fn edit_config(&self, index: u16, edit: impl FnOnce(&mut NodeConfig)) {
         let path = self.config_path(index);
