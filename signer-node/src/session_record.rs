@@ -109,7 +109,10 @@ impl SessionRecord {
             reason,
         };
         if bytes.len() < HEADER_LEN + HASH_LEN {
-            return Err(bad(format!("{} bytes, shorter than any record", bytes.len())));
+            return Err(bad(format!(
+                "{} bytes, shorter than any record",
+                bytes.len()
+            )));
         }
         let (body, hash) = bytes.split_at(bytes.len() - HASH_LEN);
         if record_hash(session, body).as_slice() != hash {
@@ -202,14 +205,23 @@ mod tests {
     #[test]
     fn records_round_trip() {
         let p = SessionRecord::pending(&[7; 32], ProtocolKind::Presign, 5);
-        assert_eq!(SessionRecord::decode(&[7; 32], &p.encode(&[7; 32])).unwrap(), p);
+        assert_eq!(
+            SessionRecord::decode(&[7; 32], &p.encode(&[7; 32])).unwrap(),
+            p
+        );
         let e = ended();
-        assert_eq!(SessionRecord::decode(&[7; 32], &e.encode(&[7; 32])).unwrap(), e);
+        assert_eq!(
+            SessionRecord::decode(&[7; 32], &e.encode(&[7; 32])).unwrap(),
+            e
+        );
         let mut c = SessionRecord::pending(&[7; 32], ProtocolKind::Presign, 5);
         c.status.state = SessionState::Completed as i32;
         c.status.outcome = Some(Outcome::PresignaturesAdded(1));
         c.ended_ms = Some(9);
-        assert_eq!(SessionRecord::decode(&[7; 32], &c.encode(&[7; 32])).unwrap(), c);
+        assert_eq!(
+            SessionRecord::decode(&[7; 32], &c.encode(&[7; 32])).unwrap(),
+            c
+        );
     }
 
     #[test]
@@ -219,7 +231,10 @@ mod tests {
             for bit in 0..8 {
                 let mut b = bytes.clone();
                 b[i] ^= 1 << bit;
-                assert!(SessionRecord::decode(&[7; 32], &b).is_err(), "byte {i} bit {bit}");
+                assert!(
+                    SessionRecord::decode(&[7; 32], &b).is_err(),
+                    "byte {i} bit {bit}"
+                );
             }
         }
         for n in 0..bytes.len() {

@@ -48,8 +48,8 @@ use mpc_core::store::StoreDecodeError;
 use custody_proto::signer::v1::{Blame, ProtocolKind, SessionState, SessionStatusResponse};
 
 use crate::pools::prime_set::{PrimeSet, PrimeSetId};
-pub use crate::session_record::{SessionRecord, SessionRecordError};
 use crate::session_record::{is_end_state, now_ms};
+pub use crate::session_record::{SessionRecord, SessionRecordError};
 
 /// A key's fleet-wide id (32 bytes, chosen by the coordinator that requested the DKG).
 pub type KeyId = [u8; 32];
@@ -207,13 +207,15 @@ pub(crate) fn check_session_end(
     }
     match SessionState::try_from(status.state) {
         Ok(s) if is_end_state(s) => {}
-        _ => return Err(refuse(format!("state {} is not an end state", status.state))),
+        _ => {
+            return Err(refuse(format!(
+                "state {} is not an end state",
+                status.state
+            )))
+        }
     }
     if stored.ended_ms.is_some() {
-        return Err(refuse(format!(
-            "it ended already ({:?})",
-            stored.state()
-        )));
+        return Err(refuse(format!("it ended already ({:?})", stored.state())));
     }
     Ok(())
 }
@@ -314,8 +316,7 @@ pub trait Vault: Send + Sync + 'static {
     /// Marks every recorded session that never ended as ABORTED with `reason` (blame without
     /// culprits), each with one `SessionAborted` audit entry, durably. Run once at start,
     /// before any session is registered.
-    fn abort_interrupted_sessions(&self, reason: &str)
-        -> Result<InterruptedSessions, VaultError>;
+    fn abort_interrupted_sessions(&self, reason: &str) -> Result<InterruptedSessions, VaultError>;
 }
 
 #[derive(Default)]
@@ -668,10 +669,7 @@ impl Vault for MemoryVault {
             .map_err(VaultError::from)
     }
 
-    fn abort_interrupted_sessions(
-        &self,
-        reason: &str,
-    ) -> Result<InterruptedSessions, VaultError> {
+    fn abort_interrupted_sessions(&self, reason: &str) -> Result<InterruptedSessions, VaultError> {
         let mut s = self.lock()?;
         let mut report = InterruptedSessions::default();
         let mut updates = Vec::new();

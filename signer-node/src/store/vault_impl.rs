@@ -10,12 +10,12 @@ use mpc_core::dkg::KeyShare;
 use mpc_core::presign::{Presignature, PresignaturePublic};
 
 use crate::pools::prime_set::{PrimeSet, PrimeSetId};
+use crate::session_record::{now_ms, SessionRecord};
 use crate::store::audit;
 use crate::store::db::SledVault;
 use crate::store::error::StoreError;
 use crate::store::layout::{id32, parse_presignature_key, presignature_key, KeyEntry};
 use crate::store::sealing::Slot;
-use crate::session_record::{now_ms, SessionRecord};
 use crate::vault::{
     check_session_end, interrupted_status, AuditEvent, AuditKind, InterruptedSessions, KeyId,
     SessionId32, Vault, VaultError,
@@ -471,9 +471,7 @@ impl Vault for SledVault {
             .sessions
             .compare_and_swap(session, Some(bytes), Some(ended))
             .map_err(db_error("recording a session's end"))?
-            .map_err(|_| {
-                VaultError::Storage("session record changed while ending it".into())
-            })?;
+            .map_err(|_| VaultError::Storage("session record changed while ending it".into()))?;
         // durable before the end is reported anywhere
         self.flushed()
     }
@@ -485,10 +483,7 @@ impl Vault for SledVault {
             .map_err(VaultError::from)
     }
 
-    fn abort_interrupted_sessions(
-        &self,
-        reason: &str,
-    ) -> Result<InterruptedSessions, VaultError> {
+    fn abort_interrupted_sessions(&self, reason: &str) -> Result<InterruptedSessions, VaultError> {
         let _g = self.lock()?;
         let mut report = InterruptedSessions::default();
         let mut updates = Vec::new();
