@@ -23,6 +23,14 @@ pub const DEFAULT_MAX_ENVELOPE_PAYLOAD_BYTES: usize = 32 * 1024 * 1024;
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 1024 * 1024;
 /// Largest accepted value of any size cap: 256 MiB.
 pub const MAX_SIZE_CAP_BYTES: usize = 256 * 1024 * 1024;
+/// Default `[limits] session_retention_secs`: finished sessions stay in memory this long.
+pub const DEFAULT_SESSION_RETENTION_SECS: u64 = 3600;
+/// Largest `[limits] session_retention_secs` (one week).
+pub const MAX_SESSION_RETENTION_SECS: u64 = 7 * 24 * 3600;
+/// Default `[limits] max_finished_sessions`: finished sessions kept in memory at most.
+pub const DEFAULT_MAX_FINISHED_SESSIONS: usize = 10_000;
+/// Largest `[limits] max_finished_sessions`.
+pub const MAX_FINISHED_SESSIONS_CAP: usize = 1_000_000;
 /// Longest accepted round deadline: one hour.
 pub const MAX_ROUND_DEADLINE_MS: u64 = 60 * 60 * 1000;
 
@@ -203,7 +211,8 @@ pub struct PolicyConfig {
     pub window_secs: u64,
 }
 
-/// Size caps of incoming messages (NET-04).
+/// Size caps of incoming messages (NET-04) and how much of the session table stays in memory
+/// (`[limits]`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SizeLimits {
@@ -211,6 +220,10 @@ pub struct SizeLimits {
     pub max_envelope_payload_bytes: usize,
     /// Largest control or client request, in bytes.
     pub max_request_bytes: usize,
+    /// Seconds a finished session stays in the in-memory table (the store keeps it).
+    pub session_retention_secs: u64,
+    /// Most finished sessions kept in the in-memory table (the oldest leave first).
+    pub max_finished_sessions: usize,
 }
 
 impl Default for SizeLimits {
@@ -218,6 +231,8 @@ impl Default for SizeLimits {
         Self {
             max_envelope_payload_bytes: DEFAULT_MAX_ENVELOPE_PAYLOAD_BYTES,
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            session_retention_secs: DEFAULT_SESSION_RETENTION_SECS,
+            max_finished_sessions: DEFAULT_MAX_FINISHED_SESSIONS,
         }
     }
 }
@@ -409,6 +424,21 @@ impl NodeConfig {
                     format!("must be 1 to {MAX_SIZE_CAP_BYTES}, got {v}"),
                 ));
             }
+        }
+
+        let retention = self.limits.session_retention_secs;
+        if retention == 0 || retention > MAX_SESSION_RETENTION_SECS {
+            return Err(invalid(
+                "limits.session_retention_secs",
+                format!("must be 1 to {MAX_SESSION_RETENTION_SECS}, got {retention}"),
+            ));
+        }
+        let finished = self.limits.max_finished_sessions;
+        if finished == 0 || finished > MAX_FINISHED_SESSIONS_CAP {
+            return Err(invalid(
+                "limits.max_finished_sessions",
+                format!("must be 1 to {MAX_FINISHED_SESSIONS_CAP}, got {finished}"),
+            ));
         }
 
         let fleet: BTreeSet<u16> = peers.iter().map(|p| p.index).collect();

@@ -24,6 +24,7 @@ pub mod pki;
 pub mod pools;
 pub mod runner;
 pub mod server;
+pub mod session_record;
 pub mod store;
 pub mod tls;
 pub mod vault;

@@ -443,7 +443,8 @@ fn run(config_path: PathBuf) -> anyhow::Result<()> {
             gate: Arc::new(PolicyGate::from_config(node.config())),
             primes: supply.source,
         },
-    );
+    )
+    .context("starting the session runner (marking sessions interrupted by the restart)")?;
     if let Some(pool) = &supply.pool {
         pool.spawn();
     }

@@ -29,6 +29,13 @@
 //! - a prime set of the prime pool is used once: [`Vault::take_prime_set`] removes it durably
 //!   *before* it returns it, so no two aux infos are ever built from the same primes, also
 //!   across a crash.
+//! - a session id is recorded once: [`Vault::put_session`] refuses an id the vault knows (also
+//!   one that ended long ago or whose record does not decode), [`Vault::end_session`] records
+//!   the end (COMPLETED / ABORTED / EXPIRED with the public `SessionStatusResponse`) durably
+//!   before it returns and refuses to end a session twice, and
+//!   [`Vault::abort_interrupted_sessions`] (at runner start) marks every session that never
+//!   ended as ABORTED, each with one `SessionAborted` audit entry. Records are public
+//!   (`session_record`), integrity-checked, not sealed.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -38,7 +45,11 @@ use mpc_core::dkg::KeyShare;
 use mpc_core::presign::{Presignature, PresignaturePublic};
 use mpc_core::store::StoreDecodeError;
 
+use custody_proto::signer::v1::{Blame, ProtocolKind, SessionState, SessionStatusResponse};
+
 use crate::pools::prime_set::{PrimeSet, PrimeSetId};
+use crate::session_record::{is_end_state, now_ms};
+pub use crate::session_record::{SessionRecord, SessionRecordError};
 
 /// A key's fleet-wide id (32 bytes, chosen by the coordinator that requested the DKG).
 pub type KeyId = [u8; 32];
@@ -87,6 +98,23 @@ pub enum VaultError {
         /// Epoch named by the caller.
         got: u64,
     },
+    /// A session with this id was recorded before (session ids are never reused, SIG-04).
+    #[error("session {} exists already; session ids are never reused", hex::encode(.0))]
+    SessionExists(SessionId32),
+    /// No session with this id is recorded.
+    #[error("no session {} is recorded", hex::encode(.0))]
+    NoSuchSession(SessionId32),
+    /// The end of a session was refused (already ended, not an end state, another id or kind).
+    #[error("session {}: refusing to record its end: {reason}", hex::encode(.session))]
+    SessionEnd {
+        /// The session.
+        session: SessionId32,
+        /// Why.
+        reason: String,
+    },
+    /// A stored session record failed its integrity or format checks.
+    #[error(transparent)]
+    SessionRecord(#[from] SessionRecordError),
     /// A stored record did not decode (corruption or a format from another version).
     #[error("stored record does not decode: {0}")]
     Decode(#[from] StoreDecodeError),
@@ -132,6 +160,64 @@ pub struct AuditEvent {
     pub key_id: Option<KeyId>,
     /// Public details a person can read (never secrets).
     pub detail: String,
+}
+
+/// What [`Vault::abort_interrupted_sessions`] did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct InterruptedSessions {
+    /// Sessions that were PENDING or RUNNING and are now ABORTED (each audited once).
+    pub aborted: Vec<SessionId32>,
+    /// Records that failed their checks: left in place (their ids stay taken), reported.
+    pub unreadable: Vec<SessionRecordError>,
+}
+
+/// The status a session that never ended gets at the next start: ABORTED, blaming nobody.
+pub fn interrupted_status(record: &SessionRecord, reason: &str) -> SessionStatusResponse {
+    SessionStatusResponse {
+        state: SessionState::Aborted as i32,
+        outcome: None,
+        blame: Some(Blame {
+            culprits: Vec::new(),
+            reason: reason.to_owned(),
+            evidence: Vec::new(),
+        }),
+        ..record.status.clone()
+    }
+}
+
+/// Checks an end status against the stored record: same id, same kind, an end state, and the
+/// stored session not ended yet.
+pub(crate) fn check_session_end(
+    session: &SessionId32,
+    stored: &SessionRecord,
+    status: &SessionStatusResponse,
+) -> Result<(), VaultError> {
+    let refuse = |reason: String| VaultError::SessionEnd {
+        session: *session,
+        reason,
+    };
+    if status.session_id.as_slice() != session.as_slice() {
+        return Err(refuse("the status names another session id".into()));
+    }
+    if status.protocol != stored.status.protocol {
+        return Err(refuse(format!(
+            "the status says protocol {}, the session was registered as {}",
+            status.protocol, stored.status.protocol
+        )));
+    }
+    match SessionState::try_from(status.state) {
+        Ok(s) if is_end_state(s) => {}
+        _ => {
+            return Err(refuse(format!(
+                "state {} is not an end state",
+                status.state
+            )))
+        }
+    }
+    if stored.ended_ms.is_some() {
+        return Err(refuse(format!("it ended already ({:?})", stored.state())));
+    }
+    Ok(())
 }
 
 /// A signer's durable secrets. See the module documentation for the rules.
@@ -204,6 +290,33 @@ pub trait Vault: Send + Sync + 'static {
 
     /// How many prime sets the pool holds.
     fn prime_set_count(&self) -> Result<usize, VaultError>;
+
+    /// Records a newly registered session (PENDING, created now), durably; refuses an id the
+    /// vault knows (`SessionExists`), whatever its state or condition.
+    fn put_session(&self, session: &SessionId32, kind: ProtocolKind) -> Result<(), VaultError>;
+
+    /// Removes the record of a session that was registered and never ran (its start request
+    /// was refused), so the id is free again. No-op for an unknown id; refuses a session that
+    /// ended (`SessionEnd`).
+    fn withdraw_session(&self, session: &SessionId32) -> Result<(), VaultError>;
+
+    /// Records how a session ended (`status`: COMPLETED / ABORTED / EXPIRED, outcome, blame),
+    /// durably before it returns. Refuses an unknown id (`NoSuchSession`), a session that ended
+    /// already, a status that is not an end or names another id or kind (`SessionEnd`).
+    fn end_session(
+        &self,
+        session: &SessionId32,
+        status: &SessionStatusResponse,
+    ) -> Result<(), VaultError>;
+
+    /// The record of a session; `None` if the id is unknown; `SessionRecord` if the stored
+    /// record fails its checks.
+    fn session(&self, session: &SessionId32) -> Result<Option<SessionRecord>, VaultError>;
+
+    /// Marks every recorded session that never ended as ABORTED with `reason` (blame without
+    /// culprits), each with one `SessionAborted` audit entry, durably. Run once at start,
+    /// before any session is registered.
+    fn abort_interrupted_sessions(&self, reason: &str) -> Result<InterruptedSessions, VaultError>;
 }
 
 #[derive(Default)]
@@ -213,6 +326,8 @@ struct MemoryState {
     keys: BTreeMap<KeyId, (u64, Vec<u8>, Vec<u8>)>,
     presignatures: BTreeMap<(KeyId, SessionId32), Vec<u8>>,
     prime_sets: BTreeMap<PrimeSetId, Vec<u8>>,
+    /// session id → encoded [`SessionRecord`] (the store's bytes)
+    sessions: BTreeMap<SessionId32, Vec<u8>>,
     audit: Vec<AuditEvent>,
 }
 
@@ -254,6 +369,16 @@ impl MemoryVault {
         self.state
             .lock()
             .map_err(|_| VaultError::Storage("memory vault lock poisoned".into()))
+    }
+
+    /// Replaces the stored bytes of a session record (tests corrupt records with it).
+    pub fn overwrite_session_bytes(
+        &self,
+        session: &SessionId32,
+        bytes: Vec<u8>,
+    ) -> Result<(), VaultError> {
+        self.lock()?.sessions.insert(*session, bytes);
+        Ok(())
     }
 }
 
@@ -487,5 +612,91 @@ impl Vault for MemoryVault {
 
     fn prime_set_count(&self) -> Result<usize, VaultError> {
         Ok(self.lock()?.prime_sets.len())
+    }
+
+    fn put_session(&self, session: &SessionId32, kind: ProtocolKind) -> Result<(), VaultError> {
+        let mut s = self.lock()?;
+        if s.sessions.contains_key(session) {
+            return Err(VaultError::SessionExists(*session));
+        }
+        let record = SessionRecord::pending(session, kind, now_ms());
+        s.sessions.insert(*session, record.encode(session));
+        Ok(())
+    }
+
+    fn withdraw_session(&self, session: &SessionId32) -> Result<(), VaultError> {
+        let mut s = self.lock()?;
+        let Some(bytes) = s.sessions.get(session) else {
+            return Ok(());
+        };
+        let record = SessionRecord::decode(session, bytes)?;
+        if record.ended_ms.is_some() {
+            return Err(VaultError::SessionEnd {
+                session: *session,
+                reason: "an ended session cannot be withdrawn".into(),
+            });
+        }
+        s.sessions.remove(session);
+        Ok(())
+    }
+
+    fn end_session(
+        &self,
+        session: &SessionId32,
+        status: &SessionStatusResponse,
+    ) -> Result<(), VaultError> {
+        let mut s = self.lock()?;
+        let Some(bytes) = s.sessions.get(session) else {
+            return Err(VaultError::NoSuchSession(*session));
+        };
+        let stored = SessionRecord::decode(session, bytes)?;
+        check_session_end(session, &stored, status)?;
+        let ended = SessionRecord {
+            created_ms: stored.created_ms,
+            ended_ms: Some(now_ms().max(1)),
+            status: status.clone(),
+        };
+        s.sessions.insert(*session, ended.encode(session));
+        Ok(())
+    }
+
+    fn session(&self, session: &SessionId32) -> Result<Option<SessionRecord>, VaultError> {
+        let s = self.lock()?;
+        s.sessions
+            .get(session)
+            .map(|bytes| SessionRecord::decode(session, bytes))
+            .transpose()
+            .map_err(VaultError::from)
+    }
+
+    fn abort_interrupted_sessions(&self, reason: &str) -> Result<InterruptedSessions, VaultError> {
+        let mut s = self.lock()?;
+        let mut report = InterruptedSessions::default();
+        let mut updates = Vec::new();
+        for (id, bytes) in &s.sessions {
+            match SessionRecord::decode(id, bytes) {
+                Err(e) => report.unreadable.push(e),
+                Ok(r) if r.ended_ms.is_none() => {
+                    let ended = SessionRecord {
+                        created_ms: r.created_ms,
+                        ended_ms: Some(now_ms().max(1)),
+                        status: interrupted_status(&r, reason),
+                    };
+                    updates.push((*id, ended.encode(id)));
+                }
+                Ok(_) => {}
+            }
+        }
+        for (id, bytes) in updates {
+            s.sessions.insert(id, bytes);
+            s.audit.push(AuditEvent {
+                kind: AuditKind::SessionAborted,
+                session_id: Some(id),
+                key_id: None,
+                detail: format!("store: {reason}"),
+            });
+            report.aborted.push(id);
+        }
+        Ok(report)
     }
 }

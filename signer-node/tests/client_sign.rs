@@ -137,7 +137,8 @@ async fn start_fleet(name: &str, key_id: &[u8]) -> Fleet {
                 gate: Arc::new(PolicyGate::from_config(&config)),
                 primes: Arc::new(FixturePrimes::from_config(&config).unwrap()),
             },
-        );
+        )
+        .unwrap();
         if let Some(l) = metrics_listener.take() {
             tokio::spawn(signer_node::metrics::serve(
                 l,

@@ -269,6 +269,44 @@ fn policy_limits_and_deadline_are_checked() {
 }
 
 #[test]
+fn session_retention_limits_default_and_are_checked() {
+    let k = keys();
+    let v = valid(&k);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("signer.toml");
+    let load_config = |text: &str| {
+        std::fs::write(&path, text).unwrap();
+        NodeConfig::load(&path).unwrap()
+    };
+    let config = load_config(&v);
+    assert_eq!(config.raw.limits.session_retention_secs, 3600);
+    assert_eq!(config.raw.limits.max_finished_sessions, 10_000);
+    let set = |extra: &str| {
+        v.replace(
+            "max_request_bytes = 65536",
+            &format!("max_request_bytes = 65536\n{extra}"),
+        )
+    };
+    let config = load_config(&set(
+        "session_retention_secs = 60\nmax_finished_sessions = 5",
+    ));
+    assert_eq!(config.raw.limits.session_retention_secs, 60);
+    assert_eq!(config.raw.limits.max_finished_sessions, 5);
+    refused(
+        &set("session_retention_secs = 0"),
+        "limits.session_retention_secs",
+    );
+    refused(
+        &set("session_retention_secs = 604801"),
+        "limits.session_retention_secs",
+    );
+    refused(
+        &set("max_finished_sessions = 0"),
+        "limits.max_finished_sessions",
+    );
+}
+
+#[test]
 fn unreadable_file_names_the_file() {
     let e = NodeConfig::load(std::path::Path::new("/nonexistent/signer.toml")).unwrap_err();
     assert!(e.to_string().contains("/nonexistent/signer.toml"));

@@ -91,7 +91,8 @@ async fn start_fleet(name: &str, n: u16, deadline_ms: u64) -> Fleet {
                 gate: Arc::new(PolicyGate::from_config(&config)),
                 primes: Arc::new(FixturePrimes::from_config(&config).unwrap()),
             },
-        );
+        )
+        .unwrap();
         let node = Node::load(config).unwrap().with_runner(runner);
         tokio::spawn(node.serve(listener, std::future::pending()));
         let url = format!("https://127.0.0.1:{}", ports[usize::from(i) - 1]);

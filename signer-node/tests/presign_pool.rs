@@ -85,7 +85,8 @@ async fn start_fleet(name: &str, pools: &PoolSettings) -> Fleet {
                 gate: Arc::new(PolicyGate::from_config(&config)),
                 primes: Arc::new(FixturePrimes::from_config(&config).unwrap()),
             },
-        );
+        )
+        .unwrap();
         let node = Node::load(config).unwrap().with_runner(runner.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(node.serve(listener, async {

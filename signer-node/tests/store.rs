@@ -395,3 +395,157 @@ fn an_overlong_audit_detail_is_refused_and_changes_nothing() {
         ChainReport::Intact { entries: 5, head }
     );
 }
+
+mod sessions {
+    use super::*;
+    use custody_proto::signer::v1::{
+        session_status_response::Outcome, EcdsaSignature, ProtocolKind, SessionState,
+    };
+    use signer_node::envelope::SessionId;
+    use signer_node::runner::registry::{Registry, RegistryError, Retention, SessionSpec};
+    use std::sync::Arc;
+
+    const PENDING: [u8; 32] = [0x51; 32];
+    const DONE: [u8; 32] = [0x52; 32];
+    const REASON: &str = "interrupted by a restart of signer 1";
+
+    fn spec(kind: ProtocolKind) -> SessionSpec {
+        SessionSpec {
+            kind,
+            phases: vec![kind],
+            senders: [2u16].into_iter().collect(),
+            max_rounds: 4,
+        }
+    }
+
+    fn signature() -> Outcome {
+        Outcome::Signature(EcdsaSignature {
+            r_s: vec![0x33; 64],
+            recovery_id: 0,
+        })
+    }
+
+    /// A node registers two sessions, one ends with a signature, then the process is gone.
+    fn run_and_stop(dir: &Path) {
+        let vault = Arc::new(SledVault::create(dir, file_sealer(dir, true)).unwrap());
+        let registry = Registry::new(vault, Retention::default());
+        let _rx1 = registry
+            .create(SessionId(PENDING), spec(ProtocolKind::Presign))
+            .unwrap();
+        let _rx2 = registry
+            .create(SessionId(DONE), spec(ProtocolKind::Sign))
+            .unwrap();
+        registry.set_round(&SessionId(PENDING), 2);
+        registry.finish(
+            &SessionId(DONE),
+            SessionState::Completed,
+            Some(signature()),
+            None,
+        );
+    }
+
+    #[test]
+    fn sessions_survive_a_restart_and_unfinished_ones_come_back_aborted() {
+        let dir = tempfile::tempdir().unwrap();
+        run_and_stop(dir.path());
+
+        let vault = Arc::new(SledVault::open(dir.path(), file_sealer(dir.path(), false)).unwrap());
+        let report = vault.abort_interrupted_sessions(REASON).unwrap();
+        assert_eq!(report.aborted, vec![PENDING]);
+        let registry = Registry::new(vault.clone(), Retention::default());
+        let s = registry.status(&SessionId(PENDING)).unwrap().unwrap();
+        assert_eq!(s.state, SessionState::Aborted as i32);
+        assert_eq!(s.protocol, ProtocolKind::Presign as i32);
+        let blame = s.blame.unwrap();
+        assert_eq!(blame.reason, REASON);
+        assert!(blame.culprits.is_empty());
+        let s = registry.status(&SessionId(DONE)).unwrap().unwrap();
+        assert_eq!(s.state, SessionState::Completed as i32);
+        assert_eq!(s.outcome, Some(signature()));
+        // neither id can be used again after the restart
+        for id in [PENDING, DONE] {
+            assert_eq!(
+                registry
+                    .create(SessionId(id), spec(ProtocolKind::Sign))
+                    .unwrap_err(),
+                RegistryError::Exists(SessionId(id))
+            );
+        }
+        let audited = |vault: &SledVault| -> Vec<_> {
+            vault
+                .audit_log()
+                .unwrap()
+                .into_iter()
+                .filter(|r| r.event.kind == AuditKind::SessionAborted)
+                .map(|r| (r.event.session_id, r.event.detail))
+                .collect()
+        };
+        assert_eq!(
+            audited(&vault),
+            vec![(Some(PENDING), format!("store: {REASON}"))]
+        );
+        assert_eq!(vault.check().unwrap().sessions, 2);
+        drop(registry);
+        drop(vault);
+
+        // a second restart finds nothing to abort: audited once
+        let vault = SledVault::open(dir.path(), file_sealer(dir.path(), false)).unwrap();
+        assert!(vault
+            .abort_interrupted_sessions("interrupted by a restart of signer 1")
+            .unwrap()
+            .aborted
+            .is_empty());
+        assert_eq!(audited(&vault).len(), 1);
+        assert!(matches!(
+            vault.verify_audit().unwrap(),
+            ChainReport::Intact { .. }
+        ));
+    }
+
+    #[test]
+    fn a_corrupt_session_record_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        run_and_stop(dir.path());
+        let moved = [0x53; 32];
+        raw(dir.path(), |db| {
+            let sessions = tree(db, "sessions");
+            let mut v = sessions.get(DONE).unwrap().unwrap().to_vec();
+            // the record copied to another id, and the original edited in its status
+            sessions.insert(moved, v.clone()).unwrap();
+            let i = v.len() / 2;
+            v[i] ^= 0x01;
+            sessions.insert(DONE, v).unwrap();
+        });
+        let vault = Arc::new(SledVault::open(dir.path(), file_sealer(dir.path(), false)).unwrap());
+        for id in [DONE, moved] {
+            assert!(matches!(
+                vault.session(&id),
+                Err(VaultError::SessionRecord(_))
+            ));
+            // the id stays taken
+            assert!(matches!(
+                vault.put_session(&id, ProtocolKind::Sign),
+                Err(VaultError::SessionExists(_))
+            ));
+        }
+        // start: the interrupted one is aborted, the bad ones reported and left as they are
+        let report = vault.abort_interrupted_sessions(REASON).unwrap();
+        assert_eq!(report.aborted, vec![PENDING]);
+        assert_eq!(report.unreadable.len(), 2);
+        assert!(matches!(
+            vault.check(),
+            Err(StoreError::Corrupt(m)) if m.contains("session record")
+        ));
+        let registry = Registry::new(vault.clone(), Retention::default());
+        assert!(matches!(
+            registry.status(&SessionId(DONE)),
+            Err(RegistryError::CorruptRecord(_))
+        ));
+        assert_eq!(
+            registry
+                .create(SessionId(DONE), spec(ProtocolKind::Sign))
+                .unwrap_err(),
+            RegistryError::Exists(SessionId(DONE))
+        );
+    }
+}

@@ -6,6 +6,10 @@
 
 mod store_support;
 
+use custody_proto::signer::v1::{
+    session_status_response::Outcome, Blame, EcdsaSignature, ProtocolKind, SessionState,
+    SessionStatusResponse,
+};
 use signer_node::store::SledVault;
 use signer_node::vault::{AuditEvent, AuditKind, MemoryVault, Vault, VaultError};
 use store_support::{file_sealer, material, Material};
@@ -250,4 +254,144 @@ fn sled_vault_a_retired_key_stays_retired_across_a_restart() {
         (AuditKind::KeyRetired, Some(key), Some(s2))
     );
     assert!(last.detail.contains("1 presignatures erased"), "{last:?}");
+}
+
+fn ended(id: &[u8; 32], kind: ProtocolKind, state: SessionState) -> SessionStatusResponse {
+    SessionStatusResponse {
+        session_id: id.to_vec(),
+        protocol: kind as i32,
+        state: state as i32,
+        round: 1,
+        outcome: (state == SessionState::Completed).then(|| {
+            Outcome::Signature(EcdsaSignature {
+                r_s: vec![0x5a; 64],
+                recovery_id: 1,
+            })
+        }),
+        blame: (state != SessionState::Completed).then(|| Blame {
+            culprits: vec![3],
+            reason: "test".into(),
+            evidence: vec![vec![1, 2, 3]],
+        }),
+    }
+}
+
+/// The session-record rules: recorded once, ended once, read back; interrupted ones aborted.
+fn check_sessions<V: Vault>(vault: &V) {
+    let (a, b, c, d) = ([0xa0u8; 32], [0xb0u8; 32], [0xc0u8; 32], [0xd0u8; 32]);
+    assert!(vault.session(&a).unwrap().is_none());
+    vault.put_session(&a, ProtocolKind::Sign).unwrap();
+    let pending = vault.session(&a).unwrap().unwrap();
+    assert_eq!(pending.state(), SessionState::Pending);
+    assert_eq!(pending.status.protocol, ProtocolKind::Sign as i32);
+    assert_eq!(pending.status.session_id, a.to_vec());
+    assert!(pending.ended_ms.is_none());
+    // a known id is refused, whatever its kind
+    assert!(matches!(
+        vault.put_session(&a, ProtocolKind::Presign),
+        Err(VaultError::SessionExists(id)) if id == a
+    ));
+
+    // ends that are refused change nothing
+    for bad in [
+        ended(&a, ProtocolKind::Sign, SessionState::Running),
+        ended(&a, ProtocolKind::Presign, SessionState::Completed),
+        ended(&b, ProtocolKind::Sign, SessionState::Completed),
+    ] {
+        assert!(
+            matches!(
+                vault.end_session(&a, &bad),
+                Err(VaultError::SessionEnd { .. })
+            ),
+            "{bad:?}"
+        );
+        assert_eq!(vault.session(&a).unwrap().unwrap(), pending);
+    }
+    assert!(matches!(
+        vault.end_session(&b, &ended(&b, ProtocolKind::Sign, SessionState::Completed)),
+        Err(VaultError::NoSuchSession(_))
+    ));
+    assert!(vault.session(&b).unwrap().is_none());
+
+    let done = ended(&a, ProtocolKind::Sign, SessionState::Completed);
+    vault.end_session(&a, &done).unwrap();
+    let record = vault.session(&a).unwrap().unwrap();
+    assert_eq!(record.status, done);
+    assert_eq!(record.created_ms, pending.created_ms);
+    assert!(record.ended_ms.is_some());
+    // ended once; still refused as an id; not withdrawn
+    assert!(matches!(
+        vault.end_session(&a, &ended(&a, ProtocolKind::Sign, SessionState::Aborted)),
+        Err(VaultError::SessionEnd { .. })
+    ));
+    assert!(matches!(
+        vault.put_session(&a, ProtocolKind::Sign),
+        Err(VaultError::SessionExists(_))
+    ));
+    assert!(matches!(
+        vault.withdraw_session(&a),
+        Err(VaultError::SessionEnd { .. })
+    ));
+    assert_eq!(vault.session(&a).unwrap().unwrap().status, done);
+
+    // a withdrawn session (refused before it ran) frees its id
+    vault.put_session(&b, ProtocolKind::Presign).unwrap();
+    vault.withdraw_session(&b).unwrap();
+    assert!(vault.session(&b).unwrap().is_none());
+    vault.withdraw_session(&b).unwrap();
+    vault.put_session(&b, ProtocolKind::Presign).unwrap();
+
+    // b (PENDING) and c (PENDING) were interrupted; a and d ended: only b and c are aborted
+    vault.put_session(&c, ProtocolKind::Dkg).unwrap();
+    vault.put_session(&d, ProtocolKind::Refresh).unwrap();
+    let expired = ended(&d, ProtocolKind::Refresh, SessionState::Expired);
+    vault.end_session(&d, &expired).unwrap();
+    let report = vault
+        .abort_interrupted_sessions("interrupted by a restart of signer 4")
+        .unwrap();
+    assert_eq!(report.aborted, vec![b, c]);
+    assert!(report.unreadable.is_empty());
+    for (id, kind) in [(b, ProtocolKind::Presign), (c, ProtocolKind::Dkg)] {
+        let r = vault.session(&id).unwrap().unwrap();
+        assert_eq!(r.state(), SessionState::Aborted);
+        assert_eq!(r.status.protocol, kind as i32);
+        let blame = r.status.blame.unwrap();
+        assert_eq!(blame.reason, "interrupted by a restart of signer 4");
+        assert!(blame.culprits.is_empty() && blame.evidence.is_empty());
+        assert!(r.ended_ms.is_some());
+    }
+    assert_eq!(vault.session(&a).unwrap().unwrap().status, done);
+    assert_eq!(vault.session(&d).unwrap().unwrap().status, expired);
+    // once: nothing is left to abort
+    let again = vault.abort_interrupted_sessions("again").unwrap();
+    assert!(again.aborted.is_empty());
+}
+
+#[test]
+fn memory_vault_keeps_the_session_rules() {
+    let vault = MemoryVault::new();
+    check_sessions(&vault);
+    let aborted: Vec<_> = vault
+        .audit_log()
+        .into_iter()
+        .filter(|e| e.kind == AuditKind::SessionAborted)
+        .map(|e| e.session_id)
+        .collect();
+    assert_eq!(aborted, vec![Some([0xb0; 32]), Some([0xc0; 32])]);
+}
+
+#[test]
+fn sled_vault_keeps_the_session_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = SledVault::create(dir.path(), file_sealer(dir.path(), true)).unwrap();
+    check_sessions(&vault);
+    let log = vault.audit_log().unwrap();
+    let aborted: Vec<_> = log
+        .iter()
+        .filter(|r| r.event.kind == AuditKind::SessionAborted)
+        .map(|r| r.event.session_id)
+        .collect();
+    assert_eq!(aborted, vec![Some([0xb0; 32]), Some([0xc0; 32])]);
+    let report = vault.check().unwrap();
+    assert_eq!(report.sessions, 4);
 }

@@ -83,7 +83,7 @@ impl SignerControl for ControlService {
         self.runner
             .registry
             .status(&id)
-            .map_err(|e| Status::unavailable(e.to_string()))?
+            .map_err(super::registry_status)?
             .map(Response::new)
             .ok_or_else(|| Status::not_found(format!("no such session {id}")))
     }

@@ -52,13 +52,13 @@ use crate::gate::SigningGate;
 use crate::inbox::{InboxRefusal, SessionInbox};
 use crate::node_key::NodeKey;
 use crate::tls::TlsMaterial;
-use crate::vault::{AuditEvent, AuditKind, Vault};
+use crate::vault::{AuditEvent, AuditKind, Vault, VaultError};
 
 use driver::SessionIo;
 use keys::KeyCache;
 use outbox::Outbox;
 use primes::PrimeSource;
-use registry::{Registry, RegistryError, SessionSpec};
+use registry::{Registry, RegistryError, Retention, SessionSpec};
 
 /// What the runner needs besides the node's configuration and identity.
 pub struct RunnerParts {
@@ -98,19 +98,38 @@ impl std::fmt::Debug for Runner {
 
 impl Runner {
     /// A runner for the node of `config`, sending with its TLS material and node key.
+    ///
+    /// First marks every session the vault recorded and that never ended (the process that
+    /// ran it is gone) as ABORTED "interrupted by a restart of signer N", each audited once;
+    /// fails if the vault cannot (a node that cannot tell what it was doing does not start).
     pub fn new(
         config: &ValidatedConfig,
         tls: TlsMaterial,
         node_key: NodeKey,
         parts: RunnerParts,
-    ) -> Arc<Self> {
+    ) -> Result<Arc<Self>, VaultError> {
         let fleet_indices: Vec<u16> = config.peers.iter().map(|p| p.index).collect();
+        let reason = format!("interrupted by a restart of signer {}", config.index());
+        let interrupted = parts.vault.abort_interrupted_sessions(&reason)?;
+        if !interrupted.aborted.is_empty() {
+            tracing::warn!(
+                count = interrupted.aborted.len(),
+                "sessions interrupted by the restart are now ABORTED"
+            );
+        }
+        for e in &interrupted.unreadable {
+            tracing::error!(error = %e, "a stored session record is unreadable; its id stays taken");
+        }
+        let retention = Retention {
+            after: Duration::from_secs(config.raw.limits.session_retention_secs),
+            max_finished: config.raw.limits.max_finished_sessions,
+        };
         tracing::info!(primes = parts.primes.name(), "session runner ready");
-        Arc::new(Self {
+        Ok(Arc::new(Self {
             fleet: config.fleet_id().clone(),
             me: config.index(),
             deadline: config.round_deadline,
-            registry: Arc::new(Registry::new()),
+            registry: Arc::new(Registry::new(Arc::clone(&parts.vault), retention)),
             outbox: Arc::new(Outbox::new(config, tls, node_key)),
             keys: Arc::new(KeyCache::new(
                 Arc::clone(&parts.vault),
@@ -122,7 +141,7 @@ impl Runner {
             gate: parts.gate,
             primes: parts.primes,
             clients: ClientPolicies::from_config(config),
-        })
+        }))
     }
 
     /// The session table.
@@ -143,10 +162,7 @@ impl Runner {
     /// Registers session `id` and returns its network side.
     fn open(&self, id: SessionId, spec: SessionSpec) -> Result<SessionIo, Status> {
         let phases = spec.phases.clone();
-        let rx = self.registry.create(id, spec).map_err(|e| match e {
-            RegistryError::Exists(_) => Status::already_exists(e.to_string()),
-            RegistryError::Poisoned => Status::unavailable(e.to_string()),
-        })?;
+        let rx = self.registry.create(id, spec).map_err(registry_status)?;
         Ok(SessionIo::new(
             id,
             self.fleet.clone(),
@@ -236,6 +252,15 @@ impl Runner {
                 tracing::error!(session = %session, error = %e, "audit log write failed");
             }
         });
+    }
+}
+
+/// The status code of a session-table error.
+pub(crate) fn registry_status(e: RegistryError) -> Status {
+    match e {
+        RegistryError::Exists(_) => Status::already_exists(e.to_string()),
+        RegistryError::CorruptRecord(_) => Status::data_loss(e.to_string()),
+        RegistryError::Poisoned | RegistryError::Store(_) => Status::unavailable(e.to_string()),
     }
 }
 

@@ -71,12 +71,13 @@ pub fn vault_status(e: VaultError) -> Status {
     match &e {
         VaultError::KeyExists(_)
         | VaultError::KeyReserved(_)
-        | VaultError::PresignatureExists { .. } => Status::already_exists(e.to_string()),
-        VaultError::NoSuchKey(_) => Status::not_found(e.to_string()),
-        VaultError::StaleEpoch { .. } | VaultError::EpochMismatch { .. } => {
-            Status::failed_precondition(e.to_string())
-        }
-        VaultError::Decode(_) => Status::data_loss(e.to_string()),
+        | VaultError::PresignatureExists { .. }
+        | VaultError::SessionExists(_) => Status::already_exists(e.to_string()),
+        VaultError::NoSuchKey(_) | VaultError::NoSuchSession(_) => Status::not_found(e.to_string()),
+        VaultError::StaleEpoch { .. }
+        | VaultError::EpochMismatch { .. }
+        | VaultError::SessionEnd { .. } => Status::failed_precondition(e.to_string()),
+        VaultError::Decode(_) | VaultError::SessionRecord(_) => Status::data_loss(e.to_string()),
         VaultError::Storage(_) => Status::unavailable(e.to_string()),
     }
 }

@@ -28,6 +28,7 @@ pub(crate) struct Trees {
     pub(crate) reservations: sled::Tree,
     pub(crate) audit: sled::Tree,
     pub(crate) prime_sets: sled::Tree,
+    pub(crate) sessions: sled::Tree,
 }
 
 impl Trees {
@@ -41,6 +42,7 @@ impl Trees {
             reservations: t(tree::RESERVATIONS)?,
             audit: t(tree::AUDIT)?,
             prime_sets: t(tree::PRIME_SETS)?,
+            sessions: t(tree::SESSIONS)?,
         })
     }
 }
@@ -54,6 +56,8 @@ pub struct CheckReport {
     pub presignatures: usize,
     /// Reservations of running DKGs.
     pub reservations: usize,
+    /// Session records (each integrity-checked and decoded).
+    pub sessions: usize,
     /// Audit entries (chain intact).
     pub audit_entries: u64,
 }
@@ -240,9 +244,9 @@ impl SledVault {
         Ok(vault)
     }
 
-    /// Sessions live in the runner's memory and do not survive a restart, so a reservation
-    /// found at open belongs to a DKG that is gone: drop it (audited), or the key id would
-    /// stay blocked forever.
+    /// Sessions do not survive a restart (their records are marked ABORTED at runner start),
+    /// so a reservation found at open belongs to a DKG that is gone: drop it (audited), or the
+    /// key id would stay blocked forever.
     fn drop_stale_reservations(&self) -> Result<(), StoreError> {
         let mut stale = Vec::new();
         for item in self.trees.reservations.iter() {
@@ -433,6 +437,14 @@ impl SledVault {
             id32(&v, "reserving session id")?;
             reservations += 1;
         }
+        let mut sessions = 0;
+        for item in self.trees.sessions.iter() {
+            let (k, v) = item.map_err(StoreError::db("reading session records"))?;
+            let id = id32(&k, "session id")?;
+            crate::session_record::SessionRecord::decode(&id, &v)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            sessions += 1;
+        }
         let audit_entries = match self.verify_audit()? {
             ChainReport::Intact { entries, .. } => entries,
             ChainReport::Broken { at, reason } => {
@@ -445,6 +457,7 @@ impl SledVault {
             keys,
             presignatures,
             reservations,
+            sessions,
             audit_entries,
         })
     }

@@ -13,9 +13,14 @@
 //! | `reservations` | key id (32) | DKG session id (32) |
 //! | `prime_sets` | prime set id (32, random) | sealed prime set (the prime pool) |
 //! | `audit` | sequence number u64 BE (from 1) | audit entry ‖ its SHA-256 |
+//! | `sessions` | session id (32) | session record, not sealed (public), with its SHA-256 ([`crate::session_record`]) |
 //!
-//! All integers are big-endian, so sled's byte order is numeric order. A `sessions` tree for
-//! session records (status after a restart) is not written yet.
+//! All integers are big-endian, so sled's byte order is numeric order.
+//!
+//! The `sessions` tree was added within format version 1: a store written before it simply
+//! has no session records (nothing to mark at start), and a binary from before it ignores the
+//! tree (it would not refuse a reused session id from the earlier run, but nothing secret or
+//! needed to sign is in it).
 
 use crate::store::error::StoreError;
 use crate::vault::{KeyId, SessionId32};
@@ -35,6 +40,7 @@ pub(crate) mod tree {
     pub(crate) const RESERVATIONS: &str = "reservations";
     pub(crate) const AUDIT: &str = "audit";
     pub(crate) const PRIME_SETS: &str = "prime_sets";
+    pub(crate) const SESSIONS: &str = "sessions";
 }
 
 /// Keys of the `meta` tree.

@@ -2,7 +2,8 @@
 //! [`Vault`](crate::vault::Vault).
 //!
 //! - **Layout** ([`layout`]): one sled database in `DATA_DIR/store/`, one tree per record
-//!   kind (`keys`, `aux`, `presignatures`, `reservations`, `audit`) and a `meta`
+//!   kind (`keys`, `aux`, `presignatures`, `reservations`, `prime_sets`, `audit`, and
+//!   `sessions`: public, integrity-checked session records) and a `meta`
 //!   tree with the format version (an unknown one is refused at open), the data key id of the
 //!   sealer the store was created with and a sealed canary (opening with another keystore
 //!   fails at once with [`StoreError::WrongDataKey`]).

@@ -10,12 +10,17 @@ use mpc_core::dkg::KeyShare;
 use mpc_core::presign::{Presignature, PresignaturePublic};
 
 use crate::pools::prime_set::{PrimeSet, PrimeSetId};
+use crate::session_record::{now_ms, SessionRecord};
 use crate::store::audit;
 use crate::store::db::SledVault;
 use crate::store::error::StoreError;
 use crate::store::layout::{id32, parse_presignature_key, presignature_key, KeyEntry};
 use crate::store::sealing::Slot;
-use crate::vault::{AuditEvent, AuditKind, KeyId, SessionId32, Vault, VaultError};
+use crate::vault::{
+    check_session_end, interrupted_status, AuditEvent, AuditKind, InterruptedSessions, KeyId,
+    SessionId32, Vault, VaultError,
+};
+use custody_proto::signer::v1::{ProtocolKind, SessionStatusResponse};
 
 fn tx_error(e: TransactionError<VaultError>) -> VaultError {
     match e {
@@ -35,6 +40,13 @@ fn db_error(op: &'static str) -> impl FnOnce(sled::Error) -> VaultError {
 impl SledVault {
     fn flushed(&self) -> Result<(), VaultError> {
         self.flush().map_err(VaultError::from)
+    }
+
+    fn session_bytes(&self, session: &SessionId32) -> Result<Option<sled::IVec>, VaultError> {
+        self.trees
+            .sessions
+            .get(session)
+            .map_err(db_error("reading a session record"))
     }
 }
 
@@ -404,5 +416,122 @@ impl Vault for SledVault {
 
     fn prime_set_count(&self) -> Result<usize, VaultError> {
         Ok(self.trees.prime_sets.len())
+    }
+
+    fn put_session(&self, session: &SessionId32, kind: ProtocolKind) -> Result<(), VaultError> {
+        let _g = self.lock()?;
+        let record = SessionRecord::pending(session, kind, now_ms()).encode(session);
+        self.trees
+            .sessions
+            .compare_and_swap(session, None as Option<&[u8]>, Some(record))
+            .map_err(db_error("recording a session"))?
+            .map_err(|_| VaultError::SessionExists(*session))?;
+        self.flushed()
+    }
+
+    fn withdraw_session(&self, session: &SessionId32) -> Result<(), VaultError> {
+        let _g = self.lock()?;
+        let Some(bytes) = self.session_bytes(session)? else {
+            return Ok(());
+        };
+        if SessionRecord::decode(session, &bytes)?.ended_ms.is_some() {
+            return Err(VaultError::SessionEnd {
+                session: *session,
+                reason: "an ended session cannot be withdrawn".into(),
+            });
+        }
+        self.trees
+            .sessions
+            .compare_and_swap(session, Some(bytes), None as Option<&[u8]>)
+            .map_err(db_error("withdrawing a session"))?
+            .map_err(|_| {
+                VaultError::Storage("session record changed while withdrawing it".into())
+            })?;
+        self.flushed()
+    }
+
+    fn end_session(
+        &self,
+        session: &SessionId32,
+        status: &SessionStatusResponse,
+    ) -> Result<(), VaultError> {
+        let _g = self.lock()?;
+        let Some(bytes) = self.session_bytes(session)? else {
+            return Err(VaultError::NoSuchSession(*session));
+        };
+        let stored = SessionRecord::decode(session, &bytes)?;
+        check_session_end(session, &stored, status)?;
+        let ended = SessionRecord {
+            created_ms: stored.created_ms,
+            ended_ms: Some(now_ms().max(1)),
+            status: status.clone(),
+        }
+        .encode(session);
+        self.trees
+            .sessions
+            .compare_and_swap(session, Some(bytes), Some(ended))
+            .map_err(db_error("recording a session's end"))?
+            .map_err(|_| VaultError::Storage("session record changed while ending it".into()))?;
+        // durable before the end is reported anywhere
+        self.flushed()
+    }
+
+    fn session(&self, session: &SessionId32) -> Result<Option<SessionRecord>, VaultError> {
+        self.session_bytes(session)?
+            .map(|bytes| SessionRecord::decode(session, &bytes))
+            .transpose()
+            .map_err(VaultError::from)
+    }
+
+    fn abort_interrupted_sessions(&self, reason: &str) -> Result<InterruptedSessions, VaultError> {
+        let _g = self.lock()?;
+        let mut report = InterruptedSessions::default();
+        let mut updates = Vec::new();
+        for item in self.trees.sessions.iter() {
+            let (k, v) = item.map_err(db_error("reading session records"))?;
+            let id = id32(&k, "session id")?;
+            match SessionRecord::decode(&id, &v) {
+                Err(e) => {
+                    tracing::error!(error = %e, "session record fails its checks; left in place");
+                    report.unreadable.push(e);
+                }
+                Ok(r) if r.ended_ms.is_none() => {
+                    let ended = SessionRecord {
+                        created_ms: r.created_ms,
+                        ended_ms: Some(now_ms().max(1)),
+                        status: interrupted_status(&r, reason),
+                    };
+                    updates.push((id, ended.encode(&id)));
+                }
+                Ok(_) => {}
+            }
+        }
+        if updates.is_empty() {
+            return Ok(report);
+        }
+        let now = audit::now_ms();
+        let t = &self.trees;
+        (&t.meta, &t.sessions, &t.audit)
+            .transaction(|(m, sessions, a)| {
+                for (id, bytes) in &updates {
+                    sessions.insert(id.as_slice(), bytes.as_slice())?;
+                    let event = AuditEvent {
+                        kind: AuditKind::SessionAborted,
+                        session_id: Some(*id),
+                        key_id: None,
+                        detail: format!("store: {reason}"),
+                    };
+                    audit::append(m, a, &event, now)?;
+                }
+                Ok(())
+            })
+            .map_err(tx_error)?;
+        self.flushed()?;
+        report.aborted = updates.into_iter().map(|(id, _)| id).collect();
+        tracing::warn!(
+            count = report.aborted.len(),
+            "sessions interrupted by the restart marked ABORTED"
+        );
+        Ok(report)
     }
 }
