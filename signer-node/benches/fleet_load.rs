@@ -56,7 +56,10 @@ fn args() -> Args {
         argv.iter()
             .position(|a| a == name)
             .and_then(|i| argv.get(i + 1))
-            .map(|v| v.parse().unwrap_or_else(|_| panic!("{name}: not a number: {v}")))
+            .map(|v| {
+                v.parse()
+                    .unwrap_or_else(|_| panic!("{name}: not a number: {v}"))
+            })
             .unwrap_or(default)
     };
     Args {
@@ -87,7 +90,9 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 fn rss_all(fleet: &ProcessFleet) -> Vec<u64> {
-    (1..=5).map(|i| fleet.pid(i).map(rss_kib).unwrap_or(0)).collect()
+    (1..=5)
+        .map(|i| fleet.pid(i).map(rss_kib).unwrap_or(0))
+        .collect()
 }
 
 fn mib(kib: &[u64]) -> String {

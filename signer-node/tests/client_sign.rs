@@ -9,14 +9,14 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{connect, TestFleet};
+use common::{connect, id, wait_end, TestFleet};
 use custody_proto::signer::v1::{
     session_status_response::Outcome, signer_client_client::SignerClientClient,
     signer_control_client::SignerControlClient, DerivationPath as WirePath, FillPresignPoolRequest,
-    KeyInfo, SessionState, SessionStatusRequest, SessionStatusResponse, SignDigestRequest,
-    SignDigestResponse, StartKeygenRequest,
+    KeyInfo, SessionState, SessionStatusRequest, SignDigestRequest, SignDigestResponse,
+    StartKeygenRequest,
 };
 use k256::elliptic_curve::sec1::{FromEncodedPoint, ToEncodedPoint};
 use k256::{AffinePoint, EncodedPoint, ProjectivePoint};
@@ -39,10 +39,6 @@ use zeroize::Zeroizing;
 
 /// The wallet's quota on every signer.
 const WALLET_QUOTA: u32 = 2;
-
-fn id(tag: &str) -> Vec<u8> {
-    Sha256::digest(tag.as_bytes()).to_vec()
-}
 
 struct Fleet {
     net: TestFleet,
@@ -162,32 +158,6 @@ async fn start_fleet(name: &str, key_id: &[u8]) -> Fleet {
         controls,
         vaults,
         metrics_addr,
-    }
-}
-
-async fn wait_end(
-    control: &mut SignerControlClient<Channel>,
-    session: &[u8],
-    limit: Duration,
-) -> SessionStatusResponse {
-    let start = Instant::now();
-    loop {
-        let status = control
-            .session_status(SessionStatusRequest {
-                session_id: session.to_vec(),
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        let state = SessionState::try_from(status.state).unwrap();
-        if !matches!(state, SessionState::Pending | SessionState::Running) {
-            return status;
-        }
-        assert!(
-            start.elapsed() < limit,
-            "session still {state:?} after {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

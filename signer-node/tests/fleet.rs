@@ -7,14 +7,14 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{connect, TestFleet};
+use common::{connect, id, wait_end, TestFleet};
 use custody_proto::signer::v1::{
     session_status_response::Outcome, signer_control_client::SignerControlClient, Authorization,
     AuthorizerSignature, DerivationPath as WirePath, FillPresignPoolRequest, KeyInfo,
-    ListKeysRequest, ProtocolKind, SessionState, SessionStatusRequest, SessionStatusResponse,
-    SignRequest, StartKeygenRequest, StartRefreshRequest, StartReshareRequest,
+    ListKeysRequest, ProtocolKind, SessionState, SessionStatusRequest, SignRequest,
+    StartKeygenRequest, StartRefreshRequest, StartReshareRequest,
 };
 use k256::elliptic_curve::sec1::{FromEncodedPoint, ToEncodedPoint};
 use k256::{AffinePoint, EncodedPoint, ProjectivePoint};
@@ -112,37 +112,6 @@ async fn start_fleet(name: &str, n: u16, deadline_ms: u64) -> Fleet {
         controls,
         vaults,
         authorizers,
-    }
-}
-
-fn id(tag: &str) -> Vec<u8> {
-    Sha256::digest(tag.as_bytes()).to_vec()
-}
-
-/// Polls until the session has ended (or panics after `limit`).
-async fn wait_end(
-    control: &mut SignerControlClient<Channel>,
-    session: &[u8],
-    limit: Duration,
-) -> SessionStatusResponse {
-    let start = Instant::now();
-    loop {
-        let status = control
-            .session_status(SessionStatusRequest {
-                session_id: session.to_vec(),
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        let state = SessionState::try_from(status.state).unwrap();
-        if !matches!(state, SessionState::Pending | SessionState::Running) {
-            return status;
-        }
-        assert!(
-            start.elapsed() < limit,
-            "session still {state:?} after {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

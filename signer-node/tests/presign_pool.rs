@@ -11,12 +11,12 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{connect, TestFleet};
+use common::{connect, id, wait_end, TestFleet};
 use custody_proto::signer::v1::{
     session_status_response::Outcome, signer_control_client::SignerControlClient,
     signer_peer_client::SignerPeerClient, Authorization, AuthorizerSignature, PoolStatusRequest,
-    PresignPoolStatus, PresignProposal, ProtocolKind, SessionState, SessionStatusRequest,
-    SessionStatusResponse, SignRequest, StartKeygenRequest,
+    PresignPoolStatus, PresignProposal, ProtocolKind, SessionStatusRequest, SignRequest,
+    StartKeygenRequest,
 };
 use prost::Message;
 use sha2::{Digest, Sha256};
@@ -115,33 +115,6 @@ async fn start_fleet(name: &str, pools: &PoolSettings) -> Fleet {
         runners,
         stops,
         authorizers,
-    }
-}
-
-fn id(tag: &str) -> Vec<u8> {
-    Sha256::digest(tag.as_bytes()).to_vec()
-}
-
-async fn wait_end(
-    control: &mut SignerControlClient<Channel>,
-    session: &[u8],
-    limit: Duration,
-) -> SessionStatusResponse {
-    let start = Instant::now();
-    loop {
-        let status = control
-            .session_status(SessionStatusRequest {
-                session_id: session.to_vec(),
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        let state = SessionState::try_from(status.state).unwrap();
-        if !matches!(state, SessionState::Pending | SessionState::Running) {
-            return status;
-        }
-        assert!(start.elapsed() < limit, "session still {state:?}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

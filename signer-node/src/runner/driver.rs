@@ -41,6 +41,20 @@ pub struct Route {
 }
 
 impl Route {
+    /// Every position of `committee` takes part (DKG, aux info, refresh, reshare); `me` is
+    /// ours.
+    pub fn whole(committee: Positions, me: PartyIndex) -> Self {
+        let parties = (0..committee.members().len())
+            .filter_map(|p| u16::try_from(p).ok())
+            .map(PartyIndex::new)
+            .collect();
+        Self {
+            committee,
+            parties,
+            me,
+        }
+    }
+
     fn recipients(&self, to: CoreTo) -> Vec<u16> {
         match to {
             CoreTo::All => self

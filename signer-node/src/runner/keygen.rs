@@ -13,13 +13,12 @@ use custody_proto::signer::v1::{
     session_status_response::Outcome, ProtocolKind, SessionAccepted, SessionState,
     StartKeygenRequest,
 };
-use mpc_core::aux_info::{AuxConfig, AuxInfoParty};
 use mpc_core::dkg::{DkgConfig, DkgParty};
 use mpc_core::protocol::PartyIndex;
 use rand::rngs::OsRng;
-use sha2::{Digest, Sha256};
 use tonic::Status;
 
+use super::aux_phase;
 use super::driver::{PhaseFailure, Route, SessionIo};
 use super::keys::LoadedKey;
 use super::positions::Positions;
@@ -104,47 +103,13 @@ async fn run(
     dkg: DkgParty,
 ) {
     let id = io.id;
-    let primes = {
-        let source = Arc::clone(&runner.primes);
-        let index = runner.me;
-        tokio::task::spawn_blocking(move || source.aux_primes(index))
-    };
-    let route = Route {
-        committee: holders.clone(),
-        parties: (0..holders.members().len())
-            .filter_map(|p| u16::try_from(p).ok())
-            .map(PartyIndex::new)
-            .collect(),
-        me,
-    };
+    let primes = aux_phase::fetch_primes(&runner);
+    let route = Route::whole(holders.clone(), me);
     let result: Result<LoadedKey, PhaseFailure> = async {
         let share = io.run(ProtocolKind::Dkg, &route, dkg).await?;
         runner.registry.set_pending(&id);
-        let primes = primes
-            .await
-            .map_err(|e| PhaseFailure::Local(format!("prime task failed: {e}")))?
-            .map_err(|e| PhaseFailure::Local(e.to_string()))?;
         let committee = share.committee().clone();
-        let aux_session = Sha256::new()
-            .chain_update(AUX_SESSION_TAG)
-            .chain_update(id.0)
-            .finalize()
-            .to_vec();
-        let aux_party = tokio::task::spawn_blocking(move || {
-            AuxInfoParty::new(
-                AuxConfig {
-                    session_id: aux_session,
-                    committee,
-                    me,
-                },
-                primes,
-                &mut OsRng,
-            )
-        })
-        .await
-        .map_err(|e| PhaseFailure::Local(format!("aux setup task failed: {e}")))?
-        .map_err(|e| PhaseFailure::Local(format!("aux info setup: {e}")))?;
-        let aux = io.run(ProtocolKind::AuxInfo, &route, aux_party).await?;
+        let aux = aux_phase::run(&mut io, &route, committee, primes, AUX_SESSION_TAG).await?;
         let vault = Arc::clone(&runner.vault);
         let fleet = runner.fleet_indices.clone();
         blocking(move || {

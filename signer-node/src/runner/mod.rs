@@ -21,6 +21,7 @@
 //! Refresh and reshare store the key at the next epoch (a reshare retires the share of a
 //! dealer that leaves). Not built: presign-on-demand for the coordinator's `Sign`.
 
+pub mod aux_phase;
 pub mod control;
 pub mod driver;
 pub mod keygen;

@@ -19,13 +19,12 @@ use custody_proto::signer::v1::{
     session_status_response::Outcome, ProtocolKind, SessionAccepted, SessionState,
     StartRefreshRequest,
 };
-use mpc_core::aux_info::{AuxConfig, AuxInfoParty};
 use mpc_core::dkg::{DkgConfig, DkgParty, KeyShare};
 use mpc_core::protocol::PartyIndex;
 use rand::rngs::OsRng;
-use sha2::{Digest, Sha256};
 use tonic::Status;
 
+use super::aux_phase;
 use super::driver::{PhaseFailure, Route, SessionIo};
 use super::keys::LoadedKey;
 use super::request::{blocking, id32, vault_status};
@@ -98,19 +97,8 @@ async fn run(
     let id = io.id;
     let key_id = key.key_id;
     let old_epoch = key.share.epoch();
-    let primes = {
-        let source = Arc::clone(&runner.primes);
-        let index = runner.me;
-        tokio::task::spawn_blocking(move || source.aux_primes(index))
-    };
-    let route = Route {
-        committee: key.holders.clone(),
-        parties: (0..key.holders.members().len())
-            .filter_map(|p| u16::try_from(p).ok())
-            .map(PartyIndex::new)
-            .collect(),
-        me,
-    };
+    let primes = aux_phase::fetch_primes(&runner);
+    let route = Route::whole(key.holders.clone(), me);
     let result: Result<LoadedKey, PhaseFailure> = async {
         let zero = io.run(ProtocolKind::Refresh, &route, dkg).await?;
         let share: KeyShare = key
@@ -118,31 +106,9 @@ async fn run(
             .refresh(&zero)
             .map_err(|e| PhaseFailure::Local(format!("applying the zero sharing: {e}")))?;
         runner.registry.set_pending(&id);
-        let primes = primes
-            .await
-            .map_err(|e| PhaseFailure::Local(format!("prime task failed: {e}")))?
-            .map_err(|e| PhaseFailure::Local(e.to_string()))?;
         let committee = share.committee().clone();
-        let aux_session = Sha256::new()
-            .chain_update(REFRESH_AUX_SESSION_TAG)
-            .chain_update(id.0)
-            .finalize()
-            .to_vec();
-        let aux_party = tokio::task::spawn_blocking(move || {
-            AuxInfoParty::new(
-                AuxConfig {
-                    session_id: aux_session,
-                    committee,
-                    me,
-                },
-                primes,
-                &mut OsRng,
-            )
-        })
-        .await
-        .map_err(|e| PhaseFailure::Local(format!("aux setup task failed: {e}")))?
-        .map_err(|e| PhaseFailure::Local(format!("aux info setup: {e}")))?;
-        let aux = io.run(ProtocolKind::AuxInfo, &route, aux_party).await?;
+        let aux =
+            aux_phase::run(&mut io, &route, committee, primes, REFRESH_AUX_SESSION_TAG).await?;
         let vault = Arc::clone(&runner.vault);
         let fleet = runner.fleet_indices.clone();
         // REF-02: share, aux info and the erasure of the old epoch's presignatures in one

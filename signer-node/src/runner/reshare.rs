@@ -37,12 +37,10 @@ use custody_proto::signer::v1::{
     StartReshareRequest,
 };
 use k256::elliptic_curve::sec1::ToEncodedPoint;
-use mpc_core::aux_info::{AuxConfig, AuxInfoParty};
 use mpc_core::protocol::PartyIndex;
-use rand::rngs::OsRng;
-use sha2::{Digest, Sha256};
 use tonic::Status;
 
+use super::aux_phase;
 use super::driver::{PhaseFailure, Route, SessionIo};
 use super::keys::LoadedKey;
 use super::positions::Positions;
@@ -211,46 +209,16 @@ async fn run(runner: Arc<Runner>, mut io: SessionIo, plan: Plan, exchange: Resha
         let aux = match plan.me_new {
             None => None,
             Some(me) => {
-                let primes = {
-                    let source = Arc::clone(&runner.primes);
-                    let index = runner.me;
-                    tokio::task::spawn_blocking(move || source.aux_primes(index))
-                }
-                .await
-                .map_err(|e| PhaseFailure::Local(format!("prime task failed: {e}")))?
-                .map_err(|e| PhaseFailure::Local(e.to_string()))?;
+                let primes = aux_phase::fetch_primes(&runner);
                 let committee = plan
                     .new_committee
                     .committee()
                     .map_err(|e| PhaseFailure::Local(format!("new committee: {e}")))?;
-                let aux_session = Sha256::new()
-                    .chain_update(RESHARE_AUX_SESSION_TAG)
-                    .chain_update(id.0)
-                    .finalize()
-                    .to_vec();
-                let aux_party = tokio::task::spawn_blocking(move || {
-                    AuxInfoParty::new(
-                        AuxConfig {
-                            session_id: aux_session,
-                            committee,
-                            me,
-                        },
-                        primes,
-                        &mut OsRng,
-                    )
-                })
-                .await
-                .map_err(|e| PhaseFailure::Local(format!("aux setup task failed: {e}")))?
-                .map_err(|e| PhaseFailure::Local(format!("aux info setup: {e}")))?;
-                let route = Route {
-                    committee: plan.new_committee.clone(),
-                    parties: (0..plan.new_committee.members().len())
-                        .filter_map(|p| u16::try_from(p).ok())
-                        .map(PartyIndex::new)
-                        .collect(),
-                    me,
-                };
-                Some(io.run(ProtocolKind::AuxInfo, &route, aux_party).await?)
+                let route = Route::whole(plan.new_committee.clone(), me);
+                Some(
+                    aux_phase::run(&mut io, &route, committee, primes, RESHARE_AUX_SESSION_TAG)
+                        .await?,
+                )
             }
         };
         // phase 2: the reshare itself. A dealer that leaves waits in the description round
@@ -266,14 +234,7 @@ async fn run(runner: Arc<Runner>, mut io: SessionIo, plan: Plan, exchange: Resha
             .members
             .position_of(runner.me)
             .ok_or_else(|| PhaseFailure::Local("this signer takes no part".into()))?;
-        let route = Route {
-            committee: plan.members.clone(),
-            parties: (0..plan.members.members().len())
-                .filter_map(|p| u16::try_from(p).ok())
-                .map(PartyIndex::new)
-                .collect(),
-            me,
-        };
+        let route = Route::whole(plan.members.clone(), me);
         let ReshareResult {
             session,
             old_holders,

@@ -133,3 +133,37 @@ pub async fn connect(
         .connect()
         .await
 }
+
+/// SHA-256 of a tag: a 32-byte id (session, key) that reads as its name in the test.
+pub fn id(tag: &str) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(tag.as_bytes()).to_vec()
+}
+
+/// Polls `SessionStatus` until the session has ended (panics after `limit`).
+pub async fn wait_end(
+    control: &mut custody_proto::signer::v1::signer_control_client::SignerControlClient<Channel>,
+    session: &[u8],
+    limit: std::time::Duration,
+) -> custody_proto::signer::v1::SessionStatusResponse {
+    use custody_proto::signer::v1::{SessionState, SessionStatusRequest};
+    let start = std::time::Instant::now();
+    loop {
+        let status = control
+            .session_status(SessionStatusRequest {
+                session_id: session.to_vec(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let state = SessionState::try_from(status.state).unwrap();
+        if !matches!(state, SessionState::Pending | SessionState::Running) {
+            return status;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "session still {state:?} after {limit:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
