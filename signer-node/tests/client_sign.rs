@@ -22,12 +22,9 @@ use k256::elliptic_curve::sec1::{FromEncodedPoint, ToEncodedPoint};
 use k256::{AffinePoint, EncodedPoint, ProjectivePoint};
 use mpc_core::hd::{DerivationPath, ExtendedPublicKey};
 use sha2::{Digest, Sha256};
-use signer_node::config::{ClientConfig, NodeConfig};
-use signer_node::gate::PolicyGate;
+use signer_node::config::ClientConfig;
 use signer_node::identity::CallerIdentity;
 use signer_node::pki::FleetCa;
-use signer_node::runner::primes::FixturePrimes;
-use signer_node::runner::{Runner, RunnerParts};
 use signer_node::server::Node;
 use signer_node::tls::TlsMaterial;
 use signer_node::vault::{AuditKind, MemoryVault, Vault};
@@ -100,41 +97,23 @@ async fn start_fleet(name: &str, key_id: &[u8]) -> Fleet {
     let mut controls = Vec::new();
     let mut vaults = Vec::new();
     for (i, listener) in (1..=n).zip(listeners) {
-        let path = net.config_path(i);
-        let mut raw = NodeConfig::parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        for (peer, url) in raw.peers.iter_mut().zip(&urls) {
-            peer.endpoint = url.clone();
-        }
-        raw.round_deadline_ms = 60_000;
-        raw.devnet.fixture_primes = true;
-        raw.clients = vec![
-            ClientConfig {
-                name: "wallet".into(),
-                keys: vec![hex::encode(key_id)],
-                all_keys: false,
-                max_signatures_per_hour: WALLET_QUOTA,
-            },
-            ClientConfig {
-                name: "other".into(),
-                keys: vec![hex::encode(id("another key"))],
-                all_keys: false,
-                max_signatures_per_hour: 100,
-            },
-        ];
-        raw.resolve_paths(path.parent().unwrap());
-        let config = raw.validate().unwrap();
-        let vault = Arc::new(MemoryVault::new());
-        let runner = Runner::new(
-            &config,
-            net.material(&format!("signer-{i}")),
-            net.node_key(i),
-            RunnerParts {
-                vault: vault.clone(),
-                gate: Arc::new(PolicyGate::from_config(&config)),
-                primes: Arc::new(FixturePrimes::from_config(&config).unwrap()),
-            },
-        )
-        .unwrap();
+        let config = net.fleet_config(i, &urls, 60_000, |raw| {
+            raw.clients = vec![
+                ClientConfig {
+                    name: "wallet".into(),
+                    keys: vec![hex::encode(key_id)],
+                    all_keys: false,
+                    max_signatures_per_hour: WALLET_QUOTA,
+                },
+                ClientConfig {
+                    name: "other".into(),
+                    keys: vec![hex::encode(id("another key"))],
+                    all_keys: false,
+                    max_signatures_per_hour: 100,
+                },
+            ];
+        });
+        let (runner, vault) = net.memory_runner(i, &config);
         if let Some(l) = metrics_listener.take() {
             tokio::spawn(signer_node::metrics::serve(
                 l,

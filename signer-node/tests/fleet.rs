@@ -20,11 +20,8 @@ use k256::elliptic_curve::sec1::{FromEncodedPoint, ToEncodedPoint};
 use k256::{AffinePoint, EncodedPoint, ProjectivePoint};
 use mpc_core::hd::{DerivationPath, ExtendedPublicKey};
 use sha2::{Digest, Sha256};
-use signer_node::config::NodeConfig;
-use signer_node::gate::{authorization_signing_bytes, DigestRule, PolicyGate, SigningOrder};
+use signer_node::gate::{authorization_signing_bytes, DigestRule, SigningOrder};
 use signer_node::node_key::NodeKey;
-use signer_node::runner::primes::FixturePrimes;
-use signer_node::runner::{Runner, RunnerParts};
 use signer_node::server::Node;
 use signer_node::vault::{AuditKind, MemoryVault, Vault};
 use tokio::net::TcpListener;
@@ -67,37 +64,23 @@ async fn start_fleet(name: &str, n: u16, deadline_ms: u64) -> Fleet {
         .iter()
         .map(|l| l.local_addr().unwrap().port())
         .collect();
+    let urls: Vec<String> = ports
+        .iter()
+        .map(|port| format!("https://127.0.0.1:{port}"))
+        .collect();
     let coordinator = net.material("coordinator-1");
     let mut controls = Vec::new();
     let mut vaults = Vec::new();
     for (i, listener) in (1..=n).zip(listeners) {
-        let path = net.config_path(i);
-        let mut raw = NodeConfig::parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        for (peer, port) in raw.peers.iter_mut().zip(&ports) {
-            peer.endpoint = format!("https://127.0.0.1:{port}");
-        }
-        raw.round_deadline_ms = deadline_ms;
-        raw.devnet.fixture_primes = true;
-        raw.resolve_paths(path.parent().unwrap());
-        let config = raw.validate().unwrap();
-        let vault = Arc::new(MemoryVault::new());
-        let runner = Runner::new(
-            &config,
-            net.material(&format!("signer-{i}")),
-            net.node_key(i),
-            RunnerParts {
-                vault: vault.clone(),
-                // the node's real gate: pinned authorizers and quorum from the devnet config
-                gate: Arc::new(PolicyGate::from_config(&config)),
-                primes: Arc::new(FixturePrimes::from_config(&config).unwrap()),
-            },
-        )
-        .unwrap();
+        let config = net.fleet_config(i, &urls, deadline_ms, |_| {});
+        // the node's real gate: pinned authorizers and quorum from the devnet config
+        let (runner, vault) = net.memory_runner(i, &config);
         let node = Node::load(config).unwrap().with_runner(runner);
         tokio::spawn(node.serve(listener, std::future::pending()));
-        let url = format!("https://127.0.0.1:{}", ports[usize::from(i) - 1]);
         controls.push(SignerControlClient::new(
-            connect(&coordinator, &url).await.unwrap(),
+            connect(&coordinator, &urls[usize::from(i) - 1])
+                .await
+                .unwrap(),
         ));
         vaults.push(vault);
     }

@@ -20,13 +20,11 @@ use custody_proto::signer::v1::{
 };
 use prost::Message;
 use sha2::{Digest, Sha256};
-use signer_node::config::NodeConfig;
 use signer_node::envelope::{seal, EnvelopeHeader, Recipient, SessionId};
-use signer_node::gate::{authorization_signing_bytes, DigestRule, PolicyGate, SigningOrder};
+use signer_node::gate::{authorization_signing_bytes, DigestRule, SigningOrder};
 use signer_node::node_key::NodeKey;
 use signer_node::pools::PoolSettings;
-use signer_node::runner::primes::FixturePrimes;
-use signer_node::runner::{presign_pool, Runner, RunnerParts};
+use signer_node::runner::{presign_pool, Runner};
 use signer_node::server::Node;
 use signer_node::vault::{MemoryVault, Vault};
 use tokio::net::TcpListener;
@@ -65,28 +63,8 @@ async fn start_fleet(name: &str, pools: &PoolSettings) -> Fleet {
     let (mut controls, mut vaults, mut runners, mut stops) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (i, listener) in (1..=n).zip(listeners) {
-        let path = net.config_path(i);
-        let mut raw = NodeConfig::parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        for (peer, url) in raw.peers.iter_mut().zip(&urls) {
-            peer.endpoint = url.clone();
-        }
-        raw.round_deadline_ms = 60_000;
-        raw.devnet.fixture_primes = true;
-        raw.pools = pools.clone();
-        raw.resolve_paths(path.parent().unwrap());
-        let config = raw.validate().unwrap();
-        let vault = Arc::new(MemoryVault::new());
-        let runner = Runner::new(
-            &config,
-            net.material(&format!("signer-{i}")),
-            net.node_key(i),
-            RunnerParts {
-                vault: vault.clone(),
-                gate: Arc::new(PolicyGate::from_config(&config)),
-                primes: Arc::new(FixturePrimes::from_config(&config).unwrap()),
-            },
-        )
-        .unwrap();
+        let config = net.fleet_config(i, &urls, 60_000, |raw| raw.pools = pools.clone());
+        let (runner, vault) = net.memory_runner(i, &config);
         let node = Node::load(config).unwrap().with_runner(runner.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(node.serve(listener, async {

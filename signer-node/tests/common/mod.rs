@@ -79,6 +79,55 @@ impl TestFleet {
         NodeConfig::load(&self.config_path(index)).unwrap()
     }
 
+    /// Signer `index`'s config for an in-process fleet: peers at `urls` (signer i at
+    /// `urls[i - 1]`), the given round deadline, the public fixture primes, then `edit`.
+    pub fn fleet_config(
+        &self,
+        index: u16,
+        urls: &[String],
+        deadline_ms: u64,
+        edit: impl FnOnce(&mut NodeConfig),
+    ) -> ValidatedConfig {
+        let path = self.config_path(index);
+        let mut raw = NodeConfig::parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        for (peer, url) in raw.peers.iter_mut().zip(urls) {
+            peer.endpoint = url.clone();
+        }
+        raw.round_deadline_ms = deadline_ms;
+        raw.devnet.fixture_primes = true;
+        edit(&mut raw);
+        raw.resolve_paths(path.parent().unwrap());
+        raw.validate().unwrap()
+    }
+
+    /// A runner for signer `index` with `config`, a fresh `MemoryVault`, the node's real gate
+    /// (pinned authorizers and quorum from the config) and the fixture primes.
+    pub fn memory_runner(
+        &self,
+        index: u16,
+        config: &ValidatedConfig,
+    ) -> (
+        std::sync::Arc<signer_node::runner::Runner>,
+        std::sync::Arc<signer_node::vault::MemoryVault>,
+    ) {
+        use std::sync::Arc;
+        let vault = Arc::new(signer_node::vault::MemoryVault::new());
+        let runner = signer_node::runner::Runner::new(
+            config,
+            self.material(&format!("signer-{index}")),
+            self.node_key(index),
+            signer_node::runner::RunnerParts {
+                vault: vault.clone(),
+                gate: Arc::new(signer_node::gate::PolicyGate::from_config(config)),
+                primes: Arc::new(
+                    signer_node::runner::primes::FixturePrimes::from_config(config).unwrap(),
+                ),
+            },
+        )
+        .unwrap();
+        (runner, vault)
+    }
+
     /// Signer `index`'s config with a different envelope payload cap.
     pub fn config_with_payload_cap(&self, index: u16, cap: usize) -> ValidatedConfig {
         let path = self.config_path(index);
