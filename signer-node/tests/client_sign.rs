@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{connect, id, wait_end, TestFleet};
+use common::{bind_loopback, connect, id, wait_end, TestFleet};
 use custody_proto::signer::v1::{
     session_status_response::Outcome, signer_client_client::SignerClientClient,
     signer_control_client::SignerControlClient, DerivationPath as WirePath, FillPresignPoolRequest,
@@ -78,18 +78,7 @@ impl Fleet {
 async fn start_fleet(name: &str, key_id: &[u8]) -> Fleet {
     let n = 3u16;
     let net = TestFleet::new(name, n);
-    let mut listeners = Vec::new();
-    for _ in 0..n {
-        listeners.push(TcpListener::bind("127.0.0.1:0").await.unwrap());
-    }
-    let ports: Vec<u16> = listeners
-        .iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect();
-    let urls: Vec<String> = ports
-        .iter()
-        .map(|p| format!("https://127.0.0.1:{p}"))
-        .collect();
+    let (listeners, urls) = bind_loopback(n).await;
     let metrics_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let metrics_addr = metrics_listener.local_addr().unwrap();
     let mut metrics_listener = Some(metrics_listener);

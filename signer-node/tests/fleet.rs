@@ -9,7 +9,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{connect, id, wait_end, TestFleet};
+use common::{bind_loopback, connect, id, wait_end, TestFleet};
 use custody_proto::signer::v1::{
     session_status_response::Outcome, signer_control_client::SignerControlClient, Authorization,
     AuthorizerSignature, DerivationPath as WirePath, FillPresignPoolRequest, KeyInfo,
@@ -24,7 +24,6 @@ use signer_node::gate::{authorization_signing_bytes, DigestRule, SigningOrder};
 use signer_node::node_key::NodeKey;
 use signer_node::server::Node;
 use signer_node::vault::{AuditKind, MemoryVault, Vault};
-use tokio::net::TcpListener;
 use tonic::transport::Channel;
 use tonic::Code;
 
@@ -56,18 +55,7 @@ struct Fleet {
 /// `n` signers serving in this process with the runner, round deadline `deadline_ms`.
 async fn start_fleet(name: &str, n: u16, deadline_ms: u64) -> Fleet {
     let net = TestFleet::new(name, n);
-    let mut listeners = Vec::new();
-    for _ in 0..n {
-        listeners.push(TcpListener::bind("127.0.0.1:0").await.unwrap());
-    }
-    let ports: Vec<u16> = listeners
-        .iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect();
-    let urls: Vec<String> = ports
-        .iter()
-        .map(|port| format!("https://127.0.0.1:{port}"))
-        .collect();
+    let (listeners, urls) = bind_loopback(n).await;
     let coordinator = net.material("coordinator-1");
     let mut controls = Vec::new();
     let mut vaults = Vec::new();

@@ -11,7 +11,7 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{connect, id, wait_end, TestFleet};
+use common::{bind_loopback, connect, id, wait_end, TestFleet};
 use custody_proto::signer::v1::{
     session_status_response::Outcome, signer_control_client::SignerControlClient,
     signer_peer_client::SignerPeerClient, Authorization, AuthorizerSignature, PoolStatusRequest,
@@ -27,7 +27,6 @@ use signer_node::pools::PoolSettings;
 use signer_node::runner::{presign_pool, Runner};
 use signer_node::server::Node;
 use signer_node::vault::{MemoryVault, Vault};
-use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tonic::transport::Channel;
 use tonic::Code;
@@ -47,18 +46,7 @@ struct Fleet {
 async fn start_fleet(name: &str, pools: &PoolSettings) -> Fleet {
     let n = 3u16;
     let net = TestFleet::new(name, n);
-    let mut listeners = Vec::new();
-    for _ in 0..n {
-        listeners.push(TcpListener::bind("127.0.0.1:0").await.unwrap());
-    }
-    let ports: Vec<u16> = listeners
-        .iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect();
-    let urls: Vec<String> = ports
-        .iter()
-        .map(|p| format!("https://127.0.0.1:{p}"))
-        .collect();
+    let (listeners, urls) = bind_loopback(n).await;
     let coordinator = net.material("coordinator-1");
     let (mut controls, mut vaults, mut runners, mut stops) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());

@@ -216,3 +216,16 @@ pub async fn wait_end(
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
+
+/// `n` listeners on 127.0.0.1 port 0 and their `https://` URLs (signer i at index i − 1).
+pub async fn bind_loopback(n: u16) -> (Vec<TcpListener>, Vec<String>) {
+    let mut listeners = Vec::new();
+    for _ in 0..n {
+        listeners.push(TcpListener::bind("127.0.0.1:0").await.unwrap());
+    }
+    let urls = listeners
+        .iter()
+        .map(|l| format!("https://127.0.0.1:{}", l.local_addr().unwrap().port()))
+        .collect();
+    (listeners, urls)
+}
