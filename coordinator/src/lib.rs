@@ -1,0 +1,11 @@
+//! The custody coordinator (issue #5, DESIGN §6): the embedded FUSION-style chain, the
+//! contract engine that decides when lock-in addresses are made and lock-outs signed, the
+//! chain adapters that watch and spend on external chains, and the orchestration of signer
+//! sessions. It never sees a secret share.
+//!
+//! | module | job |
+//! |---|---|
+//! | [`adapter`] | one trait for external chains; Ethereum and Bitcoin; confirmation depth |
+#![forbid(unsafe_code)]
+
+pub mod adapter;
