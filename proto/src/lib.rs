@@ -5,7 +5,15 @@
 //! messages, and the client and server of each service (`signer_peer_client`,
 //! `signer_peer_server`, ...); each server module has the service's fully qualified name
 //! as `SERVICE_NAME`.
+//!
+//! Beside the generated code, the parts of the wire contract that signers and coordinators
+//! both implement live here once: roles from certificates ([`identity`]), the fleet's mTLS
+//! material and channels ([`tls`]) and channels pinned to one signer ([`peer_tls`]).
 #![forbid(unsafe_code)]
+
+pub mod identity;
+pub mod peer_tls;
+pub mod tls;
 
 /// Packages under `custody.signer`: what signer nodes serve.
 pub mod signer {

@@ -15,16 +15,19 @@ pub mod devnet;
 pub mod envelope;
 pub mod fault;
 pub mod gate;
-pub mod identity;
+/// Roles from certificates: shared with the coordinator, so it lives in `custody_proto`.
+pub use custody_proto::identity;
 pub mod inbox;
 pub mod metrics;
 pub mod node_key;
-pub mod peer_tls;
+/// Channels pinned to one signer: shared with the coordinator (`custody_proto::peer_tls`).
+pub use custody_proto::peer_tls;
 pub mod pki;
 pub mod pools;
 pub mod runner;
 pub mod server;
 pub mod session_record;
 pub mod store;
-pub mod tls;
+/// The fleet's mTLS material: shared with the coordinator (`custody_proto::tls`).
+pub use custody_proto::tls;
 pub mod vault;

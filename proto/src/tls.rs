@@ -1,4 +1,5 @@
-//! mTLS for the node's server and its outgoing channels (rustls through tonic).
+//! mTLS for the fleet's servers and their outgoing channels (rustls through tonic): signer
+//! nodes and coordinators both use it.
 //!
 //! The server demands a client certificate that chains to the fleet CA on every connection;
 //! there is no plaintext listener and no optional client authentication. Outgoing channels
@@ -17,7 +18,6 @@ use tonic::transport::{
 };
 use zeroize::Zeroizing;
 
-use crate::config::TlsFiles;
 use crate::identity::{CallerIdentity, IdentityError};
 
 /// How long a TLS handshake may take before the server drops the connection.
@@ -33,14 +33,10 @@ pub struct TlsMaterial {
 }
 
 impl TlsMaterial {
-    /// Reads the CA, certificate and key files and checks that the certificate parses and
-    /// carries exactly one valid role URI.
-    pub fn load(files: &TlsFiles) -> Result<Self, TlsError> {
-        Self::from_pem(
-            read(&files.ca)?,
-            read(&files.cert)?,
-            Zeroizing::new(read(&files.key)?),
-        )
+    /// Reads the CA certificate, our certificate and our key from PEM files and checks that
+    /// the certificate parses and carries exactly one valid role URI.
+    pub fn load(ca: &Path, cert: &Path, key: &Path) -> Result<Self, TlsError> {
+        Self::from_pem(read(ca)?, read(cert)?, Zeroizing::new(read(key)?))
     }
 
     /// The material from PEM bytes.
