@@ -6,6 +6,8 @@
 //! | module | job |
 //! |---|---|
 //! | [`adapter`] | one trait for external chains; Ethereum and Bitcoin; confirmation depth |
+//! | [`fleet`] | sessions on the signer fleet over mTLS: DKG, presign, sign; signers by reliability |
 #![forbid(unsafe_code)]
 
 pub mod adapter;
+pub mod fleet;

@@ -81,7 +81,11 @@ impl Node {
     /// node: the certificate must be `custody://signer/INDEX` and the node key must be the
     /// one pinned for INDEX in `peers`. The inbox is [`NoSessions`].
     pub fn load(config: ValidatedConfig) -> Result<Self, NodeError> {
-        let tls = TlsMaterial::load(&config.raw.tls.ca, &config.raw.tls.cert, &config.raw.tls.key)?;
+        let tls = TlsMaterial::load(
+            &config.raw.tls.ca,
+            &config.raw.tls.cert,
+            &config.raw.tls.key,
+        )?;
         let node_key = NodeKey::load(&config.raw.node_key)?;
         Self::new(config, tls, node_key)
     }
