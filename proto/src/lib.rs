@@ -8,10 +8,12 @@
 //!
 //! Beside the generated code, the parts of the wire contract that signers and coordinators
 //! both implement live here once: roles from certificates ([`identity`]), the fleet's mTLS
-//! material and channels ([`tls`]) and channels pinned to one signer ([`peer_tls`]).
+//! material and channels ([`tls`]), channels pinned to one signer ([`peer_tls`]), and the
+//! signing order the coordinator writes and every signer's gate reads ([`order`]).
 #![forbid(unsafe_code)]
 
 pub mod identity;
+pub mod order;
 pub mod peer_tls;
 pub mod tls;
 

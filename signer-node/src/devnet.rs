@@ -32,7 +32,7 @@ use sha3::Keccak256;
 use tonic::transport::Channel;
 
 use crate::config::{FleetId, NodeConfig};
-use crate::gate::{authorization_signing_bytes, DigestRule, SigningOrder};
+use crate::gate::{authorization_signing_bytes, DigestRule, OrderInput, SigningOrder};
 use crate::node_key::NodeKey;
 use crate::pki::{write_devnet, DevnetSpec};
 use crate::tls::TlsMaterial;
@@ -435,12 +435,14 @@ impl SignContext<'_> {
         let order = SigningOrder {
             fleet_id: "devnet".into(),
             key_id: key_id.as_slice().try_into()?,
-            path: PATH.to_vec(),
             not_after,
-            rule: DigestRule::Keccak256,
-            inputs: vec![message.clone()],
+            inputs: vec![OrderInput {
+                path: PATH.to_vec(),
+                rule: DigestRule::Keccak256,
+                message: message.clone(),
+            }],
         }
-        .encode();
+        .encode()?;
         let authorization = Authorization {
             signatures: authorizers
                 .iter()

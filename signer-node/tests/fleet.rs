@@ -20,7 +20,7 @@ use k256::elliptic_curve::sec1::{FromEncodedPoint, ToEncodedPoint};
 use k256::{AffinePoint, EncodedPoint, ProjectivePoint};
 use mpc_core::hd::{DerivationPath, ExtendedPublicKey};
 use sha2::{Digest, Sha256};
-use signer_node::gate::{authorization_signing_bytes, DigestRule, SigningOrder};
+use signer_node::gate::{authorization_signing_bytes, DigestRule, OrderInput, SigningOrder};
 use signer_node::node_key::NodeKey;
 use signer_node::server::Node;
 use signer_node::vault::{AuditKind, MemoryVault, Vault};
@@ -182,12 +182,15 @@ async fn keygen_presign_sign_over_mtls() {
     let order = SigningOrder {
         fleet_id: "fleet".into(),
         key_id: key_id.clone().try_into().unwrap(),
-        path: vec![0, 7],
         not_after: u64::MAX,
-        rule: DigestRule::Sha256,
-        inputs: vec![message.clone()],
+        inputs: vec![OrderInput {
+            path: vec![0, 7],
+            rule: DigestRule::Sha256,
+            message: message.clone(),
+        }],
     }
-    .encode();
+    .encode()
+    .unwrap();
     let authorizers = &fleet.authorizers;
     // one authorizer is below the quorum of 2
     let below = fleet.controls[0]
@@ -422,12 +425,15 @@ async fn presign_and_sign(
     let order = SigningOrder {
         fleet_id: fleet_name.into(),
         key_id: key_id.clone().try_into().unwrap(),
-        path: vec![0, 7],
         not_after: u64::MAX,
-        rule: DigestRule::Sha256,
-        inputs: vec![message.clone()],
+        inputs: vec![OrderInput {
+            path: vec![0, 7],
+            rule: DigestRule::Sha256,
+            message: message.clone(),
+        }],
     }
-    .encode();
+    .encode()
+    .unwrap();
     let session = format!("{tag}-sign");
     for s in signers {
         let mut req = sign_request(
@@ -669,12 +675,15 @@ async fn refresh_keeps_the_key_moves_the_epoch_and_retires_old_presignatures() {
     let order = SigningOrder {
         fleet_id: "refresh".into(),
         key_id: key32,
-        path: vec![0, 7],
         not_after: u64::MAX,
-        rule: DigestRule::Sha256,
-        inputs: vec![b"with an old presignature".to_vec()],
+        inputs: vec![OrderInput {
+            path: vec![0, 7],
+            rule: DigestRule::Sha256,
+            message: b"with an old presignature".to_vec(),
+        }],
     }
-    .encode();
+    .encode()
+    .unwrap();
     let mut old = sign_request(
         "refresh-sign-old",
         &key_id,
@@ -855,12 +864,15 @@ async fn reshare_moves_the_key_to_new_committees() {
         let order = SigningOrder {
             fleet_id: "reshare".into(),
             key_id: key32,
-            path: vec![0, 7],
             not_after: u64::MAX,
-            rule: DigestRule::Sha256,
-            inputs: vec![b"from a retired holder".to_vec()],
+            inputs: vec![OrderInput {
+                path: vec![0, 7],
+                rule: DigestRule::Sha256,
+                message: b"from a retired holder".to_vec(),
+            }],
         }
-        .encode();
+        .encode()
+        .unwrap();
         let mut req = sign_request(
             &format!("retired-sign-{s}"),
             &key_id,

@@ -21,7 +21,7 @@ use custody_proto::signer::v1::{
 use prost::Message;
 use sha2::{Digest, Sha256};
 use signer_node::envelope::{seal, EnvelopeHeader, Recipient, SessionId};
-use signer_node::gate::{authorization_signing_bytes, DigestRule, SigningOrder};
+use signer_node::gate::{authorization_signing_bytes, DigestRule, OrderInput, SigningOrder};
 use signer_node::node_key::NodeKey;
 use signer_node::pools::PoolSettings;
 use signer_node::runner::{presign_pool, Runner};
@@ -316,12 +316,15 @@ async fn presign_pools_fill_without_a_coordinator_refuse_bad_proposals_and_back_
     let order = SigningOrder {
         fleet_id: "pools".into(),
         key_id: key,
-        path: vec![],
         not_after: u64::MAX,
-        rule: DigestRule::Sha256,
-        inputs: vec![message.clone()],
+        inputs: vec![OrderInput {
+            path: vec![],
+            rule: DigestRule::Sha256,
+            message: message.clone(),
+        }],
     }
-    .encode();
+    .encode()
+    .unwrap();
     for c in fleet.controls[..2].iter_mut() {
         c.sign(SignRequest {
             session_id: id("sign"),

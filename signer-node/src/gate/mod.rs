@@ -9,7 +9,8 @@
 //! supplies) and charges the key's velocity limit. The session runner asks the gate through
 //! [`SigningGate`] and signs only the digest it returns.
 
-pub mod order;
+/// The signing order format: shared with the coordinator, so it lives in `custody_proto`.
+pub use custody_proto::order;
 mod velocity;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -21,7 +22,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{FleetId, ValidatedConfig};
 use crate::vault::KeyId;
-pub use order::{DigestRule, OrderError, SigningOrder};
+pub use order::{DigestRule, OrderError, OrderInput, SigningOrder};
 use velocity::VelocityLimit;
 
 /// Domain tag of what authorizers sign (see `proto/README.md`).
@@ -196,13 +197,6 @@ impl PolicyGate {
                 hex::encode(key_id)
             )));
         }
-        let requested: Vec<u32> = path.indices().iter().map(|c| c.get()).collect();
-        if order.path != requested {
-            return Err(GateRefusal::Denied(format!(
-                "order names path {:?}, the request {:?} (SIG-02)",
-                order.path, requested
-            )));
-        }
         let now_secs = now
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -219,7 +213,14 @@ impl PolicyGate {
                 order.inputs.len()
             ))
         })?;
-        let digest = order.rule.digest(input);
+        let requested: Vec<u32> = path.indices().iter().map(|c| c.get()).collect();
+        if input.path != requested {
+            return Err(GateRefusal::Denied(format!(
+                "order input {input_index} names path {:?}, the request {:?} (SIG-02)",
+                input.path, requested
+            )));
+        }
+        let digest = input.digest();
         self.velocity.charge(key_id, now)?;
         Ok(SignApproval {
             digest,

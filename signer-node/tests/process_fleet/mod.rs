@@ -27,7 +27,7 @@ use mpc_core::hd::{ChainCode, DerivationPath, ExtendedPublicKey};
 use sha3::{Digest, Keccak256};
 use signer_node::config::{FleetId, NodeConfig};
 use signer_node::fault::FAULT_ENV;
-use signer_node::gate::{authorization_signing_bytes, DigestRule, SigningOrder};
+use signer_node::gate::{authorization_signing_bytes, DigestRule, OrderInput, SigningOrder};
 use signer_node::node_key::NodeKey;
 use signer_node::pki::{write_devnet, DevnetLayout, DevnetSpec};
 use signer_node::tls::TlsMaterial;
@@ -464,12 +464,15 @@ impl ProcessFleet {
         let order = SigningOrder {
             fleet_id: "devnet".into(),
             key_id: key_id.try_into().unwrap(),
-            path: PATH.to_vec(),
             not_after,
-            rule: DigestRule::Keccak256,
-            inputs: vec![message.to_vec()],
+            inputs: vec![OrderInput {
+                path: PATH.to_vec(),
+                rule: DigestRule::Keccak256,
+                message: message.to_vec(),
+            }],
         }
-        .encode();
+        .encode()
+        .unwrap();
         Authorization {
             signatures: self
                 .authorizers
