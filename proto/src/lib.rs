@@ -5,7 +5,12 @@
 //! messages, and the client and server of each service (`signer_peer_client`,
 //! `signer_peer_server`, ...); each server module has the service's fully qualified name
 //! as `SERVICE_NAME`.
+//!
+//! [`chain`] holds the hand-written canonical formats of the coordinator's chain (block
+//! header, commit certificate, Merkle inclusion proof, order commitment) that signers verify.
 #![forbid(unsafe_code)]
+
+pub mod chain;
 
 /// Packages under `custody.signer`: what signer nodes serve.
 pub mod signer {
