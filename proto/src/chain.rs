@@ -18,7 +18,7 @@
 //! | [`OrderCommitment`] | the leaf that commits a lock-out order |
 
 mod certificate;
-mod codec;
+pub mod codec;
 mod header;
 mod merkle;
 mod order;
