@@ -8,10 +8,13 @@
 //!
 //! Beside the generated code, the parts of the wire contract that signers and coordinators
 //! both implement live here once: roles from certificates ([`identity`]), the fleet's mTLS
-//! material and channels ([`tls`]), channels pinned to one signer ([`peer_tls`]), and the
-//! signing order the coordinator writes and every signer's gate reads ([`order`]).
+//! material and channels ([`tls`]), channels pinned to one signer ([`peer_tls`]), the
+//! signing order the coordinator writes and every signer's gate reads ([`order`]), and the
+//! canonical formats of the coordinator's chain that signers verify ([`chain`]: block header,
+//! commit certificate, Merkle inclusion proof, order commitment).
 #![forbid(unsafe_code)]
 
+pub mod chain;
 pub mod identity;
 pub mod order;
 pub mod peer_tls;
