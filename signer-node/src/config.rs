@@ -112,6 +112,10 @@ pub struct NodeConfig {
     pub peers: Vec<PeerConfig>,
     /// Keys whose signatures authorize orders, and how many are needed.
     pub authorizers: AuthorizerConfig,
+    /// The coordinator chain whose certified blocks authorize orders (`[chain]`); absent: only
+    /// authorizer quorums are accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<ChainConfig>,
     /// Limits the node applies to what it signs.
     pub policy: PolicyConfig,
     /// Size caps of incoming messages.
@@ -199,6 +203,26 @@ pub struct AuthorizerConfig {
     pub keys: Vec<String>,
     /// How many distinct keys must sign an order: 1 to `keys.len()`.
     pub quorum: usize,
+}
+
+/// The coordinator chain a signer trusts (`[chain]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainConfig {
+    /// The chain id every certified header must carry (1 to 64 bytes).
+    pub chain_id: String,
+    /// The validator set, in index order (the index is the one commit certificates use).
+    pub validators: Vec<ValidatorConfig>,
+}
+
+/// One validator of the pinned set.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidatorConfig {
+    /// Ed25519 public key, 64 hex characters.
+    pub key: String,
+    /// Voting power, at least 1.
+    pub power: u64,
 }
 
 /// Velocity limits.
@@ -294,6 +318,8 @@ pub struct ValidatedConfig {
     pub peers: Vec<Peer>,
     /// Authorizer keys, in the order written.
     pub authorizer_keys: Vec<VerifyingKey>,
+    /// The pinned chain, checked (`[chain]`).
+    pub chain: Option<crate::gate::chain::ChainPin>,
     /// The round deadline.
     pub round_deadline: Duration,
     /// The raw-signing allow-list, checked (`[[clients]]`).
@@ -401,6 +427,7 @@ impl NodeConfig {
 
         let peers = self.validate_peers()?;
         let authorizer_keys = self.validate_authorizers()?;
+        let chain = self.validate_chain()?;
 
         if self.policy.max_signatures_per_window == 0 {
             return Err(invalid(
@@ -464,6 +491,7 @@ impl NodeConfig {
             raw: self,
             peers,
             authorizer_keys,
+            chain,
             round_deadline,
             clients,
         })
@@ -580,6 +608,42 @@ impl NodeConfig {
         }
         peers.sort_by_key(|p| p.index);
         Ok(peers)
+    }
+
+    fn validate_chain(&self) -> Result<Option<crate::gate::chain::ChainPin>, ConfigError> {
+        use custody_proto::chain::{ValidatorSet, ValidatorSetError, MAX_CHAIN_ID_BYTES};
+        let Some(c) = &self.chain else {
+            return Ok(None);
+        };
+        if c.chain_id.is_empty() || c.chain_id.len() > MAX_CHAIN_ID_BYTES {
+            return Err(invalid(
+                "chain.chain_id",
+                format!("must be 1 to {MAX_CHAIN_ID_BYTES} bytes"),
+            ));
+        }
+        let mut members = Vec::with_capacity(c.validators.len());
+        for (i, v) in c.validators.iter().enumerate() {
+            let key = parse_ed25519_public_hex(&v.key)
+                .map_err(|reason| invalid(format!("chain.validators[{i}].key"), reason))?;
+            members.push((key.to_bytes(), v.power));
+        }
+        let validators = ValidatorSet::new(&members).map_err(|e| match e {
+            ValidatorSetError::ZeroPower(i) => {
+                invalid(format!("chain.validators[{i}].power"), "must be at least 1")
+            }
+            ValidatorSetError::BadKey(i) => invalid(
+                format!("chain.validators[{i}].key"),
+                "not a usable Ed25519 key (weak or invalid)",
+            ),
+            ValidatorSetError::DuplicateKey { second, .. } => {
+                invalid(format!("chain.validators[{second}].key"), e.to_string())
+            }
+            other => invalid("chain.validators", other.to_string()),
+        })?;
+        Ok(Some(crate::gate::chain::ChainPin {
+            chain_id: c.chain_id.clone(),
+            validators,
+        }))
     }
 
     fn validate_authorizers(&self) -> Result<Vec<VerifyingKey>, ConfigError> {

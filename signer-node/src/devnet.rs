@@ -455,6 +455,7 @@ impl SignContext<'_> {
                 })
                 .collect(),
             order,
+            chain: None,
         };
         let started = Instant::now();
         let sign = random_id();

@@ -234,6 +234,7 @@ pub fn write_devnet(spec: &DevnetSpec) -> Result<DevnetLayout, PkiError> {
                 keys: authorizer_public.clone(),
                 quorum: spec.quorum,
             },
+            chain: None,
             policy: PolicyConfig {
                 max_signatures_per_window: 1000,
                 window_secs: 3600,

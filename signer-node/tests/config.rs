@@ -311,3 +311,40 @@ fn unreadable_file_names_the_file() {
     let e = NodeConfig::load(std::path::Path::new("/nonexistent/signer.toml")).unwrap_err();
     assert!(e.to_string().contains("/nonexistent/signer.toml"));
 }
+
+#[test]
+fn chain_pin_is_checked() {
+    let k = keys();
+    let v1 = NodeKey::generate().public_hex();
+    let v2 = NodeKey::generate().public_hex();
+    let with_chain = |chain_id: &str, validators: &str| {
+        format!(
+            "{}\n[chain]\nchain_id = \"{chain_id}\"\nvalidators = [{validators}]\n",
+            valid(&k)
+        )
+    };
+    let two = format!("{{ key = \"{v1}\", power = 1 }}, {{ key = \"{v2}\", power = 3 }}");
+    load(&with_chain("custody-devnet", &two)).unwrap();
+    refused(&with_chain("", &two), "chain.chain_id");
+    refused(&with_chain(&"x".repeat(65), &two), "chain.chain_id");
+    refused(&with_chain("c", ""), "chain.validators");
+    refused(
+        &with_chain("c", &format!("{{ key = \"{v1}\", power = 0 }}")),
+        "chain.validators[0].power",
+    );
+    refused(
+        &with_chain(
+            "c",
+            &format!("{{ key = \"{v1}\", power = 1 }}, {{ key = \"{v1}\", power = 1 }}"),
+        ),
+        "chain.validators[1].key",
+    );
+    refused(
+        &with_chain("c", "{ key = \"zz\", power = 1 }"),
+        "chain.validators[0].key",
+    );
+    refused(
+        &with_chain("c", &format!("{{ key = \"{v1}\", power = 1, weight = 2 }}")),
+        "weight",
+    );
+}

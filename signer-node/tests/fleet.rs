@@ -41,6 +41,7 @@ fn authorize(keys: &[NodeKey], order: &[u8]) -> Authorization {
                     .to_vec(),
             })
             .collect(),
+        chain: None,
     }
 }
 

@@ -185,6 +185,7 @@ fn authorize(keys: &[NodeKey], order: &[u8]) -> Authorization {
                     .to_vec(),
             })
             .collect(),
+        chain: None,
     }
 }
 

@@ -1,14 +1,16 @@
 //! The signing gate: what a `Sign` request must prove before this signer lets a partial
 //! signature leave (issue #4 "Signing gate", SIG-01).
 //!
-//! A request carries an `Authorization`: the exact order bytes and Ed25519 signatures over them
-//! by a quorum of the authorizer keys pinned in the node's configuration (today: the shape of
-//! the chain's commit certificate that the coordinator will produce). The gate checks the
-//! quorum, decodes the order, checks that it names the key and path of the request,
+//! A request carries an `Authorization` in one of two forms: the exact order bytes with
+//! Ed25519 signatures over them by a quorum of the authorizer keys pinned in `[authorizers]`,
+//! or the chain's decision ([`chain`]): a block certified by more than 2/3 of the voting power
+//! of the validator set pinned in `[chain]` and a Merkle proof that it commits the order. The
+//! gate checks the quorum or the certificate and inclusion, decodes the order, checks that it names the key and path of the request,
 //! recomputes the digest to sign from the order itself (never from a digest the caller
 //! supplies) and charges the key's velocity limit. The session runner asks the gate through
 //! [`SigningGate`] and signs only the digest it returns.
 
+pub mod chain;
 /// The signing order format: shared with the coordinator, so it lives in `custody_proto`.
 pub use custody_proto::order;
 mod velocity;
@@ -45,6 +47,8 @@ pub struct SignApproval {
     pub digest: [u8; 32],
     /// SHA-256 of the authorized order bytes (for the audit log).
     pub order_hash: [u8; 32],
+    /// Height of the chain block that committed the order (chain form only).
+    pub chain_height: Option<u64>,
 }
 
 /// Why the gate refused.
@@ -88,6 +92,7 @@ pub struct PolicyGate {
     fleet_id: FleetId,
     authorizers: Vec<VerifyingKey>,
     quorum: usize,
+    chain: Option<chain::ChainPin>,
     velocity: VelocityLimit,
 }
 
@@ -101,6 +106,13 @@ impl PolicyGate {
             cfg.raw.policy.max_signatures_per_window,
             Duration::from_secs(cfg.raw.policy.window_secs),
         )
+        .with_chain(cfg.chain.clone())
+    }
+
+    /// Also accepts the chain form, for the chain `pin` (none: only authorizer quorums).
+    pub fn with_chain(mut self, pin: Option<chain::ChainPin>) -> Self {
+        self.chain = pin;
+        self
     }
 
     /// A gate with explicit settings (the configuration validated them: quorum between 1 and
@@ -116,6 +128,7 @@ impl PolicyGate {
             fleet_id,
             authorizers,
             quorum,
+            chain: None,
             velocity: VelocityLimit::new(max_per_window, window),
         }
     }
@@ -165,6 +178,39 @@ impl PolicyGate {
         Ok(())
     }
 
+    /// The order bytes the authorization proves were decided, and the height of the block
+    /// that committed them (chain form).
+    fn authorized_order<'a>(
+        &self,
+        authorization: &'a Authorization,
+    ) -> Result<(std::borrow::Cow<'a, [u8]>, Option<u64>), GateRefusal> {
+        if let Some(proof) = &authorization.chain {
+            if !authorization.order.is_empty() || !authorization.signatures.is_empty() {
+                return Err(GateRefusal::Malformed(
+                    "an authorization carries either the chain form or order and signatures, not both"
+                        .into(),
+                ));
+            }
+            let pin = self.chain.as_ref().ok_or_else(|| {
+                GateRefusal::Denied(
+                    "this signer pins no chain ([chain] is not configured); the chain form is refused"
+                        .into(),
+                )
+            })?;
+            let committed = pin.verify(proof)?;
+            return Ok((committed.order.into(), Some(committed.height)));
+        }
+        if authorization.order.len() > order::MAX_ORDER_BYTES {
+            return Err(GateRefusal::Malformed(format!(
+                "order is {} bytes, at most {} are accepted",
+                authorization.order.len(),
+                order::MAX_ORDER_BYTES
+            )));
+        }
+        self.check_quorum(authorization)?;
+        Ok((authorization.order.as_slice().into(), None))
+    }
+
     /// [`SigningGate::approve`] at a given time (tests move the clock).
     pub fn approve_at(
         &self,
@@ -174,15 +220,8 @@ impl PolicyGate {
         authorization: &Authorization,
         input_index: u32,
     ) -> Result<SignApproval, GateRefusal> {
-        if authorization.order.len() > order::MAX_ORDER_BYTES {
-            return Err(GateRefusal::Malformed(format!(
-                "order is {} bytes, at most {} are accepted",
-                authorization.order.len(),
-                order::MAX_ORDER_BYTES
-            )));
-        }
-        self.check_quorum(authorization)?;
-        let order = SigningOrder::decode(&authorization.order)
+        let (order_bytes, chain_height) = self.authorized_order(authorization)?;
+        let order = SigningOrder::decode(&order_bytes)
             .map_err(|e| GateRefusal::Malformed(e.to_string()))?;
         if order.fleet_id != self.fleet_id.as_str() {
             return Err(GateRefusal::Denied(format!(
@@ -224,7 +263,8 @@ impl PolicyGate {
         self.velocity.charge(key_id, now)?;
         Ok(SignApproval {
             digest,
-            order_hash: Sha256::digest(&authorization.order).into(),
+            order_hash: Sha256::digest(&order_bytes).into(),
+            chain_height,
         })
     }
 }

@@ -63,6 +63,7 @@ fn sign(order: &[u8], keys: &[&SigningKey]) -> Authorization {
                 signature: k.sign(&msg).to_bytes().to_vec(),
             })
             .collect(),
+        chain: None,
     }
 }
 
@@ -197,4 +198,187 @@ fn velocity_limit_slides_per_key() {
     g.approve_at(t(1_060), &KEY, &path(), &a, 0).unwrap();
     assert!(g.approve_at(t(1_061), &KEY, &path(), &a, 0).is_err());
     assert!(g.approve_at(t(1_090), &KEY, &path(), &a, 0).is_ok());
+}
+
+mod chain_form {
+    use super::*;
+    use crate::gate::chain::ChainPin;
+    use custody_proto::chain::{
+        merkle_root, vote_signing_bytes, BlockHeader, CommitCertificate, InclusionProof,
+        OrderCommitment, ValidatorSet, HEADER_VERSION,
+    };
+    use custody_proto::signer::v1::ChainAuthorization;
+
+    const CHAIN: &str = "custody-test";
+
+    /// Four validators with powers 1, 1, 1, 2 (total 5: more than 2/3 needs 4).
+    fn validators() -> Vec<SigningKey> {
+        (21u8..=24)
+            .map(|i| SigningKey::from_bytes(&[i; 32]))
+            .collect()
+    }
+
+    fn pinned(keys: &[SigningKey]) -> ValidatorSet {
+        let members: Vec<([u8; 32], u64)> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.verifying_key().to_bytes(), if i == 3 { 2 } else { 1 }))
+            .collect();
+        ValidatorSet::new(&members).unwrap()
+    }
+
+    fn chain_gate() -> PolicyGate {
+        gate(2, 10).with_chain(Some(ChainPin {
+            chain_id: CHAIN.into(),
+            validators: pinned(&validators()),
+        }))
+    }
+
+    /// A block at height 7 whose transactions are [a transfer, the order commitment, another],
+    /// certified by the validators at `signers`; the authorization for the commitment.
+    fn committed(order: &[u8], signers: &[usize], chain_id: &str) -> ChainAuthorization {
+        let commitment = OrderCommitment::new([5; 32], order.to_vec())
+            .unwrap()
+            .encode();
+        let leaves = vec![
+            b"a transfer".to_vec(),
+            commitment.clone(),
+            b"another".to_vec(),
+        ];
+        let header = BlockHeader {
+            version: HEADER_VERSION,
+            chain_id: chain_id.into(),
+            height: 7,
+            previous_hash: [1; 32],
+            time_unix_ms: 1_000_000,
+            tx_root: merkle_root(&leaves),
+            state_root: [2; 32],
+            proposer: validators()[0].verifying_key().to_bytes(),
+        };
+        let hash = header.hash();
+        let keys = validators();
+        let certificate = CommitCertificate {
+            height: 7,
+            round: 0,
+            block_hash: hash,
+            signatures: signers
+                .iter()
+                .map(|&i| {
+                    let sig = keys[i].sign(&vote_signing_bytes(chain_id, 7, 0, &hash));
+                    (i as u16, sig.to_bytes())
+                })
+                .collect(),
+        };
+        ChainAuthorization {
+            header: header.encode(),
+            certificate: certificate.encode(),
+            order_commitment: commitment,
+            inclusion_proof: InclusionProof::build(&leaves, 1).unwrap().encode(),
+        }
+    }
+
+    fn auth(chain: ChainAuthorization) -> Authorization {
+        Authorization {
+            order: Vec::new(),
+            signatures: Vec::new(),
+            chain: Some(chain),
+        }
+    }
+
+    #[test]
+    fn a_certified_block_authorizes_its_order() {
+        let bytes = order().encode().unwrap();
+        let g = chain_gate();
+        // validators 0, 1 and 3: power 4 of 5
+        let a = g
+            .approve_at(
+                t(1_000),
+                &KEY,
+                &path(),
+                &auth(committed(&bytes, &[0, 1, 3], CHAIN)),
+                1,
+            )
+            .unwrap();
+        assert_eq!(a.digest, DigestRule::Keccak256.digest(b"second"));
+        assert_eq!(a.chain_height, Some(7));
+        let sha: [u8; 32] = Sha256::digest(&bytes).into();
+        assert_eq!(a.order_hash, sha);
+    }
+
+    #[test]
+    fn chain_refusals_name_their_reason() {
+        let bytes = order().encode().unwrap();
+        let g = chain_gate();
+        let now = t(1_000);
+        let refused = |a: Authorization, needle: &str, malformed: bool| match (
+            g.approve_at(now, &KEY, &path(), &a, 0),
+            malformed,
+        ) {
+            (Err(GateRefusal::Malformed(m)), true) | (Err(GateRefusal::Denied(m)), false) => {
+                assert!(m.contains(needle), "{m:?} lacks {needle:?}")
+            }
+            (other, _) => panic!("expected a refusal with {needle:?}, got {other:?}"),
+        };
+        // power 3 of 5 is not more than 2/3
+        refused(
+            auth(committed(&bytes, &[0, 1, 2], CHAIN)),
+            "not certified",
+            false,
+        );
+        // another chain's block
+        refused(
+            auth(committed(&bytes, &[0, 1, 3], "other-chain")),
+            "not certified",
+            false,
+        );
+        // a certificate by validators this signer does not pin
+        let mut foreign = committed(&bytes, &[0, 1, 3], CHAIN);
+        let strangers: Vec<SigningKey> = (31u8..=34)
+            .map(|i| SigningKey::from_bytes(&[i; 32]))
+            .collect();
+        let header = BlockHeader::decode(&foreign.header).unwrap();
+        let mut cert = CommitCertificate::decode(&foreign.certificate).unwrap();
+        for (i, sig) in cert.signatures.iter_mut() {
+            *sig = strangers[usize::from(*i)]
+                .sign(&vote_signing_bytes(CHAIN, 7, 0, &header.hash()))
+                .to_bytes();
+        }
+        foreign.certificate = cert.encode();
+        refused(auth(foreign), "not certified", false);
+        // an order the block does not contain (the proof is for the real commitment)
+        let mut swapped = committed(&bytes, &[0, 1, 3], CHAIN);
+        let mut other = order();
+        other.inputs[1].message = b"pay the attacker".to_vec();
+        swapped.order_commitment = OrderCommitment::new([5; 32], other.encode().unwrap())
+            .unwrap()
+            .encode();
+        refused(auth(swapped), "not a transaction of block 7", false);
+        // both forms at once, garbage, and a node without [chain]
+        let mut both = auth(committed(&bytes, &[0, 1, 3], CHAIN));
+        both.order = bytes.clone();
+        refused(both, "not both", true);
+        let mut garbage = committed(&bytes, &[0, 1, 3], CHAIN);
+        garbage.header.truncate(10);
+        refused(auth(garbage), "header", true);
+        let plain = gate(2, 10);
+        match plain.approve_at(
+            now,
+            &KEY,
+            &path(),
+            &auth(committed(&bytes, &[0, 1, 3], CHAIN)),
+            0,
+        ) {
+            Err(GateRefusal::Denied(m)) => assert!(m.contains("pins no chain"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        // none of this charged the velocity limit, and the good one still passes
+        g.approve_at(
+            now,
+            &KEY,
+            &path(),
+            &auth(committed(&bytes, &[0, 1, 3], CHAIN)),
+            0,
+        )
+        .unwrap();
+    }
 }

@@ -486,6 +486,7 @@ impl ProcessFleet {
                 })
                 .collect(),
             order,
+            chain: None,
         }
     }
 
