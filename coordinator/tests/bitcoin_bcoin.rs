@@ -154,6 +154,23 @@ async fn bcoin_regtest_deposits_withdrawals_rejections_and_reorg() {
     // the rules of the tip itself, so one more block.
     mine(&a, 1, &miner.fleet.address).await;
 
+    // Coinbase outputs count as payments only once mature: the miner's first coinbase is
+    // reported (50 BTC, more than 100 deep), the one at the tip is not.
+    let tip = a.tip_height().await.unwrap();
+    let miner_watch = std::slice::from_ref(&miner.fleet);
+    let first = a.deposits(miner_watch, 1, 1).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!((first[0].amount, first[0].confirmations), (50 * BTC, tip));
+    assert!(a
+        .deposits(miner_watch, tip - 98, tip)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        a.deposits(miner_watch, tip - 99, tip).await.unwrap().len(),
+        1
+    );
+
     // Fund two fleet addresses from the miner's coinbases, through the adapter's own path.
     let (fund_a_u, fund_a) = pay(&a, &miner, &fa.fleet.address, BTC, vec![]).await;
     let (fund_b_u, fund_b) = pay(

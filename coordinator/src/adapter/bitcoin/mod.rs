@@ -59,11 +59,17 @@ pub const COINBASE_MATURITY: u64 = 100;
 /// Largest amount of bitcoin that can exist, in satoshi (21 million BTC).
 pub const MAX_MONEY: u64 = 21_000_000 * 100_000_000;
 
+/// The smallest accepted [`BitcoinConfig::dust_limit`]: Bitcoin Core's dust threshold of
+/// P2WSH and P2TR outputs (the largest among segwit outputs, the only kind this adapter pays
+/// to) at its default dust relay fee of 3 sat/vB.
+pub const MIN_DUST_LIMIT: u64 = 330;
+
 /// Longest pause between two mempool checks after a broadcast.
 const MAX_POLL_DELAY: Duration = Duration::from_millis(400);
 
-/// How the adapter reaches its node and builds transactions.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How the adapter reaches its node and builds transactions. `Debug` does not show the API
+/// key.
+#[derive(Clone, PartialEq, Eq)]
 pub struct BitcoinConfig {
     /// The bcoin node's HTTP endpoint (JSON-RPC and REST on one port), e.g.
     /// `http://127.0.0.1:48332`.
@@ -76,17 +82,33 @@ pub struct BitcoinConfig {
     /// Fee rate in satoshi per virtual byte (regtest has no estimates).
     pub fee_rate_sat_per_vb: u64,
     /// No output below this many satoshi is created: change below it is dropped, a
-    /// destination amount below it is refused. 546 covers every standard output type at the
-    /// default relay fee.
+    /// destination amount below it is refused. At least [`MIN_DUST_LIMIT`]; 546 (the P2PKH
+    /// threshold) leaves a margin over every segwit output type.
     pub dust_limit: u64,
     /// Confirmations an unspent output needs before it is selected as an input (at least 1;
-    /// coinbase outputs need [`COINBASE_MATURITY`] in any case).
+    /// coinbase outputs need [`COINBASE_MATURITY`] in any case). In production set it to the
+    /// deposit depth z, so that only credited coins are spent.
     pub min_input_confirmations: u64,
     /// Timeout of one call to the node.
     pub timeout: Duration,
     /// How long [`ChainAdapter::broadcast`] waits for the transaction to appear in the
     /// node's mempool (bcoin's `sendrawtransaction` answers before it has checked it).
     pub acceptance_wait: Duration,
+}
+
+impl std::fmt::Debug for BitcoinConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BitcoinConfig")
+            .field("url", &self.url)
+            .field("api_key", &"<redacted>")
+            .field("hrp", &self.hrp)
+            .field("fee_rate_sat_per_vb", &self.fee_rate_sat_per_vb)
+            .field("dust_limit", &self.dust_limit)
+            .field("min_input_confirmations", &self.min_input_confirmations)
+            .field("timeout", &self.timeout)
+            .field("acceptance_wait", &self.acceptance_wait)
+            .finish()
+    }
 }
 
 impl BitcoinConfig {
@@ -106,8 +128,7 @@ impl BitcoinConfig {
     }
 }
 
-/// The Bitcoin [`ChainAdapter`] over a bcoin node.
-#[derive(Debug)]
+/// The Bitcoin [`ChainAdapter`] over a bcoin node. `Debug` does not show the API key.
 pub struct BitcoinAdapter {
     config: BitcoinConfig,
     hrp: Hrp,
@@ -135,6 +156,16 @@ struct RestTxMeta {
     hex: String,
 }
 
+impl std::fmt::Debug for BitcoinAdapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not `rpc`: `JsonRpcClient`'s derived `Debug` prints its basic-auth password.
+        f.debug_struct("BitcoinAdapter")
+            .field("config", &self.config)
+            .field("rest", &self.rest)
+            .finish_non_exhaustive()
+    }
+}
+
 impl BitcoinAdapter {
     /// An adapter for `config`. Checks the configuration; does not contact the node.
     pub fn new(config: BitcoinConfig) -> Result<Self, AdapterError> {
@@ -143,6 +174,12 @@ impl BitcoinAdapter {
             return Err(AdapterError::Invalid(
                 "fee rate must be at least 1 sat/vB".into(),
             ));
+        }
+        if config.dust_limit < MIN_DUST_LIMIT {
+            return Err(AdapterError::Invalid(format!(
+                "dust limit {} is below {MIN_DUST_LIMIT} sat",
+                config.dust_limit
+            )));
         }
         if config.min_input_confirmations == 0 {
             return Err(AdapterError::Invalid(
@@ -281,7 +318,7 @@ impl BitcoinAdapter {
 
     /// Builds the unsigned withdrawal from chosen coins: outputs, fee, BIP143 preimages.
     /// Pure; [`ChainAdapter::build_withdrawal`] = fetch the coins, select, then this.
-    pub fn assemble(
+    pub(crate) fn assemble(
         &self,
         plan: &WithdrawalPlan,
         candidates: Vec<tx::Candidate>,

@@ -8,12 +8,19 @@ use serde_json::Value;
 
 use crate::adapter::jsonrpc::{RpcError, MAX_RESPONSE_BYTES};
 
-/// A client for bcoin's REST endpoints.
-#[derive(Debug)]
+/// A client for bcoin's REST endpoints. `Debug` does not show the API key.
 pub struct BcoinRest {
     http: reqwest::Client,
     base: String,
     api_key: String,
+}
+
+impl std::fmt::Debug for BcoinRest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BcoinRest")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
 }
 
 impl BcoinRest {

@@ -233,6 +233,11 @@ fn bad_plans_are_refused() {
     ));
     assert!(parse_outpoint("nope:1").is_err());
     assert!(BitcoinAdapter::new(BitcoinConfig {
+        dust_limit: MIN_DUST_LIMIT - 1,
+        ..BitcoinConfig::bcoin_regtest("http://127.0.0.1:9", "k")
+    })
+    .is_err());
+    assert!(BitcoinAdapter::new(BitcoinConfig {
         fee_rate_sat_per_vb: 0,
         ..BitcoinConfig::bcoin_regtest("http://127.0.0.1:9", "k")
     })
@@ -267,4 +272,16 @@ fn vsize_estimate_bounds_real_transactions() {
             "{n}: {estimate} vs {actual}"
         );
     }
+}
+
+#[test]
+fn debug_output_hides_the_api_key() {
+    let a = BitcoinAdapter::new(BitcoinConfig::bcoin_regtest(
+        "http://127.0.0.1:9",
+        "s3cr3t-key",
+    ))
+    .unwrap();
+    let shown = format!("{a:?}");
+    assert!(shown.contains("127.0.0.1:9"), "{shown}");
+    assert!(!shown.contains("s3cr3t-key"), "{shown}");
 }
