@@ -87,6 +87,7 @@ fn witness_program(script: &bitcoin::Script) -> Option<(WitnessVersion, WitnessP
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use bitcoin::hashes::Hash;
 
     /// BIP173 valid addresses with their scripts (mainnet `bc` and testnet `tb`).
     const BIP173: &[(&str, &str)] = &[
@@ -163,5 +164,26 @@ mod tests {
         assert!(parse_hrp("").is_err());
         assert!(parse_hrp("r b").is_err());
         assert!(parse_hrp("rb").is_ok());
+    }
+
+    proptest::proptest! {
+        /// Arbitrary strings never panic the decoder; what it accepts re-encodes to the
+        /// lowercase input.
+        #[test]
+        fn decode_is_total(address in "(rb1|bc1|RB1)?[a-zA-Z0-9]{0,70}") {
+            let rb = parse_hrp("rb").unwrap();
+            if let Ok(script) = decode(rb, &address) {
+                proptest::prop_assert_eq!(encode(rb, &script).unwrap(), address.to_ascii_lowercase());
+            }
+        }
+
+        /// Every witness program of a valid length round-trips under `rb`.
+        #[test]
+        fn witness_programs_round_trip(program in proptest::collection::vec(proptest::num::u8::ANY, 20..=20)) {
+            let rb = parse_hrp("rb").unwrap();
+            let script = ScriptBuf::new_p2wpkh(&WPubkeyHash::from_slice(&program).unwrap());
+            let address = encode(rb, &script).unwrap();
+            proptest::prop_assert_eq!(decode(rb, &address).unwrap(), script);
+        }
     }
 }

@@ -180,6 +180,27 @@ mod tests {
         assert_eq!(compact_size_len(0x1_0000_0000), 9);
     }
 
+    fn sample() -> (Transaction, Vec<TxOut>) {
+        let script = ScriptBuf::new_p2wpkh(&bitcoin::WPubkeyHash::from_byte_array([7; 20]));
+        let tx = Transaction {
+            version: bitcoin::transaction::Version::TWO,
+            lock_time: bitcoin::absolute::LockTime::ZERO,
+            input: vec![bitcoin::TxIn {
+                previous_output: OutPoint::new(Txid::from_byte_array([9; 32]), 3),
+                ..Default::default()
+            }],
+            output: vec![TxOut {
+                value: Amount::from_sat(1000),
+                script_pubkey: script.clone(),
+            }],
+        };
+        let spent = vec![TxOut {
+            value: Amount::from_sat(5000),
+            script_pubkey: script,
+        }];
+        (tx, spent)
+    }
+
     #[test]
     fn unsigned_encoding_round_trips_and_is_strict() {
         let script = ScriptBuf::new_p2wpkh(&bitcoin::WPubkeyHash::from_byte_array([7; 20]));
@@ -219,5 +240,56 @@ mod tests {
             script_pubkey: ScriptBuf::new_p2wsh(&bitcoin::WScriptHash::from_byte_array([1; 32])),
         }];
         assert!(decode_unsigned(&encode_unsigned(&tx, &p2wsh)).is_err());
+    }
+
+    proptest::proptest! {
+        /// Arbitrary bytes never panic the decoder, and whatever it accepts re-encodes to the
+        /// same bytes (one encoding per withdrawal).
+        #[test]
+        fn decode_unsigned_is_total_and_canonical(tail in proptest::collection::vec(proptest::num::u8::ANY, 0..400)) {
+            let mut bytes = vec![UNSIGNED_FORMAT_V1];
+            bytes.extend_from_slice(&tail);
+            if let Ok((tx, spent)) = decode_unsigned(&bytes) {
+                proptest::prop_assert_eq!(encode_unsigned(&tx, &spent), bytes);
+            }
+        }
+
+        /// A valid encoding with one byte changed and maybe cut short never panics the
+        /// decoder, and what it accepts is canonical.
+        #[test]
+        fn mutated_encodings_are_handled(at in 0usize..200, byte in proptest::num::u8::ANY, cut in 0usize..200) {
+            let (tx, spent) = sample();
+            let mut bytes = encode_unsigned(&tx, &spent);
+            let at = at % bytes.len();
+            bytes[at] = byte;
+            bytes.truncate(bytes.len() - cut % bytes.len());
+            if let Ok((tx, spent)) = decode_unsigned(&bytes) {
+                proptest::prop_assert_eq!(encode_unsigned(&tx, &spent), bytes);
+            }
+        }
+
+        /// Selection covers the target with a largest-first prefix and no superfluous input.
+        #[test]
+        fn selection_covers_the_target_minimally(
+            values in proptest::collection::vec(1u64..1_000_000, 0..20),
+            target in 1u64..5_000_000,
+        ) {
+            let candidates: Vec<_> = values
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| candidate(u8::try_from(i).unwrap(), 0, v))
+                .collect();
+            let sum: u64 = values.iter().sum();
+            match select(candidates, target) {
+                Some((chosen, total)) => {
+                    proptest::prop_assert!(total >= target);
+                    proptest::prop_assert_eq!(total, chosen.iter().map(|c| c.value).sum::<u64>());
+                    let without_last: u64 = chosen[..chosen.len() - 1].iter().map(|c| c.value).sum();
+                    proptest::prop_assert!(without_last < target);
+                    proptest::prop_assert!(chosen.windows(2).all(|w| w[0].value >= w[1].value));
+                }
+                None => proptest::prop_assert!(sum < target),
+            }
+        }
     }
 }
