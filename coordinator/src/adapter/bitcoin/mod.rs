@@ -460,7 +460,10 @@ impl BitcoinAdapter {
             }
         }
         if missing.is_empty() {
-            "not in the mempool (bcoin reports no reason over RPC; its log has it)".into()
+            // bcoin relays refused transactions anyway when the refusal scores 0, which
+            // covers policy and, for witness transactions, failed scripts too; its REST
+            // `/broadcast` then answers success as well: the reason is only in its log.
+            "not in the mempool (bcoin reports no reason over its API; its log has it)".into()
         } else {
             format!(
                 "not in the mempool: input(s) {} spent or unknown",
