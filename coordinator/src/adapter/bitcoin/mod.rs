@@ -339,7 +339,10 @@ impl BitcoinAdapter {
             .map(|f| self.fleet_script(f))
             .transpose()?;
 
-        let available: u64 = candidates.iter().map(|c| c.value).sum();
+        // Saturating: the coin list comes from the node, and its length is not bounded.
+        let available = candidates
+            .iter()
+            .fold(0u64, |sum, c| sum.saturating_add(c.value));
         let (chosen, total) = tx::select(candidates, amount).ok_or_else(|| {
             AdapterError::InsufficientFunds(format!(
                 "{available} sat spendable (confirmed, unreserved), {amount} sat asked"

@@ -285,3 +285,29 @@ fn debug_output_hides_the_api_key() {
     assert!(shown.contains("127.0.0.1:9"), "{shown}");
     assert!(!shown.contains("s3cr3t-key"), "{shown}");
 }
+
+#[test]
+fn many_large_coins_do_not_overflow() {
+    let a = adapter();
+    // 20 000 coins of 21 million BTC each sum past u64::MAX: still no panic.
+    let coins: Vec<_> = (0..20_000u32)
+        .map(|i| tx::Candidate {
+            outpoint: OutPoint::new(Txid::from_byte_array([1; 32]), i),
+            value: MAX_MONEY,
+            source: 0,
+        })
+        .collect();
+    let mut p = plan(&a, u128::from(MAX_MONEY));
+    p.amount = u128::from(MAX_MONEY);
+    let u = a.assemble(&p, coins.clone()).unwrap();
+    assert_eq!(u.inputs.len(), 1);
+    // More than MAX_INPUTS coins are needed: refused, not overflowed.
+    let small: Vec<_> = coins
+        .into_iter()
+        .map(|c| tx::Candidate { value: 1_000, ..c })
+        .collect();
+    assert!(matches!(
+        a.assemble(&plan(&a, 1_000_000), small),
+        Err(AdapterError::InsufficientFunds(_))
+    ));
+}
