@@ -7,7 +7,7 @@
 mod bcoin_node;
 
 use bcoin_node::BcoinNode;
-use coordinator::adapter::bitcoin::{decode_raw, outputs_paying, BitcoinAdapter};
+use coordinator::adapter::bitcoin::{decode_raw, outputs_paying, BitcoinAdapter, BitcoinConfig};
 use coordinator::adapter::{
     AdapterError, ChainAdapter, FleetAddress, FleetSignature, SignedWithdrawal, Spend, TxStatus,
     UnsignedWithdrawal, WithdrawalPlan,
@@ -398,6 +398,25 @@ async fn bcoin_regtest_deposits_withdrawals_rejections_and_reorg() {
 async fn invalid_requests_are_refused_without_side_effects() {
     let node = BcoinNode::start().await;
     let a = node.adapter();
+    assert_eq!(a.check_node().await.unwrap(), "regtest");
+    let core_hrp = BitcoinAdapter::new(BitcoinConfig {
+        hrp: "bcrt".into(),
+        ..a.config().clone()
+    })
+    .unwrap();
+    assert!(matches!(
+        core_hrp.check_node().await,
+        Err(AdapterError::Invalid(_))
+    ));
+    let wrong_key = BitcoinAdapter::new(BitcoinConfig {
+        api_key: "not-the-key".into(),
+        ..a.config().clone()
+    })
+    .unwrap();
+    assert!(matches!(
+        wrong_key.tip_height().await,
+        Err(AdapterError::Node(_))
+    ));
     assert!(a.status("not a txid").await.is_err());
     assert_eq!(
         a.status("00000000000000000000000000000000000000000000000000000000000000aa")

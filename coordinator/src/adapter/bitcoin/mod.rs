@@ -207,6 +207,39 @@ impl BitcoinAdapter {
         &self.rpc
     }
 
+    /// Asks the node which network it runs (bcoin's REST `/`) and checks that its bech32 HRP
+    /// is the configured one (bcoin: main `bc`, testnet `tb`, regtest `rb`, simnet `sb`), so
+    /// that a configuration never drives a node of another network. Returns the network name.
+    pub async fn check_node(&self) -> Result<String, AdapterError> {
+        let info = self
+            .rest
+            .get("/")
+            .await?
+            .ok_or_else(|| AdapterError::Unexpected("/: not found".into()))?;
+        let network = info
+            .get("network")
+            .and_then(serde_json::Value::as_str)
+            .ok_or_else(|| AdapterError::Unexpected("/: no network".into()))?;
+        let hrp = match network {
+            "main" => "bc",
+            "testnet" => "tb",
+            "regtest" => "rb",
+            "simnet" => "sb",
+            other => {
+                return Err(AdapterError::Unexpected(format!(
+                    "node runs the unknown network {other:?}"
+                )))
+            }
+        };
+        if hrp != self.hrp.as_str() {
+            return Err(AdapterError::Invalid(format!(
+                "node runs {network} (HRP {hrp}), the adapter is configured for HRP {}",
+                self.hrp
+            )));
+        }
+        Ok(network.to_owned())
+    }
+
     /// The output script of a destination address under the configured HRP (segwit only).
     pub fn script_of(&self, address: &str) -> Result<ScriptBuf, AdapterError> {
         address::decode(self.hrp, address)
