@@ -24,7 +24,14 @@
 //! - the destination comes first, change (if any) second;
 //! - the fee is the configured rate × the worst-case vsize ([`tx::estimate_vsize`]) and is paid
 //!   out of the plan's amount; change below the dust limit is left to the miner, at the fleet's
-//!   cost, and shows in [`UnsignedWithdrawal::fee`], which is always inputs − outputs.
+//!   cost, and shows in [`UnsignedWithdrawal::fee`], which is always inputs − outputs;
+//! - destinations are segwit addresses (v0 bech32, v1+ bech32m) under the configured HRP;
+//!   base58 (P2PKH, P2SH) destinations are refused as invalid;
+//! - `deposits` reports every output paying a watched address, change included: keep change
+//!   addresses out of the deposit watch list.
+//!
+//! bcoin's regtest activates segwit by BIP9 signalling (432 blocks), not from genesis as
+//! Bitcoin Core's does; before that its mempool refuses P2WPKH spends ("no-witness-yet").
 
 pub mod address;
 pub mod rest;
