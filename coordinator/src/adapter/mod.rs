@@ -9,9 +9,11 @@
 //!
 //! | module | job |
 //! |---|---|
+//! | [`bitcoin`] | Bitcoin: P2WPKH, BIP143, libbitcoinconsensus, against a bcoin node |
 //! | [`confirmations`] | the depth z from the attacker catch-up probability |
 //! | [`jsonrpc`] | a small JSON-RPC client over HTTP for the chain nodes |
 
+pub mod bitcoin;
 pub mod confirmations;
 pub mod jsonrpc;
 
