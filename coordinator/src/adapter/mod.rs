@@ -10,9 +10,11 @@
 //! | module | job |
 //! |---|---|
 //! | [`confirmations`] | the depth z from the attacker catch-up probability |
+//! | [`ethereum`] | Ethereum: EIP-1559 and legacy EIP-155 transfers over JSON-RPC |
 //! | [`jsonrpc`] | a small JSON-RPC client over HTTP for the chain nodes |
 
 pub mod confirmations;
+pub mod ethereum;
 pub mod jsonrpc;
 
 use std::future::Future;
