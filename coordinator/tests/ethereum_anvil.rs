@@ -349,6 +349,12 @@ async fn withdrawal_round_trip(tx_type: EthTxType) {
         };
         assert_eq!(seen["type"], want_type);
         assert_eq!(seen["chainId"], format!("{CHAIN_ID:#x}"));
+        if tx_type == EthTxType::LegacyEip155 {
+            // EIP-155: v = chain_id × 2 + 35 + y parity.
+            let v = u64::from_str_radix(seen["v"].as_str().unwrap().trim_start_matches("0x"), 16)
+                .unwrap();
+            assert!(v == CHAIN_ID * 2 + 35 || v == CHAIN_ID * 2 + 36, "v = {v}");
+        }
         assert_eq!(seen["from"].as_str().unwrap(), rich.address.to_lowercase());
     }
     assert_eq!(

@@ -153,6 +153,17 @@ impl EthereumAdapter {
                 config.gas_limit
             )));
         }
+        if let FeePolicy::Fixed {
+            max_fee_per_gas,
+            priority_fee_per_gas,
+        } = config.fee
+        {
+            if priority_fee_per_gas > max_fee_per_gas {
+                return Err(AdapterError::Invalid(format!(
+                    "priority fee {priority_fee_per_gas} wei/gas is above the max fee {max_fee_per_gas}"
+                )));
+            }
+        }
         let rpc = JsonRpcClient::new(&config.rpc_url, None, config.rpc_timeout)?;
         let node = Node::new(rpc);
         let chain_id = node.chain_id().await?;

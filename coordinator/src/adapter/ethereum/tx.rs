@@ -373,6 +373,12 @@ mod tests {
         legacy.chain_id = None;
         legacy.encode_for_signing(&mut bare);
         assert!(UnsignedTx::decode_preimage(&bare).is_err());
+        // An EIP-155 form whose r and s placeholders are not zero (alloy's decoder skips them).
+        let mut placeholder = UnsignedTx::transfer(true, &transfer()).signing_preimage();
+        assert_eq!(&placeholder[placeholder.len() - 2..], &[0x80, 0x80]);
+        let last = placeholder.len() - 1;
+        placeholder[last] = 0x01;
+        assert!(UnsignedTx::decode_preimage(&placeholder).is_err());
     }
 
     #[test]
