@@ -11,10 +11,12 @@
 //! |---|---|
 //! | [`bitcoin`] | Bitcoin: P2WPKH, BIP143, libbitcoinconsensus, against a bcoin node |
 //! | [`confirmations`] | the depth z from the attacker catch-up probability |
+//! | [`ethereum`] | Ethereum: EIP-1559 and legacy EIP-155 transfers over JSON-RPC |
 //! | [`jsonrpc`] | a small JSON-RPC client over HTTP for the chain nodes |
 
 pub mod bitcoin;
 pub mod confirmations;
+pub mod ethereum;
 pub mod jsonrpc;
 
 use std::future::Future;

@@ -1,0 +1,4 @@
+//! Helpers shared by the coordinator's integration tests.
+#![allow(dead_code)]
+
+pub mod anvil;
