@@ -6,6 +6,8 @@
 //! | module | job |
 //! |---|---|
 //! | [`adapter`] | one trait for external chains; Ethereum and Bitcoin; confirmation depth |
+//! | [`chain`] | the embedded chain: transactions, state in sled, blocks, solo consensus |
 #![forbid(unsafe_code)]
 
 pub mod adapter;
+pub mod chain;
