@@ -590,7 +590,7 @@ fn restart_keeps_state_blocks_and_the_chain_goes_on() {
             .verify(chain.validator_set(), CHAIN_ID, &block.header)
             .unwrap();
         let previous = if h == 1 {
-            [0; 32]
+            genesis().hash()
         } else {
             chain.block(h - 1).unwrap().unwrap().header.hash()
         };

@@ -111,7 +111,8 @@ impl Genesis {
         })
     }
 
-    /// SHA-256 of the encoding.
+    /// SHA-256 of the encoding; the `previous_hash` of block 1, so every block is bound
+    /// to the genesis (admin and validator set).
     pub fn hash(&self) -> [u8; 32] {
         Sha256::digest(self.encode()).into()
     }

@@ -86,3 +86,42 @@ impl Consensus for SoloConsensus {
         Ok(certificate)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use custody_proto::chain::HEADER_VERSION;
+
+    use super::*;
+
+    fn header(proposer: [u8; 32]) -> BlockHeader {
+        BlockHeader {
+            version: HEADER_VERSION,
+            chain_id: "solo".into(),
+            height: 1,
+            previous_hash: [1; 32],
+            time_unix_ms: 5,
+            tx_root: [2; 32],
+            state_root: [3; 32],
+            proposer,
+        }
+    }
+
+    #[test]
+    fn solo_certifies_its_own_proposal_only() {
+        let mut solo = SoloConsensus::new(SigningKey::from_bytes(&[4; 32])).unwrap();
+        let me = solo.propose(1).unwrap();
+        let h = header(me);
+        let cert = solo.decide(&h).unwrap();
+        assert_eq!(cert.signatures.len(), 1);
+        cert.verify(solo.validator_set(), "solo", &h).unwrap();
+        assert!(matches!(
+            solo.decide(&header([9; 32])),
+            Err(ConsensusError::NotProposer(1))
+        ));
+        // The key never shows in Debug output.
+        let shown = format!("{solo:?}");
+        assert!(!shown.contains("04040404"), "{shown}");
+    }
+}

@@ -124,7 +124,7 @@ impl<C: Consensus> Chain<C> {
                 if stored.as_ref() != genesis.encode().as_slice() {
                     return Err(ChainError::GenesisMismatch);
                 }
-                Self::load_tip(&tree)?
+                Self::load_tip(&tree, &genesis)?
             }
             None => Self::init(&db, &tree, &genesis)?,
         };
@@ -158,13 +158,13 @@ impl<C: Consensus> Chain<C> {
         db.flush()?;
         Ok(Tip {
             height: 0,
-            hash: [0; 32],
+            hash: genesis.hash(),
             time_unix_ms: 0,
             state_root,
         })
     }
 
-    fn load_tip(tree: &sled::Tree) -> Result<Tip, ChainError> {
+    fn load_tip(tree: &sled::Tree, genesis: &Genesis) -> Result<Tip, ChainError> {
         let height = tree
             .get(HEIGHT_KEY)?
             .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
@@ -176,7 +176,7 @@ impl<C: Consensus> Chain<C> {
         if height == 0 {
             return Ok(Tip {
                 height,
-                hash: [0; 32],
+                hash: genesis.hash(),
                 time_unix_ms: 0,
                 state_root,
             });

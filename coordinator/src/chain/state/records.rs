@@ -332,3 +332,81 @@ fn stored_asset(code: u8) -> Result<Asset, DecodeError> {
         reason: "unknown asset code",
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    fn exact<T: PartialEq + std::fmt::Debug>(
+        bytes: &[u8],
+        value: &T,
+        decode: impl Fn(&[u8]) -> Result<T, DecodeError>,
+    ) {
+        assert_eq!(&decode(bytes).unwrap(), value);
+        for cut in 0..bytes.len() {
+            assert!(decode(&bytes[..cut]).is_err());
+        }
+        let mut longer = bytes.to_vec();
+        longer.push(0);
+        assert!(decode(&longer).is_err());
+    }
+
+    #[test]
+    fn records_round_trip_strictly() {
+        let mut account = Account {
+            nonce: 7,
+            balances: BTreeMap::new(),
+        };
+        account.balances.insert(Asset::MBTC, 21);
+        exact(&account.encode(), &account, Account::decode);
+        let totals = AssetTotals {
+            supply: 1,
+            locked: 2,
+            credited: 3,
+            burned: 4,
+        };
+        exact(&totals.encode(), &totals, AssetTotals::decode);
+        let deposit = DepositRecord {
+            asset: Asset::METH,
+            account: Address([1; 20]),
+            amount: 9,
+            height: 3,
+        };
+        exact(&deposit.encode(), &deposit, DepositRecord::decode);
+        for order in [
+            None,
+            Some(CommittedOrder {
+                order: vec![1, 2, 3],
+                height: 4,
+                index: 2,
+            }),
+        ] {
+            let l = LockOutRecord {
+                owner: Address([2; 20]),
+                asset: Asset::MBTC,
+                amount: 5,
+                to_external: "bc1q".into(),
+                status: LockOutStatus::OrderCommitted,
+                requested_height: 3,
+                order,
+            };
+            exact(&l.encode(), &l, LockOutRecord::decode);
+        }
+        let a = DepositAddress {
+            account: Address([3; 20]),
+            asset: Asset::METH,
+            path: DerivationPath::from_indices(&[1, 5]).unwrap(),
+            height: 2,
+        };
+        exact(&a.encode(), &a, DepositAddress::decode);
+        let k = KeygenRequest {
+            requester: Address([4; 20]),
+            height: 8,
+        };
+        exact(&k.encode(), &k, KeygenRequest::decode);
+        // Records of one kind do not decode as another.
+        assert!(Account::decode(&totals.encode()).is_err());
+    }
+}
