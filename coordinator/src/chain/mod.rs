@@ -37,7 +37,7 @@ pub use consensus::{Consensus, ConsensusError, SoloConsensus};
 pub use execute::lockout_id;
 pub use invariant::InvariantViolation;
 pub use ledger::{BlockOutcome, Chain, ChainError, OrderProof};
-pub use rejection::TxRejection;
+pub use rejection::{RejectionClass, TxRejection};
 pub use state::{
     Account, AssetTotals, DepositAddress, DepositRecord, KeygenRequest, LockOutRecord,
     LockOutStatus,

@@ -100,7 +100,95 @@ pub enum TxRejection {
     Store(String),
 }
 
+/// The class of a rejection, as DESIGN §7 maps errors to gRPC status codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectionClass {
+    /// Malformed input (`INVALID_ARGUMENT`).
+    InvalidArgument,
+    /// Valid input refused in the current state (`FAILED_PRECONDITION`).
+    FailedPrecondition,
+    /// The sender lacks the right (`PERMISSION_DENIED`).
+    PermissionDenied,
+    /// Our failure, not the sender's (`INTERNAL`).
+    Internal,
+}
+
+impl TxRejection {
+    /// How the public API should report this rejection.
+    pub fn class(&self) -> RejectionClass {
+        match self {
+            TxRejection::Malformed(_)
+            | TxRejection::BadPublicKey
+            | TxRejection::BadSignature
+            | TxRejection::WrongChain { .. }
+            | TxRejection::UnknownAsset(_)
+            | TxRejection::ZeroAmount
+            | TxRejection::BadDestination { .. } => RejectionClass::InvalidArgument,
+            TxRejection::Unauthorized { .. } => RejectionClass::PermissionDenied,
+            TxRejection::BadNonce { .. }
+            | TxRejection::Overdraft { .. }
+            | TxRejection::DuplicateDeposit(_)
+            | TxRejection::NoDepositAddress { .. }
+            | TxRejection::UnknownLockOut(_)
+            | TxRejection::WrongLockOutState { .. }
+            | TxRejection::Overflow
+            | TxRejection::Exhausted(_) => RejectionClass::FailedPrecondition,
+            TxRejection::Store(_) => RejectionClass::Internal,
+        }
+    }
+}
+
 /// Lower-case hex of a 32-byte id, for messages.
 pub fn hex32(bytes: &[u8; 32]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    #[test]
+    fn reasons_read_as_sentences_and_map_to_a_status_class() {
+        let overdraft = TxRejection::Overdraft {
+            account: Address([0xab; 20]),
+            asset: Asset::MBTC,
+            balance: 5,
+            requested: 7,
+        };
+        assert_eq!(
+            overdraft.to_string(),
+            format!(
+                "overdraft: {} holds 5 mBTC, the transaction needs 7",
+                "ab".repeat(20)
+            )
+        );
+        assert_eq!(overdraft.class(), RejectionClass::FailedPrecondition);
+        let nonce = TxRejection::BadNonce {
+            expected: 3,
+            got: 1,
+        };
+        assert_eq!(
+            nonce.to_string(),
+            "bad nonce: the account's next nonce is 3, the transaction has 1"
+        );
+        assert_eq!(
+            TxRejection::UnknownAsset(9).class(),
+            RejectionClass::InvalidArgument
+        );
+        assert_eq!(
+            TxRejection::BadSignature.class(),
+            RejectionClass::InvalidArgument
+        );
+        let who = TxRejection::Unauthorized {
+            account: Address([1; 20]),
+            action: "request a key generation",
+        };
+        assert_eq!(who.class(), RejectionClass::PermissionDenied);
+        assert_eq!(
+            TxRejection::DuplicateDeposit([0x0f; 32]).to_string(),
+            format!("deposit {} was already credited", "0f".repeat(32))
+        );
+    }
 }

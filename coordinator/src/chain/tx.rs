@@ -227,7 +227,12 @@ pub enum LockOutOutcome {
 }
 
 /// A transaction the proposer puts in a block from what it observed (its chain adapters,
-/// the signing sessions); every replica checks it against the state. No account signs it.
+/// the signing sessions); every replica checks it against the state. No account signs it,
+/// so it must never be accepted from outside: only the proposer's own observers create
+/// these, and a future mempool or RPC must refuse them. Whether a credited deposit really
+/// exists on the external chain is for each replica's adapter to confirm (DESIGN §3,
+/// lock-in); this module checks only the state rules (once per deposit id, to an account
+/// with a deposit address for the asset, lock-out transitions).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SystemTx {
     /// A lock-in deposit with enough confirmations: mint `amount` to `account`.
