@@ -87,6 +87,34 @@ impl Consensus for SoloConsensus {
     }
 }
 
+/// A replica without a validator key: it proposes nothing and only imports blocks that
+/// the validator set certified (`Chain::import_block`).
+#[derive(Debug, Clone)]
+pub struct FollowerConsensus {
+    set: ValidatorSet,
+}
+
+impl FollowerConsensus {
+    /// A follower of `set`.
+    pub fn new(set: ValidatorSet) -> Self {
+        Self { set }
+    }
+}
+
+impl Consensus for FollowerConsensus {
+    fn validator_set(&self) -> &ValidatorSet {
+        &self.set
+    }
+
+    fn propose(&self, height: u64) -> Result<[u8; 32], ConsensusError> {
+        Err(ConsensusError::NotProposer(height))
+    }
+
+    fn decide(&mut self, header: &BlockHeader) -> Result<CommitCertificate, ConsensusError> {
+        Err(ConsensusError::NotProposer(header.height))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

@@ -62,6 +62,20 @@ pub enum ChainError {
     /// Consensus failed.
     #[error("consensus: {0}")]
     Consensus(#[from] ConsensusError),
+    /// A block from another replica does not fit this chain.
+    #[error("invalid block: {0}")]
+    InvalidBlock(&'static str),
+    /// A block's commit certificate does not verify under the genesis validator set.
+    #[error("invalid commit certificate: {0}")]
+    InvalidCertificate(custody_proto::chain::CertificateError),
+    /// A block holds a transaction this replica refuses.
+    #[error("transaction {index} of the block is invalid: {reason}")]
+    InvalidTransaction {
+        /// Its index in the block.
+        index: u32,
+        /// Why it is refused.
+        reason: TxRejection,
+    },
     /// The chain height is at its maximum.
     #[error("the chain height cannot grow further")]
     HeightExhausted,
@@ -286,8 +300,104 @@ impl<C: Consensus> Chain<C> {
             certificate,
             transactions,
         };
+        let writes = view.into_writes();
+        self.commit(writes, &block)?;
+        Ok(BlockOutcome {
+            height,
+            hash,
+            results,
+        })
+    }
+
+    /// Applies a block that another replica proposed and the validator set certified:
+    /// checks chain id, version, height, link to the tip, time, the certificate against the
+    /// genesis validator set, that the proposer is a validator, and `tx_root`; re-executes
+    /// every transaction (each must be valid) and requires the same state root. On any
+    /// failure nothing is written.
+    pub fn import_block(&mut self, block: &Block) -> Result<(), ChainError> {
+        let h = &block.header;
+        let height = self
+            .tip
+            .height
+            .checked_add(1)
+            .ok_or(ChainError::HeightExhausted)?;
+        if h.version != HEADER_VERSION || h.chain_id != self.genesis.chain_id {
+            return Err(ChainError::InvalidBlock("another chain or header version"));
+        }
+        if h.height != height {
+            return Err(ChainError::InvalidBlock("not the next height"));
+        }
+        if h.previous_hash != self.tip.hash {
+            return Err(ChainError::InvalidBlock(
+                "does not extend this chain's last block",
+            ));
+        }
+        if h.time_unix_ms < self.tip.time_unix_ms {
+            return Err(ChainError::TimeWentBackwards {
+                previous: self.tip.time_unix_ms,
+                got: h.time_unix_ms,
+            });
+        }
+        block
+            .certificate
+            .verify(&self.genesis.validators, &self.genesis.chain_id, h)
+            .map_err(ChainError::InvalidCertificate)?;
+        if !self
+            .genesis
+            .validators
+            .validators()
+            .iter()
+            .any(|v| v.key.as_bytes() == &h.proposer)
+        {
+            return Err(ChainError::InvalidBlock("the proposer is not a validator"));
+        }
+        if block.transactions.len() > MAX_BLOCK_TRANSACTIONS {
+            return Err(ChainError::TooManyTransactions(block.transactions.len()));
+        }
+        if merkle_root(&block.transactions) != h.tx_root {
+            return Err(ChainError::InvalidBlock(
+                "transactions do not match tx_root",
+            ));
+        }
+        let mut view = Overlay::new(&self.tree);
+        for (i, bytes) in block.transactions.iter().enumerate() {
+            let index = u32::try_from(i).map_err(|_| ChainError::TooManyTransactions(i))?;
+            let invalid = |reason| ChainError::InvalidTransaction { index, reason };
+            let tx = BlockTx::decode(bytes).map_err(invalid)?;
+            let ctx = TxContext {
+                chain_id: &self.genesis.chain_id,
+                height,
+                index,
+            };
+            match apply(&mut view, &ctx, &tx) {
+                Ok(()) => view.keep_transaction(),
+                Err(TxRejection::Store(e)) => return Err(ChainError::Corrupt(e)),
+                Err(reason) => return Err(invalid(reason)),
+            }
+        }
+        if view
+            .state_root()
+            .map_err(|e| ChainError::Corrupt(e.to_string()))?
+            != h.state_root
+        {
+            return Err(ChainError::InvalidBlock(
+                "re-execution gives another state root",
+            ));
+        }
+        let writes = view.into_writes();
+        self.commit(writes, block)
+    }
+
+    /// Writes a block's state changes, the block and the new height in one sled batch,
+    /// flushes, and moves the tip.
+    fn commit(
+        &mut self,
+        writes: std::collections::BTreeMap<Vec<u8>, Vec<u8>>,
+        block: &Block,
+    ) -> Result<(), ChainError> {
+        let height = block.header.height;
         let mut batch = sled::Batch::default();
-        for (k, v) in view.into_writes() {
+        for (k, v) in writes {
             batch.insert(k, v);
         }
         batch.insert(block_key(height), block.encode());
@@ -296,16 +406,12 @@ impl<C: Consensus> Chain<C> {
         self.db.flush()?;
         self.tip = Tip {
             height,
-            hash,
-            time_unix_ms,
-            state_root,
+            hash: block.header.hash(),
+            time_unix_ms: block.header.time_unix_ms,
+            state_root: block.header.state_root,
         };
         tracing::info!(height, txs = block.transactions.len(), "block committed");
-        Ok(BlockOutcome {
-            height,
-            hash,
-            results,
-        })
+        Ok(())
     }
 
     fn view(&self) -> Overlay<'_> {

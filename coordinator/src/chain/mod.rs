@@ -33,7 +33,7 @@ pub mod tx;
 pub use account::Address;
 pub use asset::{Amount, Asset};
 pub use block::{Block, Genesis};
-pub use consensus::{Consensus, ConsensusError, SoloConsensus};
+pub use consensus::{Consensus, ConsensusError, FollowerConsensus, SoloConsensus};
 pub use execute::lockout_id;
 pub use invariant::InvariantViolation;
 pub use ledger::{BlockOutcome, Chain, ChainError, OrderProof};
