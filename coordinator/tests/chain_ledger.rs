@@ -412,7 +412,15 @@ fn lock_out_saga_with_the_proof_a_signer_checks() {
         .unwrap();
     assert_eq!(proof.proof.index, 1);
     assert_eq!(proof.proof.leaf_count, 3);
-    let committed = OrderCommitment::decode(&proof.leaf).unwrap();
+    let committed = custody_proto::chain::verify_committed_order(
+        &pinned,
+        CHAIN_ID,
+        &proof.header,
+        &proof.certificate,
+        &proof.leaf,
+        &proof.proof,
+    )
+    .unwrap();
     assert_eq!(committed.lockout_id, id);
     assert_eq!(committed.order, order);
     // The same through the generic queries.
