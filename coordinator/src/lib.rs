@@ -6,8 +6,10 @@
 //! | module | job |
 //! |---|---|
 //! | [`adapter`] | one trait for external chains; Ethereum and Bitcoin; confirmation depth |
+//! | [`chain`] | the embedded chain: transactions, state in sled, blocks, solo consensus |
 //! | [`fleet`] | sessions on the signer fleet over mTLS: DKG, presign, sign; signers by reliability |
 #![forbid(unsafe_code)]
 
 pub mod adapter;
+pub mod chain;
 pub mod fleet;

@@ -16,9 +16,11 @@
 //! | [`CommitCertificate`], [`vote_signing_bytes`] | > 2/3 of the power signed the block |
 //! | [`merkle_root`], [`InclusionProof`] | RFC 6962 tree over transactions |
 //! | [`OrderCommitment`] | the leaf that commits a lock-out order |
+//! | [`verify_committed_order`] | the signer's check: certified block, inclusion, order |
 
 mod certificate;
 pub mod codec;
+mod committed;
 mod header;
 mod merkle;
 mod order;
@@ -30,6 +32,7 @@ mod tests;
 pub use certificate::{
     vote_signing_bytes, CertificateError, CommitCertificate, CERTIFICATE_TAG, VOTE_TAG,
 };
+pub use committed::{verify_committed_order, OrderProofError};
 pub use header::{BlockHeader, HEADER_TAG, HEADER_VERSION};
 pub use merkle::{
     empty_root, leaf_hash, merkle_root, node_hash, InclusionProof, MerkleError,

@@ -21,7 +21,8 @@ pub struct BlockHeader {
     pub chain_id: String,
     /// Height of this block; the first block after genesis has height 1.
     pub height: u64,
-    /// Hash of the previous block's header; all zeros for height 1.
+    /// Hash of the previous block's header; for height 1, the hash of the chain's genesis
+    /// record (defined by the producer; this crate does not read it).
     pub previous_hash: [u8; 32],
     /// Proposer's clock, milliseconds since the Unix epoch.
     pub time_unix_ms: u64,

@@ -427,3 +427,41 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn committed_order_is_verified_end_to_end() {
+    let k = key(1);
+    let s = set(&[&k], &[1]);
+    let order = OrderCommitment::new([3; 32], b"raw tx".to_vec()).unwrap();
+    let leaves = vec![b"other tx".to_vec(), order.encode(), b"third".to_vec()];
+    let mut h = header(4);
+    h.tx_root = merkle_root(&leaves);
+    let c = certify(&h, 0, &[(0, &k)]);
+    let proof = InclusionProof::build(&leaves, 1).unwrap();
+    assert_eq!(
+        verify_committed_order(&s, CHAIN, &h, &c, &leaves[1], &proof).unwrap(),
+        order
+    );
+    // Pinned set of another validator.
+    let other = set(&[&key(2)], &[1]);
+    assert!(matches!(
+        verify_committed_order(&other, CHAIN, &h, &c, &leaves[1], &proof),
+        Err(OrderProofError::Certificate(
+            CertificateError::BadSignature(0)
+        ))
+    ));
+    // Another order under the same proof.
+    let forged = OrderCommitment::new([3; 32], b"raw tx paying the attacker".to_vec())
+        .unwrap()
+        .encode();
+    assert!(matches!(
+        verify_committed_order(&s, CHAIN, &h, &c, &forged, &proof),
+        Err(OrderProofError::Inclusion(MerkleError::RootMismatch))
+    ));
+    // A real leaf that is not an order.
+    let proof0 = InclusionProof::build(&leaves, 0).unwrap();
+    assert!(matches!(
+        verify_committed_order(&s, CHAIN, &h, &c, &leaves[0], &proof0),
+        Err(OrderProofError::NotAnOrder(_))
+    ));
+}

@@ -1,5 +1,7 @@
 //! The validator set a commit certificate is checked against, which signers pin.
 
+use std::collections::BTreeMap;
+
 use ed25519_dalek::VerifyingKey;
 use sha2::{Digest, Sha256};
 
@@ -65,9 +67,10 @@ impl ValidatorSet {
             return Err(ValidatorSetError::TooMany(members.len()));
         }
         let mut validators: Vec<Validator> = Vec::with_capacity(members.len());
+        let mut seen: BTreeMap<[u8; 32], usize> = BTreeMap::new();
         let mut total_power: u128 = 0;
         for (i, (bytes, power)) in members.iter().enumerate() {
-            if let Some(first) = validators.iter().position(|v| v.key.as_bytes() == bytes) {
+            if let Some(first) = seen.insert(*bytes, i) {
                 return Err(ValidatorSetError::DuplicateKey { first, second: i });
             }
             let key = VerifyingKey::from_bytes(bytes).map_err(|_| ValidatorSetError::BadKey(i))?;

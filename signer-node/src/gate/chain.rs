@@ -6,7 +6,8 @@
 //! verifies the block's commit certificate, the order's Merkle inclusion").
 
 use custody_proto::chain::{
-    BlockHeader, CommitCertificate, InclusionProof, OrderCommitment, ValidatorSet,
+    verify_committed_order, BlockHeader, CommitCertificate, InclusionProof, OrderProofError,
+    ValidatorSet,
 };
 use custody_proto::signer::v1::ChainAuthorization;
 
@@ -47,24 +48,26 @@ impl ChainPin {
             .map_err(|e| malformed("certificate", &e))?;
         let proof = InclusionProof::decode(&auth.inclusion_proof)
             .map_err(|e| malformed("inclusion proof", &e))?;
-        let commitment = OrderCommitment::decode(&auth.order_commitment)
-            .map_err(|e| malformed("order commitment", &e))?;
-        certificate
-            .verify(&self.validators, &self.chain_id, &header)
-            .map_err(|e| {
-                GateRefusal::Denied(format!(
-                    "block {} is not certified by the pinned validators: {e}",
-                    header.height
-                ))
-            })?;
-        proof
-            .verify(&header.tx_root, &auth.order_commitment)
-            .map_err(|e| {
-                GateRefusal::Denied(format!(
-                    "the order commitment is not a transaction of block {}: {e}",
-                    header.height
-                ))
-            })?;
+        let commitment = verify_committed_order(
+            &self.validators,
+            &self.chain_id,
+            &header,
+            &certificate,
+            &auth.order_commitment,
+            &proof,
+        )
+        .map_err(|e| match e {
+            OrderProofError::Certificate(e) => GateRefusal::Denied(format!(
+                "block {} is not certified by the pinned validators: {e}",
+                header.height
+            )),
+            OrderProofError::Inclusion(e) => GateRefusal::Denied(format!(
+                "the order commitment is not a transaction of block {}: {e}",
+                header.height
+            )),
+            OrderProofError::NotAnOrder(e) => malformed("order commitment", &e),
+            other => GateRefusal::Denied(other.to_string()),
+        })?;
         Ok(CommittedOrder {
             order: commitment.order,
             lockout_id: commitment.lockout_id,

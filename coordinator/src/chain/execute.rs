@@ -1,0 +1,323 @@
+//! The transaction rules: how each transaction changes the state, or why it is refused.
+//! Every replica runs the same rules on the same block and reaches the same state root.
+
+use custody_proto::chain::OrderCommitment;
+use mpc_core::hd::DerivationPath;
+use sha2::{Digest, Sha256};
+
+use super::state::{
+    deposit_address_count_key, deposit_address_key, deposit_key, keygen_key, lockout_key,
+};
+use super::state::{
+    CommittedOrder, DepositAddress, DepositRecord, KeygenRequest, LockOutRecord, LockOutStatus,
+    Overlay,
+};
+use super::tx::MAX_DESTINATION_BYTES;
+use super::{
+    Address, Amount, Asset, BlockTx, LockOutOutcome, SignedTransaction, SystemTx, TxBody,
+    TxRejection,
+};
+
+/// Tag hashed into a lock-out id.
+pub const LOCKOUT_ID_TAG: &[u8] = b"custody.chain.v1/lockout-id";
+
+/// The id of the lock-out requested by `sender` with the transaction of nonce `nonce`:
+/// `SHA-256("custody.chain.v1/lockout-id" ‖ address (20) ‖ nonce (u64 BE))`; unique because
+/// an account uses each nonce once.
+pub fn lockout_id(sender: &Address, nonce: u64) -> [u8; 32] {
+    Sha256::new()
+        .chain_update(LOCKOUT_ID_TAG)
+        .chain_update(sender.0)
+        .chain_update(nonce.to_be_bytes())
+        .finalize()
+        .into()
+}
+
+/// Where a transaction is executed.
+pub(crate) struct TxContext<'c> {
+    pub(crate) chain_id: &'c str,
+    pub(crate) height: u64,
+    pub(crate) index: u32,
+}
+
+/// Applies `tx` to `state`'s pending writes, or refuses it. The caller keeps or drops the
+/// pending writes according to the result.
+pub(crate) fn apply(
+    state: &mut Overlay<'_>,
+    ctx: &TxContext<'_>,
+    tx: &BlockTx,
+) -> Result<(), TxRejection> {
+    match tx {
+        BlockTx::Signed(s) => apply_signed(state, ctx, s),
+        BlockTx::System(s) => apply_system(state, ctx, s),
+    }
+}
+
+fn apply_signed(
+    state: &mut Overlay<'_>,
+    ctx: &TxContext<'_>,
+    stx: &SignedTransaction,
+) -> Result<(), TxRejection> {
+    let tx = &stx.tx;
+    if tx.chain_id != ctx.chain_id {
+        return Err(TxRejection::WrongChain {
+            expected: ctx.chain_id.to_owned(),
+            got: tx.chain_id.clone(),
+        });
+    }
+    stx.verify_signature()?;
+    let sender = stx.sender();
+    let mut account = state.account(&sender)?;
+    if tx.nonce != account.nonce {
+        return Err(TxRejection::BadNonce {
+            expected: account.nonce,
+            got: tx.nonce,
+        });
+    }
+    account.nonce = account
+        .nonce
+        .checked_add(1)
+        .ok_or(TxRejection::Exhausted("nonces"))?;
+    match &tx.body {
+        TxBody::Transfer { to, asset, amount } => {
+            debit(&mut account, &sender, *asset, *amount)?;
+            state.put_account(&sender, &account);
+            // Read the recipient after the sender is written, so a transfer to oneself
+            // credits the debited record.
+            let mut recipient = state.account(to)?;
+            credit(&mut recipient, *asset, *amount)?;
+            state.put_account(to, &recipient);
+        }
+        TxBody::RequestKeygen => {
+            if state.admin()? != Some(sender) {
+                return Err(TxRejection::Unauthorized {
+                    account: sender,
+                    action: "request a key generation",
+                });
+            }
+            let id = state.next_sequence("keygen")?;
+            state.put(
+                keygen_key(id),
+                KeygenRequest {
+                    requester: sender,
+                    height: ctx.height,
+                }
+                .encode(),
+            );
+            state.put_account(&sender, &account);
+            tracing::info!(id, requester = %sender, "key generation requested");
+        }
+        TxBody::RequestDepositAddress { asset } => {
+            let seq = state.next_sequence("addr")?;
+            // Non-hardened BIP32 indices stop at 2^31 - 1.
+            let index = u32::try_from(seq)
+                .ok()
+                .filter(|i| *i < (1 << 31))
+                .ok_or(TxRejection::Exhausted("deposit address indices"))?;
+            let path = DerivationPath::from_indices(&[u32::from(asset.code()), index])
+                .map_err(|_| TxRejection::Exhausted("deposit address indices"))?;
+            let count = state.deposit_address_count(&sender, *asset)?;
+            let next = count
+                .checked_add(1)
+                .ok_or(TxRejection::Exhausted("deposit addresses of this account"))?;
+            let record = DepositAddress {
+                account: sender,
+                asset: *asset,
+                path,
+                height: ctx.height,
+            };
+            state.put(deposit_address_key(&sender, *asset, count), record.encode());
+            state.put(
+                deposit_address_count_key(&sender, *asset),
+                next.to_be_bytes().to_vec(),
+            );
+            state.put_account(&sender, &account);
+        }
+        TxBody::RequestLockOut {
+            asset,
+            to_external,
+            amount,
+        } => {
+            check_destination(to_external)?;
+            debit(&mut account, &sender, *asset, *amount)?;
+            let mut totals = state.totals(*asset)?;
+            totals.locked = totals
+                .locked
+                .checked_add(*amount)
+                .ok_or(TxRejection::Overflow)?;
+            let id = lockout_id(&sender, tx.nonce);
+            let record = LockOutRecord {
+                owner: sender,
+                asset: *asset,
+                amount: *amount,
+                to_external: to_external.clone(),
+                status: LockOutStatus::Locked,
+                requested_height: ctx.height,
+                order: None,
+            };
+            state.put(lockout_key(&id), record.encode());
+            state.put_totals(*asset, &totals);
+            state.put_account(&sender, &account);
+            tracing::info!(lockout = %super::rejection::hex32(&id), %asset, amount, "lock-out requested, balance locked");
+        }
+    }
+    Ok(())
+}
+
+fn apply_system(
+    state: &mut Overlay<'_>,
+    ctx: &TxContext<'_>,
+    tx: &SystemTx,
+) -> Result<(), TxRejection> {
+    match tx {
+        SystemTx::CreditDeposit {
+            asset,
+            deposit_id,
+            account,
+            amount,
+        } => {
+            if *amount == 0 {
+                return Err(TxRejection::ZeroAmount);
+            }
+            if state.deposit(deposit_id)?.is_some() {
+                return Err(TxRejection::DuplicateDeposit(*deposit_id));
+            }
+            if state.deposit_address_count(account, *asset)? == 0 {
+                return Err(TxRejection::NoDepositAddress {
+                    account: *account,
+                    asset: *asset,
+                });
+            }
+            let mut holder = state.account(account)?;
+            credit(&mut holder, *asset, *amount)?;
+            let mut totals = state.totals(*asset)?;
+            totals.supply = totals
+                .supply
+                .checked_add(*amount)
+                .ok_or(TxRejection::Overflow)?;
+            totals.credited = totals
+                .credited
+                .checked_add(*amount)
+                .ok_or(TxRejection::Overflow)?;
+            let record = DepositRecord {
+                asset: *asset,
+                account: *account,
+                amount: *amount,
+                height: ctx.height,
+            };
+            state.put(deposit_key(deposit_id), record.encode());
+            state.put_account(account, &holder);
+            state.put_totals(*asset, &totals);
+        }
+        SystemTx::CommitOrder(OrderCommitment { lockout_id, order }) => {
+            let mut record = state
+                .lockout(lockout_id)?
+                .ok_or(TxRejection::UnknownLockOut(*lockout_id))?;
+            if record.status != LockOutStatus::Locked {
+                return Err(TxRejection::WrongLockOutState {
+                    id: *lockout_id,
+                    status: record.status,
+                    action: "committing an order",
+                });
+            }
+            record.status = LockOutStatus::OrderCommitted;
+            record.order = Some(CommittedOrder {
+                order: order.clone(),
+                height: ctx.height,
+                index: ctx.index,
+            });
+            state.put(lockout_key(lockout_id), record.encode());
+        }
+        SystemTx::SettleLockOut {
+            lockout_id,
+            outcome,
+        } => {
+            let mut record = state
+                .lockout(lockout_id)?
+                .ok_or(TxRejection::UnknownLockOut(*lockout_id))?;
+            let allowed = match outcome {
+                LockOutOutcome::Burned => record.status == LockOutStatus::OrderCommitted,
+                LockOutOutcome::Refunded => record.status.is_pending(),
+            };
+            if !allowed {
+                return Err(TxRejection::WrongLockOutState {
+                    id: *lockout_id,
+                    status: record.status,
+                    action: match outcome {
+                        LockOutOutcome::Burned => "burning",
+                        LockOutOutcome::Refunded => "refunding",
+                    },
+                });
+            }
+            let mut totals = state.totals(record.asset)?;
+            totals.locked = totals
+                .locked
+                .checked_sub(record.amount)
+                .ok_or(TxRejection::Overflow)?;
+            match outcome {
+                LockOutOutcome::Burned => {
+                    totals.supply = totals
+                        .supply
+                        .checked_sub(record.amount)
+                        .ok_or(TxRejection::Overflow)?;
+                    totals.burned = totals
+                        .burned
+                        .checked_add(record.amount)
+                        .ok_or(TxRejection::Overflow)?;
+                    record.status = LockOutStatus::Burned;
+                }
+                LockOutOutcome::Refunded => {
+                    let mut owner = state.account(&record.owner)?;
+                    credit(&mut owner, record.asset, record.amount)?;
+                    state.put_account(&record.owner, &owner);
+                    record.status = LockOutStatus::Refunded;
+                }
+            }
+            state.put_totals(record.asset, &totals);
+            state.put(lockout_key(lockout_id), record.encode());
+        }
+    }
+    Ok(())
+}
+
+fn debit(
+    account: &mut super::Account,
+    who: &Address,
+    asset: Asset,
+    amount: Amount,
+) -> Result<(), TxRejection> {
+    if amount == 0 {
+        return Err(TxRejection::ZeroAmount);
+    }
+    let balance = account.balance(asset);
+    let rest = balance.checked_sub(amount).ok_or(TxRejection::Overdraft {
+        account: *who,
+        asset,
+        balance,
+        requested: amount,
+    })?;
+    account.balances.insert(asset, rest);
+    Ok(())
+}
+
+fn credit(account: &mut super::Account, asset: Asset, amount: Amount) -> Result<(), TxRejection> {
+    let sum = account
+        .balance(asset)
+        .checked_add(amount)
+        .ok_or(TxRejection::Overflow)?;
+    account.balances.insert(asset, sum);
+    Ok(())
+}
+
+fn check_destination(to: &str) -> Result<(), TxRejection> {
+    let ok = !to.is_empty()
+        && to.len() <= MAX_DESTINATION_BYTES
+        && to.bytes().all(|b| b.is_ascii_graphic());
+    if ok {
+        Ok(())
+    } else {
+        Err(TxRejection::BadDestination {
+            max: MAX_DESTINATION_BYTES,
+        })
+    }
+}
