@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 echo "== SoftHSM2 for the hsm-profiles pkcs11 tests (installed with apt-get when missing)"
 scripts/install-softhsm.sh
 
+echo "== anvil and bcoin for the coordinator's chain-adapter tests (pinned npm packages)"
+scripts/install-chain-nodes.sh
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -41,13 +41,21 @@ pub enum RpcError {
     },
 }
 
-/// One node endpoint.
-#[derive(Debug)]
+/// One node endpoint. `Debug` shows the URL, never the credentials.
 pub struct JsonRpcClient {
     http: reqwest::Client,
     url: String,
     basic_auth: Option<(String, String)>,
     next_id: AtomicU64,
+}
+
+impl std::fmt::Debug for JsonRpcClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsonRpcClient")
+            .field("url", &self.url)
+            .field("basic_auth", &self.basic_auth.as_ref().map(|_| "(hidden)"))
+            .finish_non_exhaustive()
+    }
 }
 
 impl JsonRpcClient {
@@ -149,5 +157,24 @@ impl JsonRpcClient {
                 method: method.to_owned(),
                 detail: "no result".into(),
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn debug_hides_the_credentials() {
+        let c = JsonRpcClient::new(
+            "http://127.0.0.1:1",
+            Some(("x".into(), "s3cret-api-key".into())),
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(shown.contains("127.0.0.1:1"), "{shown}");
+        assert!(!shown.contains("s3cret"), "{shown}");
     }
 }
