@@ -177,6 +177,13 @@ impl FleetError {
     }
 }
 
+/// The request that starts a session, sent alike to every chosen signer.
+enum Start {
+    Keygen(StartKeygenRequest),
+    Presign(FillPresignPoolRequest),
+    Sign(SignRequest),
+}
+
 /// The control channels to every signer of the fleet.
 pub struct FleetClient {
     controls: BTreeMap<u16, SignerControlClient<Channel>>,
@@ -299,6 +306,31 @@ impl FleetClient {
             })
     }
 
+    /// Starts one session on every signer of `signers` with the same request, then waits for
+    /// its end; what fails teaches the reliability table.
+    async fn run_session(
+        &self,
+        session: &[u8; 32],
+        signers: &[u16],
+        start: Start,
+        limit: Duration,
+    ) -> Result<BTreeMap<u16, SessionStatusResponse>, FleetError> {
+        for &s in signers {
+            let mut control = self.control(s)?;
+            let started = match &start {
+                Start::Keygen(r) => control.start_keygen(r.clone()).await.map(drop),
+                Start::Presign(r) => control.fill_presign_pool(r.clone()).await.map(drop),
+                Start::Sign(r) => control.sign(r.clone()).await.map(drop),
+            };
+            started
+                .map_err(|e| transport_or_refusal(s, e))
+                .inspect_err(|e| self.learn_from(e))?;
+        }
+        self.wait_all(session, signers, limit)
+            .await
+            .inspect_err(|e| self.learn_from(e))
+    }
+
     /// Polls `session` on every signer of `signers` until all completed, one aborted or
     /// expired, or `limit` passed.
     async fn wait_all(
@@ -378,21 +410,15 @@ impl FleetClient {
         limit: Duration,
     ) -> Result<FleetKey, FleetError> {
         let session = new_session_id();
-        for &s in participants {
-            self.control(s)?
-                .start_keygen(StartKeygenRequest {
-                    session_id: session.to_vec(),
-                    key_id: key_id.to_vec(),
-                    threshold: u32::from(threshold),
-                    participants: participants.iter().map(|&p| u32::from(p)).collect(),
-                })
-                .await
-                .map_err(|e| transport_or_refusal(s, e))?;
-        }
+        let request = StartKeygenRequest {
+            session_id: session.to_vec(),
+            key_id: key_id.to_vec(),
+            threshold: u32::from(threshold),
+            participants: participants.iter().map(|&p| u32::from(p)).collect(),
+        };
         let statuses = self
-            .wait_all(&session, participants, limit)
-            .await
-            .inspect_err(|e| self.learn_from(e))?;
+            .run_session(&session, participants, Start::Keygen(request), limit)
+            .await?;
         let mut agreed: Option<KeyInfo> = None;
         for (s, status) in statuses {
             let Some(Outcome::Key(info)) = status.outcome else {
@@ -425,22 +451,16 @@ impl FleetClient {
         limit: Duration,
     ) -> Result<[u8; 32], FleetError> {
         let session = new_session_id();
-        for &s in signers {
-            self.control(s)?
-                .fill_presign_pool(FillPresignPoolRequest {
-                    session_id: session.to_vec(),
-                    key_id: key.key_id.to_vec(),
-                    epoch: key.epoch,
-                    path: Some(wire_path(path)),
-                    signers: signers.iter().map(|&i| u32::from(i)).collect(),
-                })
-                .await
-                .map_err(|e| transport_or_refusal(s, e))?;
-        }
+        let request = FillPresignPoolRequest {
+            session_id: session.to_vec(),
+            key_id: key.key_id.to_vec(),
+            epoch: key.epoch,
+            path: Some(wire_path(path)),
+            signers: signers.iter().map(|&i| u32::from(i)).collect(),
+        };
         let statuses = self
-            .wait_all(&session, signers, limit)
-            .await
-            .inspect_err(|e| self.learn_from(e))?;
+            .run_session(&session, signers, Start::Presign(request), limit)
+            .await?;
         for (s, status) in statuses {
             if !matches!(status.outcome, Some(Outcome::PresignaturesAdded(n)) if n >= 1) {
                 return Err(FleetError::Inconsistent(format!(
@@ -461,24 +481,18 @@ impl FleetClient {
         limit: Duration,
     ) -> Result<FleetSignature, FleetError> {
         let session = new_session_id();
-        for &s in signers {
-            self.control(s)?
-                .sign(SignRequest {
-                    session_id: session.to_vec(),
-                    key_id: job.key.key_id.to_vec(),
-                    path: Some(wire_path(&job.path)),
-                    signers: signers.iter().map(|&i| u32::from(i)).collect(),
-                    authorization: Some(job.authorization.clone()),
-                    input_index: job.input_index,
-                    presignature_id: presignature_id.to_vec(),
-                })
-                .await
-                .map_err(|e| transport_or_refusal(s, e))?;
-        }
+        let request = SignRequest {
+            session_id: session.to_vec(),
+            key_id: job.key.key_id.to_vec(),
+            path: Some(wire_path(&job.path)),
+            signers: signers.iter().map(|&i| u32::from(i)).collect(),
+            authorization: Some(job.authorization.clone()),
+            input_index: job.input_index,
+            presignature_id: presignature_id.to_vec(),
+        };
         let statuses = self
-            .wait_all(&session, signers, limit)
-            .await
-            .inspect_err(|e| self.learn_from(e))?;
+            .run_session(&session, signers, Start::Sign(request), limit)
+            .await?;
         let child = VerifyingKey::from(job.key.child_key(&job.path)?);
         let mut result = None;
         for (s, status) in statuses {
