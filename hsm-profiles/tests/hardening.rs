@@ -30,8 +30,8 @@ fn harden_disables_core_dumps_and_dumpable_and_reports_memory_locking() {
     // Whether mlockall is permitted depends on the machine (CAP_IPC_LOCK, RLIMIT_MEMLOCK);
     // the report must match what the kernel says either way.
     match &report.memory_lock {
-        MemoryLockOutcome::Locked { future } => {
-            assert!(!future);
+        MemoryLockOutcome::Locked { future, on_fault } => {
+            assert!(!future && !on_fault);
             assert!(locked_kib() > 0, "report says locked but VmLck is 0");
             assert!(report.warnings.is_empty(), "{:?}", report.warnings);
         }

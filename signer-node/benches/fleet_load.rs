@@ -14,7 +14,13 @@
 //!   polling);
 //! - `sign_throughput`: signatures per second with `--concurrency` signatures in flight;
 //! - `signer_rss`: resident memory (VmRSS) of each signer started and idle (no key), idle with
-//!   the key and the pool, and the largest value sampled every 20 ms under signing load.
+//!   the key and the pool, and the largest value sampled every 20 ms under signing load;
+//! - `signer_rss_idle_breakdown`: signer 1's idle resident memory by kind from
+//!   `/proc/PID/smaps` (binary and libraries, thread stacks, malloc arenas, main heap, other
+//!   anonymous memory) and its thread count.
+//!
+//! `--signer-env NAME=VALUE` (repeatable) sets an environment variable of every signer, e.g.
+//! `--signer-env MALLOC_ARENA_MAX=2`.
 //!
 //! Every signature is verified with libsecp256k1 after its latency is taken. Presigning
 //! (≈ 1 s of CPU per signer per presignature, see BENCHMARKS.md) fills the pool before the
@@ -48,6 +54,9 @@ struct Args {
     signatures: usize,
     concurrency: usize,
     presign_parallel: usize,
+    /// `--signer-env NAME=VALUE` (repeatable): environment of every signer process, e.g.
+    /// `MALLOC_ARENA_MAX=2` to compare allocator settings.
+    signer_env: Vec<(String, std::ffi::OsString)>,
 }
 
 fn args() -> Args {
@@ -66,6 +75,16 @@ fn args() -> Args {
         signatures: value("--signatures", 100).max(1),
         concurrency: value("--concurrency", 4).max(1),
         presign_parallel: value("--presign-parallel", 2).max(1),
+        signer_env: argv
+            .windows(2)
+            .filter(|w| w[0] == "--signer-env")
+            .map(|w| {
+                let (k, v) = w[1]
+                    .split_once('=')
+                    .unwrap_or_else(|| panic!("--signer-env NAME=VALUE, got {}", w[1]));
+                (k.to_owned(), v.into())
+            })
+            .collect(),
     }
 }
 
@@ -87,6 +106,53 @@ fn rss_kib(pid: u32) -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
+}
+
+/// Where the resident memory of process `pid` is, in KiB, from /proc/PID/smaps: the binary
+/// and libraries (file-backed), thread stacks (the 2 MiB anonymous mappings the Rust runtime
+/// and tokio make per thread), glibc's per-thread malloc arenas (anonymous mappings at
+/// 64 MiB-aligned addresses), the main heap (`[heap]`, brk), and every other anonymous
+/// mapping (large allocations served by mmap, the main thread's stack).
+fn rss_breakdown(pid: u32) -> Vec<(&'static str, u64)> {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let mut sums = [0u64; 5];
+    let mut class = 4;
+    for line in smaps.lines() {
+        let mut fields = line.split_whitespace();
+        let first = fields.next().unwrap_or("");
+        if let Some((start, end)) = first.split_once('-') {
+            if let (Ok(start), Ok(end)) =
+                (u64::from_str_radix(start, 16), u64::from_str_radix(end, 16))
+            {
+                let _perms = fields.next();
+                let name = fields.nth(3).unwrap_or("");
+                class = if name.starts_with('/') {
+                    0
+                } else if name == "[heap]" {
+                    3
+                } else if !name.is_empty() {
+                    4
+                } else if end - start == 2 << 20 {
+                    1
+                } else if start % (64 << 20) == 0 {
+                    2
+                } else {
+                    4
+                };
+                continue;
+            }
+        }
+        if first == "Rss:" {
+            sums[class] += fields.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+        }
+    }
+    vec![
+        ("files", sums[0]),
+        ("thread_stacks", sums[1]),
+        ("malloc_arenas", sums[2]),
+        ("main_heap", sums[3]),
+        ("other_anon", sums[4]),
+    ]
 }
 
 fn rss_all(fleet: &ProcessFleet) -> Vec<u64> {
@@ -172,6 +238,7 @@ fn verify(key: &custody_proto::signer::v1::KeyInfo, message: &[u8], r_s: &[u8]) 
 
 async fn run(args: Args) {
     let mut fleet = ProcessFleet::create(5, |_, _, _| {});
+    fleet.env = args.signer_env.clone();
     for i in 1..=5 {
         fleet.start(i, None);
     }
@@ -212,6 +279,11 @@ async fn run(args: Args) {
     eprintln!(" in {pool_s:.0} s");
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_idle = rss_all(&fleet);
+    let breakdown_idle = fleet.pid(1).map(rss_breakdown).unwrap_or_default();
+    let threads_idle = fleet
+        .pid(1)
+        .and_then(|pid| std::fs::read_dir(format!("/proc/{pid}/task")).ok())
+        .map_or(0, |d| d.count());
 
     let controls = fleet.controls.clone();
     let mut pool = pool.into_iter();
@@ -296,6 +368,14 @@ async fn run(args: Args) {
     println!(
         "{{\"bench\":\"signer_rss\",\"started_kib\":{rss_started:?},\"idle_kib\":{rss_idle:?},\"load_peak_kib\":{rss_load:?}}}"
     );
+    let breakdown_json: Vec<String> = breakdown_idle
+        .iter()
+        .map(|(k, v)| format!("\"{k}\":{v}"))
+        .collect();
+    println!(
+        "{{\"bench\":\"signer_rss_idle_breakdown\",\"signer\":1,\"threads\":{threads_idle},{}}}",
+        breakdown_json.join(",")
+    );
     println!("keygen 3-of-5: {keygen_s:.1} s; pool of {total} presignatures on signers 1-3: {pool_s:.0} s");
     println!(
         "sign latency ({} signatures, one at a time): p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.2} ms",
@@ -311,4 +391,15 @@ async fn run(args: Args) {
         mib(&rss_idle),
         mib(&rss_load)
     );
+    let text: Vec<String> = breakdown_idle
+        .iter()
+        .map(|(k, v)| format!("{k} {:.1}", *v as f64 / 1024.0))
+        .collect();
+    println!(
+        "signer 1 idle RSS (MiB) by kind, {threads_idle} threads: {}",
+        text.join(", ")
+    );
+    if !args.signer_env.is_empty() {
+        println!("signer environment: {:?}", args.signer_env);
+    }
 }

@@ -17,8 +17,8 @@ use rcgen::{
 use zeroize::Zeroizing;
 
 use crate::config::{
-    AuthorizerConfig, DevnetSwitches, FleetId, NodeConfig, PeerConfig, PolicyConfig, SizeLimits,
-    TlsFiles,
+    AuthorizerConfig, ClientConfig, DevnetSwitches, FleetId, NodeConfig, PeerConfig, PolicyConfig,
+    SizeLimits, TlsFiles,
 };
 use crate::identity::CallerIdentity;
 use crate::node_key::{write_secret_file, NodeKey};
@@ -148,7 +148,10 @@ pub struct DevnetSpec {
     pub signers: u16,
     /// Number of coordinator certificates; indices 1..=coordinators.
     pub coordinators: u16,
-    /// Names of client certificates.
+    /// Names of client certificates. Each is also put on every signer's `[[clients]]`
+    /// allow-list with `all_keys = true` (no key exists yet when a devnet is written) and a
+    /// quota of [`DEVNET_CLIENT_SIGNATURES_PER_HOUR`]; narrow it to `keys = [...]` once the
+    /// keys exist.
     pub clients: Vec<String>,
     /// Number of authorizer keys pinned in every config.
     pub authorizers: usize,
@@ -245,7 +248,16 @@ pub fn write_devnet(spec: &DevnetSpec) -> Result<DevnetLayout, PkiError> {
                 ephemeral_vault: false,
             },
             pools: crate::pools::PoolSettings::default(),
-            clients: Vec::new(),
+            clients: spec
+                .clients
+                .iter()
+                .map(|name| ClientConfig {
+                    name: name.clone(),
+                    keys: Vec::new(),
+                    all_keys: true,
+                    max_signatures_per_hour: DEVNET_CLIENT_SIGNATURES_PER_HOUR,
+                })
+                .collect(),
             metrics_listen: None,
             metrics_allow_non_loopback: false,
         };
@@ -379,6 +391,10 @@ fn set_validity(params: &mut CertificateParams) {
     params.not_before = now - time::Duration::hours(1);
     params.not_after = now + time::Duration::days(DEVNET_VALIDITY_DAYS);
 }
+
+/// Hourly quota of each `--client` in the devnet configs (the same as the devnet's
+/// `[policy] max_signatures_per_window` over its one-hour window).
+pub const DEVNET_CLIENT_SIGNATURES_PER_HOUR: u32 = 1000;
 
 /// The sealing profile of a devnet signer (`hsm-profiles`' file backend).
 const DEVNET_HSM_PROFILE: &str = "\

@@ -1,4 +1,5 @@
-//! The real `signer-node` binary: `pki devnet` writes a fleet, `run` serves health over mTLS,
+//! The real `signer-node` binary: `pki devnet` writes a fleet (with its `--client` on every
+//! signer's allow-list), `run` serves health over mTLS and admits the allow-listed client,
 //! SIGTERM stops it cleanly; `check-config` refuses a broken config.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -6,6 +7,7 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use custody_proto::signer::v1::{signer_client_client::SignerClientClient, SignDigestRequest};
 use tonic::transport::Endpoint;
 use tonic_health::pb::{
     health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest,
@@ -138,6 +140,78 @@ async fn devnet_node_process_serves_health_over_mtls_and_stops_on_sigterm() {
         }
     };
     assert_eq!(serving, ServingStatus::Serving as i32);
+
+    // `--client wallet` put wallet on every signer's allow-list (every key, the devnet
+    // quota): SignDigest from wallet's certificate passes the allow-list and stops at the
+    // unknown key (NOT_FOUND), while a client certificate of the same CA that is not on the
+    // list (`pki issue`) is refused PERMISSION_DENIED
+    for i in 1..=3 {
+        let validated =
+            signer_node::config::NodeConfig::load(&out.join(format!("signer-{i}/signer.toml")))
+                .unwrap();
+        assert_eq!(
+            validated.clients,
+            vec![signer_node::config::ClientPolicy {
+                name: "wallet".into(),
+                keys: signer_node::config::AllowedKeys::All,
+                max_signatures_per_hour: signer_node::pki::DEVNET_CLIENT_SIGNATURES_PER_HOUR,
+            }],
+            "signer {i}"
+        );
+    }
+    let bridge = dir.path().join("client-bridge");
+    let issued = Command::new(BIN)
+        .args([
+            "pki",
+            "issue",
+            "--role",
+            "custody://client/bridge",
+            "--ca-cert",
+        ])
+        .arg(out.join("ca.pem"))
+        .arg("--ca-key")
+        .arg(out.join("ca.key"))
+        .arg("--out")
+        .arg(&bridge)
+        .status()
+        .unwrap();
+    assert!(issued.success());
+    let sign_digest_as = |cert_dir: std::path::PathBuf| {
+        let endpoint = endpoint.clone();
+        let ca = out.join("ca.pem");
+        async move {
+            let material = signer_node::tls::TlsMaterial::from_pem(
+                std::fs::read(ca).unwrap(),
+                std::fs::read(cert_dir.join("cert.pem")).unwrap(),
+                Zeroizing::new(std::fs::read(cert_dir.join("key.pem")).unwrap()),
+            )
+            .unwrap();
+            let channel = endpoint
+                .tls_config(material.client_config(None))
+                .unwrap()
+                .connect()
+                .await
+                .unwrap();
+            SignerClientClient::new(channel)
+                .sign_digest(SignDigestRequest {
+                    key_id: vec![7; 32],
+                    path: None,
+                    digest: vec![9; 32],
+                    session_id: vec![1; 32],
+                    signers: vec![1, 2],
+                })
+                .await
+                .unwrap_err()
+        }
+    };
+    let wallet = sign_digest_as(out.join("client-wallet")).await;
+    assert_eq!(wallet.code(), tonic::Code::NotFound, "{wallet:?}");
+    let outsider = sign_digest_as(bridge).await;
+    assert_eq!(
+        outsider.code(),
+        tonic::Code::PermissionDenied,
+        "{outsider:?}"
+    );
 
     let kill = Command::new("kill")
         .args(["-TERM", &pid.to_string()])

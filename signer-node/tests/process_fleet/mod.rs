@@ -324,28 +324,35 @@ impl ProcessFleet {
 
     /// SIGTERM to every running signer, then waits for each to exit cleanly.
     pub fn stop_all(&mut self) {
-        for (i, slot) in self.children.iter_mut().enumerate() {
-            let Some(mut child) = slot.take() else {
-                continue;
-            };
-            let term = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status()
-                .unwrap();
-            assert!(term.success());
-            let deadline = Instant::now() + Duration::from_secs(30);
-            let exit = loop {
-                if let Some(exit) = child.try_wait().unwrap() {
-                    break exit;
-                }
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    panic!("signer {} did not stop within 30 s of SIGTERM", i + 1);
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            };
-            assert!(exit.success(), "signer {} exited with {exit}", i + 1);
+        for i in 1..=self.children.len() as u16 {
+            if self.children[usize::from(i) - 1].is_some() {
+                self.stop(i);
+            }
         }
+    }
+
+    /// SIGTERM to signer `index` (running), then waits for it to exit cleanly (30 s at most).
+    pub fn stop(&mut self, index: u16) {
+        let mut child = self.children[usize::from(index) - 1]
+            .take()
+            .expect("signer is running");
+        let term = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(term.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let exit = loop {
+            if let Some(exit) = child.try_wait().unwrap() {
+                break exit;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("signer {index} did not stop within 30 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(exit.success(), "signer {index} exited with {exit}");
     }
 
     /// `signer-node audit verify` on signer `index`'s data directory (stopped signer).
@@ -405,14 +412,25 @@ impl ProcessFleet {
         (key_id, key.unwrap())
     }
 
-    /// Starts presigning session `session` of `key_id` on `signers`.
+    /// Starts presigning session `session` of `key_id` (epoch 0) on `signers`.
     pub async fn start_presign(&mut self, key_id: &[u8], session: &[u8], signers: &[u16]) {
+        self.start_presign_at(key_id, 0, session, signers).await;
+    }
+
+    /// Starts presigning session `session` of `key_id` at `epoch` on `signers`.
+    pub async fn start_presign_at(
+        &mut self,
+        key_id: &[u8],
+        epoch: u64,
+        session: &[u8],
+        signers: &[u16],
+    ) {
         for &i in signers {
             self.control(i)
                 .fill_presign_pool(FillPresignPoolRequest {
                     session_id: session.to_vec(),
                     key_id: key_id.to_vec(),
-                    epoch: 0,
+                    epoch,
                     path: wire_path(),
                     signers: signers.iter().map(|s| u32::from(*s)).collect(),
                 })
