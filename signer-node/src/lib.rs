@@ -18,6 +18,7 @@ pub mod gate;
 /// Roles from certificates: shared with the coordinator, so it lives in `custody_proto`.
 pub use custody_proto::identity;
 pub mod inbox;
+pub mod launch;
 pub mod metrics;
 pub mod node_key;
 /// Channels pinned to one signer: shared with the coordinator (`custody_proto::peer_tls`).

@@ -7,15 +7,12 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use hsm_profiles::Profile;
 use signer_node::config::{FleetId, NodeConfig};
-use signer_node::gate::PolicyGate;
 use signer_node::identity::CallerIdentity;
-use signer_node::node_key::NodeKey;
 use signer_node::pki::{write_devnet, DevnetSpec, FleetCa};
-use signer_node::runner::{self, Runner, RunnerParts};
 use signer_node::server::Node;
 use signer_node::store::ChainReport;
 use signer_node::store::SledVault;
-use signer_node::vault::{MemoryVault, Vault};
+use signer_node::vault::Vault;
 
 /// One shard holder of the custody fleet.
 #[derive(Parser)]
@@ -376,27 +373,6 @@ fn init(config_path: PathBuf) -> anyhow::Result<()> {
 
 /// The node's vault: the sealed store opened through the HSM profile (after process
 /// hardening), or, for a devnet that says so, memory.
-fn open_vault(config: &signer_node::config::ValidatedConfig) -> anyhow::Result<Arc<dyn Vault>> {
-    if config.raw.devnet.ephemeral_vault {
-        tracing::warn!("[devnet] ephemeral_vault = true: key shares and presignatures live in memory and are lost when the node stops");
-        return Ok(Arc::new(MemoryVault::new()));
-    }
-    let profile = Profile::load(&config.raw.hsm_profile)?;
-    let report = hsm_profiles::harden(profile.hardening()).context("process hardening")?;
-    tracing::info!(?report, "process hardening");
-    let data_dir = &config.raw.data_dir;
-    let sealer = profile.open_sealer(data_dir).with_context(|| {
-        format!(
-            "opening the keystore in {} (run `signer-node init --config ...` once first)",
-            data_dir.display()
-        )
-    })?;
-    let store = SledVault::open(data_dir, Arc::new(sealer))
-        .with_context(|| format!("opening the sealed store in {}", data_dir.display()))?;
-    tracing::info!(path = %store.path().display(), "sealed store open");
-    Ok(Arc::new(store))
-}
-
 /// Refuses a node with SIGNER_NODE_FAULT set unless `--dangerously-inject-faults` was given
 /// (and the build has the `fault-injection` feature); arms the fault when both are there.
 fn arm_fault(opted_in: bool) -> anyhow::Result<()> {
@@ -425,48 +401,11 @@ fn arm_fault(opted_in: bool) -> anyhow::Result<()> {
 
 fn run(config_path: PathBuf) -> anyhow::Result<()> {
     let config = NodeConfig::load(&config_path)?;
-    let node = Node::load(config)?;
-    let vault = open_vault(node.config())?;
-    let supply = signer_node::pools::prime_pool::prime_source(node.config(), Arc::clone(&vault))?;
-    let node_key = NodeKey::load(&node.config().raw.node_key)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let _guard = runtime.enter();
-    let runner = Runner::new(
-        node.config(),
-        node.tls().clone(),
-        node_key,
-        RunnerParts {
-            vault,
-            gate: Arc::new(PolicyGate::from_config(node.config())),
-            primes: supply.source,
-        },
-    )
-    .context("starting the session runner (marking sessions interrupted by the restart)")?;
-    if let Some(pool) = &supply.pool {
-        pool.spawn();
-    }
-    runner::presign_pool::spawn_workers(&runner);
-    let metrics = (Arc::clone(runner.metrics()), Arc::clone(runner.vault()));
-    let node = node.with_runner(runner);
-    runtime.block_on(async move {
-        if let Some(addr) = node.config().raw.metrics_listen {
-            let listener = signer_node::metrics::bind(addr).await?;
-            let (counters, vault) = metrics;
-            // stops with the runtime when the node has stopped
-            tokio::spawn(signer_node::metrics::serve(
-                listener,
-                counters,
-                vault,
-                std::future::pending(),
-            ));
-        }
-        let listener = node.bind().await?;
-        node.serve(listener, shutdown_signal()).await?;
-        Ok(())
-    })
+    runtime.block_on(signer_node::launch::serve(config, None, shutdown_signal()))
 }
 
 /// Completes on SIGTERM or Ctrl-C (SIGINT).
