@@ -14,7 +14,7 @@ use super::execute::{apply, TxContext};
 use super::invariant::{self, InvariantViolation};
 use super::state::{
     admin_key, deposit_address_prefix, Account, AssetTotals, DepositAddress, DepositRecord,
-    KeygenRequest, LockOutRecord, Overlay,
+    KeygenRequest, LockOutRecord, Overlay, DEPOSIT_ADDRESS_PREFIX, LOCKOUT_PREFIX,
 };
 use super::{Address, Amount, Asset, BlockTx, TxRejection};
 
@@ -478,6 +478,36 @@ impl<C: Consensus> Chain<C> {
         for item in self.tree.scan_prefix(deposit_address_prefix(address)) {
             let (_, v) = item?;
             out.push(DepositAddress::decode(&v).map_err(|e| ChainError::Corrupt(e.to_string()))?);
+        }
+        Ok(out)
+    }
+
+    /// Every deposit address issued for `asset`, in key order (account, then issue order):
+    /// what the deposit watcher watches. O(all deposit addresses).
+    pub fn deposit_addresses_of(&self, asset: Asset) -> Result<Vec<DepositAddress>, ChainError> {
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix(DEPOSIT_ADDRESS_PREFIX) {
+            let (_, v) = item?;
+            let a = DepositAddress::decode(&v).map_err(|e| ChainError::Corrupt(e.to_string()))?;
+            if a.asset == asset {
+                out.push(a);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every lock-out with its id, in id order: what the lock-out saga walks. O(all
+    /// lock-outs).
+    pub fn lockouts(&self) -> Result<Vec<([u8; 32], LockOutRecord)>, ChainError> {
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix(LOCKOUT_PREFIX) {
+            let (k, v) = item?;
+            let id = k
+                .get(LOCKOUT_PREFIX.len()..)
+                .and_then(|id| <[u8; 32]>::try_from(id).ok())
+                .ok_or_else(|| ChainError::Corrupt("lock-out key".into()))?;
+            let r = LockOutRecord::decode(&v).map_err(|e| ChainError::Corrupt(e.to_string()))?;
+            out.push((id, r));
         }
         Ok(out)
     }

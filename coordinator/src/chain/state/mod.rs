@@ -57,6 +57,7 @@ pub(crate) fn lockout_key(id: &[u8; 32]) -> Vec<u8> {
 
 pub(crate) const LOCKOUT_PREFIX: &[u8] = b"s/lockout/";
 pub(crate) const ACCOUNT_PREFIX: &[u8] = b"s/acct/";
+pub(crate) const DEPOSIT_ADDRESS_PREFIX: &[u8] = b"s/addr/";
 
 pub(crate) fn deposit_address_prefix(a: &Address) -> Vec<u8> {
     [b"s/addr/".as_slice(), &a.0].concat()
