@@ -27,6 +27,7 @@ use coordinator::chain::{
     TxBody, TxRejection,
 };
 use coordinator::engine::addresses::fleet_address;
+use coordinator::engine::keys::{latest_fleet_key, record_fleet_key};
 use coordinator::engine::{
     DepositWatcher, EngineConfig, Journal, LockOutSaga, OrderSigner, SagaStatus, SignError,
     StepOutcome,
@@ -257,7 +258,7 @@ impl Env {
             commit_timeout_blocks: 50,
         };
         let fleet = LocalFleet::new(chain.validator_set().clone());
-        Self {
+        let mut env = Self {
             _anvil: anvil,
             rpc,
             adapter: TestAdapter {
@@ -270,7 +271,16 @@ impl Env {
             journal,
             config,
             fleet,
-        }
+        };
+        // The admin asks for a key; the DKG's result (here the local master key) is recorded
+        // on chain, and the engine reads it back from there.
+        env.block(&[signed(&user(100), 0, TxBody::RequestKeygen)]);
+        env.block(&[record_fleet_key(0, &env.fleet.key).unwrap()]);
+        assert_eq!(
+            latest_fleet_key(&env.chain, 0).unwrap().as_ref(),
+            Some(&env.fleet.key)
+        );
+        env
     }
 
     /// Closes chain and journal (as a killed coordinator leaves them) and opens both again
@@ -471,7 +481,10 @@ async fn deposit_is_credited_at_depth_z_exactly_once() {
         env.mine(4).await;
         assert!(env.scan().await.is_empty());
     }
-    let replay = env.chain.produce_block(&credits, 1_000_000).unwrap();
+    let replay = env
+        .chain
+        .produce_block(&credits, 1_000 * (env.chain.height() + 1))
+        .unwrap();
     assert!(matches!(
         replay.results[0],
         Err(TxRejection::DuplicateDeposit(_))
@@ -671,7 +684,10 @@ async fn lock_out_without_funds_is_refunded_once() {
     );
     // Once: the saga does not touch it again, and the chain refuses a second refund.
     assert!(env.step().await.txs.is_empty());
-    let again = env.chain.produce_block(&out.txs, 1_000_000).unwrap();
+    let again = env
+        .chain
+        .produce_block(&out.txs, 1_000 * (env.chain.height() + 1))
+        .unwrap();
     assert!(matches!(
         again.results[0],
         Err(TxRejection::WrongLockOutState { .. })

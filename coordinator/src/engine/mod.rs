@@ -7,6 +7,7 @@
 //! | module | job |
 //! |---|---|
 //! | [`addresses`] | fleet child keys and external addresses of deposit and change paths |
+//! | [`keys`] | the fleet key on chain: record a DKG's key, read the latest |
 //! | [`journal`] | the engine's own sled store: what is not on chain (plans, signatures, raw tx) |
 //! | [`lock_in`] | deposit watcher: credit deposits with ≥ z confirmations, once |
 //! | [`lock_out`] | the lock-out saga: plan, commit, sign, broadcast, burn or refund |
@@ -18,6 +19,7 @@
 
 pub mod addresses;
 pub mod journal;
+pub mod keys;
 pub mod lock_in;
 pub mod lock_out;
 pub mod signer;
