@@ -56,6 +56,8 @@ struct LocalFleet {
     validators: ValidatorSet,
     calls: AtomicUsize,
     down: AtomicBool,
+    /// How many coming `ready` calls fail.
+    fail_ready: AtomicUsize,
 }
 
 impl LocalFleet {
@@ -77,6 +79,7 @@ impl LocalFleet {
             validators,
             calls: AtomicUsize::new(0),
             down: AtomicBool::new(false),
+            fail_ready: AtomicUsize::new(0),
         }
     }
 
@@ -96,7 +99,11 @@ impl LocalFleet {
 
 impl OrderSigner for LocalFleet {
     async fn ready(&self, _key: &FleetKey) -> Result<(), SignError> {
-        if self.down.load(Ordering::SeqCst) {
+        let failing = self
+            .fail_ready
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if failing || self.down.load(Ordering::SeqCst) {
             return Err(SignError::QuorumUnavailable(
                 "test: every signer unreachable".into(),
             ));
@@ -902,4 +909,94 @@ async fn restart_after_broadcast_queries_status_first() {
     assert_eq!(env.fleet.calls.load(Ordering::SeqCst), 1);
     assert_eq!(env.adapter.broadcasts.load(Ordering::SeqCst), 1);
     let _ = env.dir.path();
+}
+
+/// Two orders from one fleet address hold nonces 0 and 1. The quorum is gone just when the
+/// first would start signing: it is refunded. The second does not sign meanwhile (it waits
+/// for the older one), and once the refund released nonce 0 it is refunded too, unsigned,
+/// instead of signing a payment that could never be mined. The next lock-out reuses nonce 0
+/// and is paid and burned.
+#[tokio::test]
+async fn refund_of_an_older_order_never_leaves_a_nonce_gap_under_a_signed_payment() {
+    let mut env = Env::start().await;
+    let jane = user(10);
+    let address = env.deposit_address(&jane, 0);
+    env.deposit_and_credit(&address, 5 * ETH).await;
+    let lock_out = |nonce, amount| {
+        signed(
+            &jane,
+            nonce,
+            TxBody::RequestLockOut {
+                asset: Asset::METH,
+                to_external: DEST.into(),
+                amount,
+            },
+        )
+    };
+    env.block(&[lock_out(1, ETH), lock_out(2, ETH)]);
+    let (a, b) = (lockout_id(&jane.address, 1), lockout_id(&jane.address, 2));
+    let out = env.step().await;
+    env.block(&out.txs);
+    assert_eq!(
+        (nonce_of(&env.journal, &a), nonce_of(&env.journal, &b)),
+        (0, 1)
+    );
+
+    env.fleet.fail_ready.store(1, Ordering::SeqCst);
+    let out = env.step().await;
+    assert!(
+        matches!(
+            Env::status_of(&out, &a),
+            Some(SagaStatus::RefundProposed(_))
+        ),
+        "{out:?}"
+    );
+    assert!(
+        matches!(
+            Env::status_of(&out, &b),
+            Some(SagaStatus::WaitingForOlderOrder(_))
+        ),
+        "{out:?}"
+    );
+    env.block(&out.txs);
+    let out = env.step().await;
+    assert!(
+        matches!(Env::status_of(&out, &b), Some(SagaStatus::RefundProposed(ref r)) if r.contains("nonce 0")),
+        "{out:?}"
+    );
+    env.block(&out.txs);
+    for id in [a, b] {
+        assert_eq!(
+            env.chain.lockout(&id).unwrap().unwrap().status,
+            LockOutStatus::Refunded
+        );
+    }
+    assert_eq!(
+        env.fleet.calls.load(Ordering::SeqCst),
+        0,
+        "nothing was signed"
+    );
+    assert_eq!(
+        env.chain.balance(&jane.address, Asset::METH).unwrap(),
+        5 * ETH
+    );
+
+    env.block(&[lock_out(3, ETH)]);
+    let c = lockout_id(&jane.address, 3);
+    let seen = env.drive(&c, 20).await;
+    assert_eq!(seen.last(), Some(&SagaStatus::BurnProposed), "{seen:?}");
+    assert_eq!(
+        nonce_of(&env.journal, &c),
+        0,
+        "the released nonce is reused"
+    );
+    assert_eq!(env.fleet.calls.load(Ordering::SeqCst), 1);
+}
+
+/// The one account nonce a journaled Ethereum order spends.
+fn nonce_of(journal: &Journal, id: &[u8; 32]) -> u64 {
+    match &journal.lockout(id).unwrap().unwrap().withdrawal.spends[..] {
+        [Spend::Nonce { nonce, .. }] => *nonce,
+        other => panic!("{other:?}"),
+    }
 }

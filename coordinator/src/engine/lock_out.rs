@@ -51,6 +51,20 @@
 //!   (the very same bytes, so it cannot spend anything twice).
 //! * Each planned order's spends stay reserved while its lock-out is pending, so the adapter
 //!   never gives the next order the same nonce or output.
+//! * Account nonces (Ethereum) must have no gap under a signed payment: an order starts
+//!   signing only after every older pending order with a lower nonce of the same account
+//!   has ([`SagaStatus::WaitingForOlderOrder`]), and an unsigned order below which a refund
+//!   released a nonce that nothing reuses is refunded as well; the next order takes the
+//!   released nonce.
+//!
+//! # Known limits
+//!
+//! * The Ethereum adapter checks each source's node balance against one order's amount; it
+//!   does not subtract what other open orders from the same address will spend. Two open
+//!   orders that together exceed an address's balance both get built, and the second
+//!   payment fails at the node after signing (status `NeedsAttention`).
+//! * One coordinator plans and journals orders; a committed order this coordinator's
+//!   journal does not hold (another proposer planned it) is reported, not signed.
 
 use custody_proto::chain::{OrderCommitment, MAX_ORDER_BYTES};
 use custody_proto::order::{DigestRule, OrderInput, SigningOrder};
@@ -91,6 +105,10 @@ pub enum SagaStatus {
     /// Something an operator must look at (committed order without a journal entry, a
     /// reverted payment, a node that refuses the signed transaction).
     NeedsAttention(String),
+    /// Committed, but an older order on the same account nonce sequence has not started
+    /// signing (its id): signing waits, so that order can still be refunded without leaving
+    /// a nonce gap under a signed payment.
+    WaitingForOlderOrder(String),
     /// A transient failure (node unreachable); retried on the next step.
     Retry(String),
 }
@@ -118,6 +136,24 @@ pub struct LockOutSaga<'a, A, S> {
     pub journal: &'a Journal,
     /// Depth, timeouts, fleet id.
     pub config: &'a EngineConfig,
+}
+
+/// Whether an order's account nonces let it start signing.
+enum NonceOrder {
+    /// Nothing older stands in the way.
+    Free,
+    /// An older, unsigned order with a lower nonce of the same account is pending.
+    Wait([u8; 32]),
+    /// A lower nonce of the same account was released by a refund and no order uses it:
+    /// this order's payment could never be mined.
+    Gap(String),
+}
+
+fn nonces(entry: &LockOutEntry) -> impl Iterator<Item = (String, u64)> + '_ {
+    entry.withdrawal.spends.iter().filter_map(|s| match s {
+        Spend::Nonce { address, nonce } => Some((address.to_ascii_lowercase(), *nonce)),
+        Spend::Outpoint(_) => None,
+    })
 }
 
 fn digest_rule(rule: SighashRule) -> DigestRule {
@@ -193,6 +229,52 @@ impl<A: ChainAdapter, S: OrderSigner> LockOutSaga<'_, A, S> {
             }
         }
         Ok(reserved)
+    }
+
+    /// Account-nonce chains (Ethereum): a payment with nonce n is mined only after n − 1.
+    /// Signing an order therefore waits until every older pending order with a lower nonce
+    /// of the same account has started signing (after which it is never refunded); and an
+    /// order below which a nonce was released by a refund (nothing pending, burned or
+    /// signing uses it) is refunded too, before it is signed, since its payment would wait
+    /// forever. The next order reuses the released nonce.
+    fn nonce_order<C: Consensus>(
+        &self,
+        chain: &Chain<C>,
+        id: &[u8; 32],
+        entry: &LockOutEntry,
+    ) -> Result<NonceOrder, EngineError> {
+        let mine: Vec<(String, u64)> = nonces(entry).collect();
+        if mine.is_empty() {
+            return Ok(NonceOrder::Free);
+        }
+        let mut used = std::collections::BTreeSet::new();
+        let mut released = Vec::new();
+        let mut waiting = None;
+        for (other, e) in self.journal.lockouts()? {
+            if &other == id {
+                continue;
+            }
+            let status = chain.lockout(&other)?.map(|r| r.status);
+            let pending = status.is_some_and(LockOutStatus::is_pending);
+            let in_use = pending || e.signing_started || status == Some(LockOutStatus::Burned);
+            for (address, nonce) in nonces(&e) {
+                let below = mine.iter().any(|(a, n)| *a == address && nonce < *n);
+                if in_use {
+                    if below && pending && !e.signing_started && waiting.is_none() {
+                        waiting = Some(other);
+                    }
+                    used.insert((address, nonce));
+                } else if below && status == Some(LockOutStatus::Refunded) {
+                    released.push((address, nonce));
+                }
+            }
+        }
+        if let Some((address, nonce)) = released.into_iter().find(|k| !used.contains(k)) {
+            return Ok(NonceOrder::Gap(format!(
+                "nonce {nonce} of {address} below this order's was released by a refund"
+            )));
+        }
+        Ok(waiting.map_or(NonceOrder::Free, NonceOrder::Wait))
     }
 
     async fn locked<C: Consensus>(
@@ -296,6 +378,13 @@ impl<A: ChainAdapter, S: OrderSigner> LockOutSaga<'_, A, S> {
         }
         // 2. Before the first session: the last moment a refund is safe.
         if !entry.signing_started {
+            match self.nonce_order(chain, id, &entry)? {
+                NonceOrder::Free => {}
+                NonceOrder::Gap(why) => return self.refund(id, why),
+                NonceOrder::Wait(older) => {
+                    return Ok((None, SagaStatus::WaitingForOlderOrder(hex_id(&older))))
+                }
+            }
             let not_after = SigningOrder::decode(&entry.order)
                 .map_err(|e| EngineError::CorruptJournal(e.to_string()))?
                 .not_after;
