@@ -1,17 +1,17 @@
 //! The contract engine (lock-in watcher and lock-out saga) against a real anvil and a real
 //! chain in sled (solo consensus). Standing in for the signer fleet in these tests only is
-//! `LocalFleet`, an `OrderSigner` over a local k256 master key with BIP32 children
-//! (`mpc_core::hd`) that checks the chain authorization the way a signer's gate does
-//! (certificate under the genesis validator set, inclusion proof, the order's input and
-//! digest) before it signs. The production `FleetSigner` over `FleetClient` is exercised by
-//! the devnet / end-to-end tests, not here.
+//! `support::local_fleet::LocalFleet`, an `OrderSigner` over a local k256 master key with
+//! BIP32 children (`mpc_core::hd`) that checks the chain authorization the way a signer's
+//! gate does (certificate under the genesis validator set, inclusion proof, the order's input
+//! and digest) before it signs. The production `FleetSigner` over `FleetClient` is exercised
+//! by the devnet / end-to-end tests, not here.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{signed, user, User, CHAIN_ID};
@@ -33,131 +33,14 @@ use coordinator::engine::{
     StepOutcome,
 };
 use coordinator::fleet::{FleetKey, SignJob};
-use custody_proto::chain::{
-    verify_committed_order, BlockHeader, CommitCertificate, InclusionProof, ValidatorSet,
-};
-use custody_proto::order::SigningOrder;
-use k256::ecdsa::SigningKey;
-use k256::{NonZeroScalar, ProjectivePoint, Scalar};
-use mpc_core::hd::{ChainCode, DerivationPath, ExtendedPublicKey};
 use serde_json::json;
 use support::anvil::{Anvil, DEV_ACCOUNT_0};
+use support::local_fleet::LocalFleet;
 
 const ANVIL_CHAIN_ID: u64 = 31_337;
 const ETH: u128 = 1_000_000_000_000_000_000;
 /// An external destination no test account pays from.
 const DEST: &str = "0x1111111111111111111111111111111111111111";
-
-/// The signer fleet stand-in: checks the chain authorization, then signs with the BIP32
-/// child of a local master key. Counts signing calls; `down` makes the quorum unavailable.
-struct LocalFleet {
-    master: NonZeroScalar,
-    key: FleetKey,
-    validators: ValidatorSet,
-    calls: AtomicUsize,
-    down: AtomicBool,
-    /// How many coming `ready` calls fail.
-    fail_ready: AtomicUsize,
-}
-
-impl LocalFleet {
-    fn new(validators: ValidatorSet) -> Self {
-        let master = NonZeroScalar::try_from(&[0x42u8; 32][..]).unwrap();
-        let public_key =
-            k256::PublicKey::from_affine((ProjectivePoint::GENERATOR * *master).to_affine())
-                .unwrap();
-        Self {
-            master,
-            key: FleetKey {
-                key_id: [7; 32],
-                public_key,
-                chain_code: [0x17; 32],
-                threshold: 2,
-                holders: vec![1, 2, 3],
-                epoch: 0,
-            },
-            validators,
-            calls: AtomicUsize::new(0),
-            down: AtomicBool::new(false),
-            fail_ready: AtomicUsize::new(0),
-        }
-    }
-
-    fn child_secret(&self, path: &[u32]) -> SigningKey {
-        let xpub = ExtendedPublicKey::new_master(
-            ProjectivePoint::GENERATOR * *self.master,
-            ChainCode(self.key.chain_code),
-        )
-        .unwrap();
-        let (_, shift) = xpub
-            .derive_path(&DerivationPath::from_indices(path).unwrap())
-            .unwrap();
-        let secret: Scalar = *self.master + shift;
-        SigningKey::from(NonZeroScalar::new(secret).unwrap())
-    }
-}
-
-impl OrderSigner for LocalFleet {
-    async fn ready(&self, _key: &FleetKey) -> Result<(), SignError> {
-        let failing = self
-            .fail_ready
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok();
-        if failing || self.down.load(Ordering::SeqCst) {
-            return Err(SignError::QuorumUnavailable(
-                "test: every signer unreachable".into(),
-            ));
-        }
-        Ok(())
-    }
-
-    async fn sign(&self, job: &SignJob) -> Result<FleetSignature, SignError> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        if self.down.load(Ordering::SeqCst) {
-            return Err(SignError::Failed("test: signers unreachable".into()));
-        }
-        let refuse = |why: String| SignError::Failed(why);
-        let auth = job
-            .authorization
-            .chain
-            .as_ref()
-            .ok_or_else(|| refuse("no chain authorization".into()))?;
-        assert!(job.authorization.order.is_empty() && job.authorization.signatures.is_empty());
-        let header = BlockHeader::decode(&auth.header).map_err(|e| refuse(e.to_string()))?;
-        let certificate =
-            CommitCertificate::decode(&auth.certificate).map_err(|e| refuse(e.to_string()))?;
-        let proof =
-            InclusionProof::decode(&auth.inclusion_proof).map_err(|e| refuse(e.to_string()))?;
-        let commitment = verify_committed_order(
-            &self.validators,
-            CHAIN_ID,
-            &header,
-            &certificate,
-            &auth.order_commitment,
-            &proof,
-        )
-        .map_err(|e| refuse(e.to_string()))?;
-        let order = SigningOrder::decode(&commitment.order).map_err(|e| refuse(e.to_string()))?;
-        assert_eq!(order.key_id, self.key.key_id);
-        let input = &order.inputs[job.input_index as usize];
-        assert_eq!(input.path, job.path);
-        // The signer hashes the preimage itself (SIG-01).
-        assert_eq!(input.digest(), job.digest);
-        let key = self.child_secret(&job.path);
-        let (signature, recovery_id) = key.sign_prehash_recoverable(&job.digest).unwrap();
-        let (signature, recovery_id) = match signature.normalize_s() {
-            Some(low) => (
-                low,
-                k256::ecdsa::RecoveryId::new(!recovery_id.is_y_odd(), recovery_id.is_x_reduced()),
-            ),
-            None => (signature, recovery_id),
-        };
-        Ok(FleetSignature {
-            signature,
-            recovery_id,
-        })
-    }
-}
 
 /// The Ethereum adapter, with a failure injected into `attach_signatures` a set number of
 /// times (the state a coordinator killed after journaling a signature leaves behind), and a
@@ -264,7 +147,7 @@ impl Env {
             order_ttl_secs: 600,
             commit_timeout_blocks: 50,
         };
-        let fleet = LocalFleet::new(chain.validator_set().clone());
+        let fleet = LocalFleet::new(chain.validator_set().clone(), CHAIN_ID);
         let mut env = Self {
             _anvil: anvil,
             rpc,
