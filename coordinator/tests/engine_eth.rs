@@ -883,3 +883,70 @@ fn nonce_of(journal: &Journal, id: &[u8; 32]) -> u64 {
         other => panic!("{other:?}"),
     }
 }
+
+/// The order is planned but never makes it into a block (the proposer drops it): after
+/// `commit_timeout_blocks` the lock-out is refunded, and its planned nonce is free again for
+/// the next order.
+#[tokio::test]
+async fn lock_out_not_committed_in_time_is_refunded_and_frees_its_nonce() {
+    let mut env = Env::start().await;
+    env.config.commit_timeout_blocks = 3;
+    let kate = user(13);
+    let address = env.deposit_address(&kate, 0);
+    env.deposit_and_credit(&address, 3 * ETH).await;
+    env.block(&[signed(
+        &kate,
+        1,
+        TxBody::RequestLockOut {
+            asset: Asset::METH,
+            to_external: DEST.into(),
+            amount: ETH,
+        },
+    )]);
+    let id = lockout_id(&kate.address, 1);
+    let mut refund = None;
+    for _ in 0..5 {
+        let out = env.step().await;
+        match Env::status_of(&out, &id) {
+            Some(SagaStatus::CommitProposed) => env.block(&[]),
+            Some(SagaStatus::RefundProposed(reason)) => {
+                assert!(reason.contains("no order committed"), "{reason}");
+                refund = Some(out.txs);
+                break;
+            }
+            other => panic!("{other:?}"),
+        };
+    }
+    let refund = refund.expect("refunded after the timeout");
+    // The same planned order was proposed each time, not a new one.
+    assert_eq!(nonce_of(&env.journal, &id), 0);
+    env.block(&refund);
+    assert_eq!(
+        env.chain.lockout(&id).unwrap().unwrap().status,
+        LockOutStatus::Refunded
+    );
+    assert_eq!(
+        env.chain.balance(&kate.address, Asset::METH).unwrap(),
+        3 * ETH
+    );
+
+    env.config.commit_timeout_blocks = 50;
+    env.block(&[signed(
+        &kate,
+        2,
+        TxBody::RequestLockOut {
+            asset: Asset::METH,
+            to_external: DEST.into(),
+            amount: ETH,
+        },
+    )]);
+    let next = lockout_id(&kate.address, 2);
+    let seen = env.drive(&next, 20).await;
+    assert_eq!(seen.last(), Some(&SagaStatus::BurnProposed), "{seen:?}");
+    assert_eq!(
+        nonce_of(&env.journal, &next),
+        0,
+        "the unused nonce is reused"
+    );
+    assert_eq!(env.fleet.calls.load(Ordering::SeqCst), 1);
+}
