@@ -347,3 +347,99 @@ impl Journal {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use k256::ecdsa::SigningKey;
+
+    fn entry() -> LockOutEntry {
+        let key = SigningKey::from_bytes(&[3u8; 32].into()).unwrap();
+        let (signature, recovery_id) = key.sign_prehash_recoverable(&[9u8; 32]).unwrap();
+        let input = |path: Vec<u32>, rule| SigningInput {
+            path,
+            public_key: k256::PublicKey::from(key.verifying_key()),
+            preimage: vec![1, 2, 3],
+            rule,
+            digest: [9; 32],
+        };
+        LockOutEntry {
+            order: vec![5; 40],
+            withdrawal: UnsignedWithdrawal {
+                chain: ExternalChain::Bitcoin,
+                unsigned_tx: vec![7; 20],
+                inputs: vec![
+                    input(vec![2, 0], SighashRule::DoubleSha256),
+                    input(vec![2, 1], SighashRule::Keccak256),
+                ],
+                sent: 10,
+                fee: 2,
+                spends: vec![
+                    Spend::Outpoint("ab:0".into()),
+                    Spend::Nonce {
+                        address: "0xabc".into(),
+                        nonce: 4,
+                    },
+                ],
+            },
+            signing_started: true,
+            signatures: vec![
+                Some(FleetSignature {
+                    signature,
+                    recovery_id,
+                }),
+                None,
+            ],
+            broadcast: Some(SignedWithdrawal {
+                raw: vec![1; 10],
+                txid: "ff".into(),
+            }),
+            failures: 3,
+            last_error: Some("aborted".into()),
+        }
+    }
+
+    #[test]
+    fn entry_round_trips_strictly() {
+        for e in [entry(), {
+            let mut e = entry();
+            e.signing_started = false;
+            e.signatures = vec![None, None];
+            e.broadcast = None;
+            e.last_error = None;
+            e
+        }] {
+            let bytes = e.encode();
+            assert_eq!(LockOutEntry::decode(&bytes).unwrap(), e);
+            for cut in 0..bytes.len() {
+                assert!(LockOutEntry::decode(&bytes[..cut]).is_err(), "prefix {cut}");
+            }
+            let mut longer = bytes.clone();
+            longer.push(0);
+            assert!(LockOutEntry::decode(&longer).is_err());
+        }
+    }
+
+    #[test]
+    fn journal_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = [4u8; 32];
+        {
+            let j = Journal::open(dir.path()).unwrap();
+            j.put_lockout(&id, &entry()).unwrap();
+            j.put_refund_reason(&[5; 32], "no funds").unwrap();
+            j.put_frontier(Asset::MBTC, 77).unwrap();
+        }
+        let j = Journal::open(dir.path()).unwrap();
+        assert_eq!(j.lockout(&id).unwrap(), Some(entry()));
+        assert_eq!(j.lockouts().unwrap(), vec![(id, entry())]);
+        assert_eq!(
+            j.refund_reason(&[5; 32]).unwrap().as_deref(),
+            Some("no funds")
+        );
+        assert_eq!(j.frontier(Asset::MBTC).unwrap(), Some(77));
+        assert_eq!(j.frontier(Asset::METH).unwrap(), None);
+    }
+}
