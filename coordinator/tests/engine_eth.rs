@@ -48,6 +48,8 @@ const DEST: &str = "0x1111111111111111111111111111111111111111";
 struct TestAdapter {
     inner: EthereumAdapter,
     fail_attach: AtomicUsize,
+    /// How many coming broadcasts are lost before reaching the node.
+    fail_broadcast: AtomicUsize,
     broadcasts: AtomicUsize,
 }
 
@@ -90,6 +92,15 @@ impl ChainAdapter for TestAdapter {
         self.inner.attach_signatures(unsigned, signatures)
     }
     async fn broadcast(&self, signed: &SignedWithdrawal) -> Result<(), AdapterError> {
+        if self
+            .fail_broadcast
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(AdapterError::Unexpected(
+                "test: crash before the node got it".into(),
+            ));
+        }
         self.inner.broadcast(signed).await?;
         self.broadcasts.fetch_add(1, Ordering::SeqCst);
         Ok(())
@@ -154,6 +165,7 @@ impl Env {
             adapter: TestAdapter {
                 inner,
                 fail_attach: AtomicUsize::new(0),
+                fail_broadcast: AtomicUsize::new(0),
                 broadcasts: AtomicUsize::new(0),
             },
             dir,
@@ -949,4 +961,56 @@ async fn lock_out_not_committed_in_time_is_refunded_and_frees_its_nonce() {
         "the unused nonce is reused"
     );
     assert_eq!(env.fleet.calls.load(Ordering::SeqCst), 1);
+}
+
+/// The coordinator dies after journaling the raw transaction but before the node got it.
+/// After the restart the node does not know the txid, so the saga hands it the very same
+/// bytes (no new signature, no new nonce) and burns once it is final.
+#[tokio::test]
+async fn restart_after_journaling_the_raw_tx_sends_the_same_bytes() {
+    let mut env = Env::start().await;
+    let liz = user(14);
+    let address = env.deposit_address(&liz, 0);
+    env.deposit_and_credit(&address, 3 * ETH).await;
+    env.block(&[signed(
+        &liz,
+        1,
+        TxBody::RequestLockOut {
+            asset: Asset::METH,
+            to_external: DEST.into(),
+            amount: ETH,
+        },
+    )]);
+    let id = lockout_id(&liz.address, 1);
+    let out = env.step().await;
+    env.block(&out.txs);
+    env.adapter.fail_broadcast.store(1, Ordering::SeqCst);
+    let out = env.step().await;
+    assert!(
+        matches!(Env::status_of(&out, &id), Some(SagaStatus::Retry(_))),
+        "{out:?}"
+    );
+    let journaled = env
+        .journal
+        .lockout(&id)
+        .unwrap()
+        .unwrap()
+        .broadcast
+        .unwrap();
+    assert_eq!(
+        env.adapter.status(&journaled.txid).await.unwrap(),
+        TxStatus::Unknown
+    );
+    let mut env = env.restart();
+    let seen = env.drive(&id, 20).await;
+    assert_eq!(seen.last(), Some(&SagaStatus::BurnProposed), "{seen:?}");
+    let entry = env.journal.lockout(&id).unwrap().unwrap();
+    assert_eq!(
+        entry.broadcast.as_ref(),
+        Some(&journaled),
+        "the same raw transaction"
+    );
+    assert_eq!(env.fleet.calls.load(Ordering::SeqCst), 1);
+    assert_eq!(env.adapter.broadcasts.load(Ordering::SeqCst), 1);
+    assert_eq!(env.chain.totals(Asset::METH).unwrap().burned, ETH);
 }
