@@ -1014,3 +1014,94 @@ async fn restart_after_journaling_the_raw_tx_sends_the_same_bytes() {
     assert_eq!(env.adapter.broadcasts.load(Ordering::SeqCst), 1);
     assert_eq!(env.chain.totals(Asset::METH).unwrap().burned, ETH);
 }
+
+/// Coordinator TLS material signed by a throw-away CA (`custody://coordinator/1`).
+fn coordinator_material() -> custody_proto::tls::TlsMaterial {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, SanType};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::default();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.subject_alt_names.push(SanType::URI(
+        "custody://coordinator/1".to_string().try_into().unwrap(),
+    ));
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    custody_proto::tls::TlsMaterial::from_pem(
+        ca_cert.pem().into_bytes(),
+        cert.pem().into_bytes(),
+        zeroize::Zeroizing::new(key.serialize_pem().into_bytes()),
+    )
+    .unwrap()
+}
+
+/// The production signer, `FleetSigner` over a real `FleetClient`, with every signer of the
+/// fleet down (nothing listens on their ports): its probe finds no quorum before any session,
+/// so the committed lock-out is refunded and nothing is journaled as signing.
+#[tokio::test]
+async fn fleet_signer_with_every_signer_down_refunds_before_any_session() {
+    use coordinator::engine::FleetSigner;
+    use coordinator::fleet::{FleetClient, SignerEndpoint};
+    let mut env = Env::start().await;
+    let mona = user(15);
+    let address = env.deposit_address(&mona, 0);
+    env.deposit_and_credit(&address, 2 * ETH).await;
+    env.block(&[signed(
+        &mona,
+        1,
+        TxBody::RequestLockOut {
+            asset: Asset::METH,
+            to_external: DEST.into(),
+            amount: ETH,
+        },
+    )]);
+    let id = lockout_id(&mona.address, 1);
+    let out = env.step().await;
+    env.block(&out.txs);
+
+    // Ports that were free a moment ago: connections are refused.
+    let endpoints: Vec<SignerEndpoint> = (1..=3u16)
+        .map(|index| {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            SignerEndpoint {
+                index,
+                url: format!("https://127.0.0.1:{port}"),
+            }
+        })
+        .collect();
+    let client = FleetClient::connect(&coordinator_material(), &endpoints).unwrap();
+    let signer = FleetSigner {
+        client,
+        attempts: 2,
+        limit: Duration::from_secs(2),
+    };
+    let saga = LockOutSaga {
+        asset: Asset::METH,
+        adapter: &env.adapter,
+        signer: &signer,
+        key: &env.fleet.key,
+        journal: &env.journal,
+        config: &env.config,
+    };
+    let out = saga.step(&env.chain, now_secs()).await.unwrap();
+    assert!(
+        matches!(Env::status_of(&out, &id), Some(SagaStatus::RefundProposed(ref r)) if r.contains("quorum")),
+        "{out:?}"
+    );
+    assert!(!env.journal.lockout(&id).unwrap().unwrap().signing_started);
+    env.block(&out.txs);
+    assert_eq!(
+        env.chain.lockout(&id).unwrap().unwrap().status,
+        LockOutStatus::Refunded
+    );
+    assert_eq!(
+        env.chain.balance(&mona.address, Asset::METH).unwrap(),
+        2 * ETH
+    );
+}

@@ -41,9 +41,18 @@ pub struct FleetSigner {
 }
 
 impl OrderSigner for FleetSigner {
+    /// At least t holders answer a probe (no session is started) and t of those are
+    /// choosable by reliability.
     async fn ready(&self, key: &FleetKey) -> Result<(), SignError> {
+        let reachable = self.client.reachable_holders(key, self.limit).await;
+        let unreachable: Vec<u16> = key
+            .holders
+            .iter()
+            .copied()
+            .filter(|h| !reachable.contains(h))
+            .collect();
         self.client
-            .choose_signers(&key.holders, usize::from(key.threshold), &[])
+            .choose_signers(&key.holders, usize::from(key.threshold), &unreachable)
             .map(|_| ())
             .map_err(|e| match e {
                 FleetError::NotEnoughSigners { .. } | FleetError::Unreachable { .. } => {
