@@ -126,7 +126,7 @@ async fn btc_deposits_credited_lock_out_with_change_paid_and_burned_change_not_c
     block(&mut chain, &[signed(&user(100), 0, TxBody::RequestKeygen)]);
     block(&mut chain, &[record_fleet_key(0, &fleet.key).unwrap()]);
     let config = EngineConfig {
-        depth: 6,
+        depth: EngineConfig::depth_for(0.1, 1e-3).unwrap(),
         reorg_margin: 12,
         start_height: a.tip_height().await.unwrap(),
         max_scan_blocks: 1000,

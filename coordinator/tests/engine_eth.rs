@@ -15,7 +15,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{signed, user, User, CHAIN_ID};
-use coordinator::adapter::confirmations::required_depth;
 use coordinator::adapter::ethereum::{EthereumAdapter, EthereumConfig};
 use coordinator::adapter::jsonrpc::JsonRpcClient;
 use coordinator::adapter::{
@@ -147,8 +146,9 @@ impl Env {
         let dir = tempfile::tempdir().unwrap();
         let chain = common::open(&chain_dir(dir.path()));
         let journal = Journal::open(&journal_dir(dir.path())).unwrap();
-        let z = u64::from(required_depth(0.1, 1e-3).unwrap());
+        let z = EngineConfig::depth_for(0.1, 1e-3).unwrap();
         assert_eq!(z, 6);
+        assert!(EngineConfig::depth_for(0.5, 1e-3).is_err());
         let config = EngineConfig {
             depth: z,
             reorg_margin: 12,

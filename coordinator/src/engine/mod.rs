@@ -56,6 +56,14 @@ pub struct EngineConfig {
 }
 
 impl EngineConfig {
+    /// The depth z for an attacker hash-power share `q` and risk `epsilon` (q = 0.1,
+    /// ε = 10⁻³ gives 6), to put in [`EngineConfig::depth`].
+    pub fn depth_for(q: f64, epsilon: f64) -> Result<u64, EngineError> {
+        crate::adapter::confirmations::required_depth(q, epsilon)
+            .map(u64::from)
+            .map_err(|e| EngineError::Config(e.to_string()))
+    }
+
     /// The re-scan margin actually used: at least z.
     pub fn margin(&self) -> u64 {
         self.reorg_margin.max(self.depth)
