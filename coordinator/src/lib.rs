@@ -7,9 +7,11 @@
 //! |---|---|
 //! | [`adapter`] | one trait for external chains; Ethereum and Bitcoin; confirmation depth |
 //! | [`chain`] | the embedded chain: transactions, state in sled, blocks, solo consensus |
+//! | [`engine`] | contract engine: deposit watcher (lock-in), lock-out saga, its journal |
 //! | [`fleet`] | sessions on the signer fleet over mTLS: DKG, presign, sign; signers by reliability |
 #![forbid(unsafe_code)]
 
 pub mod adapter;
 pub mod chain;
+pub mod engine;
 pub mod fleet;

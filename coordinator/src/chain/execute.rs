@@ -6,11 +6,12 @@ use mpc_core::hd::DerivationPath;
 use sha2::{Digest, Sha256};
 
 use super::state::{
-    deposit_address_count_key, deposit_address_key, deposit_key, keygen_key, lockout_key,
+    deposit_address_count_key, deposit_address_key, deposit_key, fleet_key_key, keygen_key,
+    lockout_key,
 };
 use super::state::{
-    CommittedOrder, DepositAddress, DepositRecord, KeygenRequest, LockOutRecord, LockOutStatus,
-    Overlay,
+    CommittedOrder, DepositAddress, DepositRecord, FleetKeyRecord, KeygenRequest, LockOutRecord,
+    LockOutStatus, Overlay, MAX_FLEET_KEY_HOLDERS,
 };
 use super::tx::MAX_DESTINATION_BYTES;
 use super::{
@@ -228,6 +229,37 @@ fn apply_system(
             });
             state.put(lockout_key(lockout_id), record.encode());
         }
+        SystemTx::RecordFleetKey {
+            request_id,
+            key_id,
+            public_key,
+            chain_code,
+            threshold,
+            holders,
+        } => {
+            if state.keygen(*request_id)?.is_none() {
+                return Err(TxRejection::UnknownKeygenRequest(*request_id));
+            }
+            if state.fleet_key(*request_id)?.is_some() {
+                return Err(TxRejection::FleetKeyAlreadyRecorded(*request_id));
+            }
+            check_fleet_key(public_key, *threshold, holders)?;
+            let record = FleetKeyRecord {
+                key_id: *key_id,
+                public_key: *public_key,
+                chain_code: *chain_code,
+                threshold: *threshold,
+                holders: holders.clone(),
+                height: ctx.height,
+            };
+            state.put(fleet_key_key(*request_id), record.encode());
+            tracing::info!(
+                request_id,
+                threshold,
+                holders = holders.len(),
+                "fleet key recorded"
+            );
+        }
         SystemTx::SettleLockOut {
             lockout_id,
             outcome,
@@ -306,6 +338,37 @@ fn credit(account: &mut super::Account, asset: Asset, amount: Amount) -> Result<
         .checked_add(amount)
         .ok_or(TxRejection::Overflow)?;
     account.balances.insert(asset, sum);
+    Ok(())
+}
+
+/// A fleet key must be a compressed secp256k1 point, with 1 ≤ threshold ≤ holders ≤
+/// [`MAX_FLEET_KEY_HOLDERS`] and holder indices strictly increasing (no duplicates, one
+/// encoding per set).
+fn check_fleet_key(
+    public_key: &[u8; 33],
+    threshold: u16,
+    holders: &[u16],
+) -> Result<(), TxRejection> {
+    let point = k256::PublicKey::from_sec1_bytes(public_key)
+        .map_err(|_| TxRejection::BadFleetKey("the public key is not a secp256k1 point"))?;
+    if super::account::compressed(&point.into()) != *public_key {
+        return Err(TxRejection::BadFleetKey(
+            "the public key is not SEC1 compressed",
+        ));
+    }
+    if holders.is_empty() || holders.len() > MAX_FLEET_KEY_HOLDERS {
+        return Err(TxRejection::BadFleetKey("1 to 256 holders are needed"));
+    }
+    if !holders.windows(2).all(|w| w[0] < w[1]) {
+        return Err(TxRejection::BadFleetKey(
+            "holders must be strictly increasing",
+        ));
+    }
+    if threshold == 0 || usize::from(threshold) > holders.len() {
+        return Err(TxRejection::BadFleetKey(
+            "the threshold must be 1..=holders",
+        ));
+    }
     Ok(())
 }
 

@@ -14,7 +14,8 @@ use super::execute::{apply, TxContext};
 use super::invariant::{self, InvariantViolation};
 use super::state::{
     admin_key, deposit_address_prefix, Account, AssetTotals, DepositAddress, DepositRecord,
-    KeygenRequest, LockOutRecord, Overlay,
+    FleetKeyRecord, KeygenRequest, LockOutRecord, Overlay, DEPOSIT_ADDRESS_PREFIX,
+    FLEET_KEY_PREFIX, LOCKOUT_PREFIX,
 };
 use super::{Address, Amount, Asset, BlockTx, TxRejection};
 
@@ -472,12 +473,81 @@ impl<C: Consensus> Chain<C> {
         self.view().keygen(id).map_err(Self::corrupt)
     }
 
+    /// The key recorded for key generation request `request_id`, if its DKG finished.
+    pub fn fleet_key(&self, request_id: u64) -> Result<Option<FleetKeyRecord>, ChainError> {
+        self.view().fleet_key(request_id).map_err(Self::corrupt)
+    }
+
+    /// The most recently requested key that is recorded, with its request id: the key new
+    /// deposit addresses and orders use.
+    pub fn latest_fleet_key(&self) -> Result<Option<(u64, FleetKeyRecord)>, ChainError> {
+        match self.tree.scan_prefix(FLEET_KEY_PREFIX).next_back() {
+            None => Ok(None),
+            Some(item) => {
+                let (k, v) = item?;
+                let id = k
+                    .get(FLEET_KEY_PREFIX.len()..)
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .map(u64::from_be_bytes)
+                    .ok_or_else(|| ChainError::Corrupt("fleet key key".into()))?;
+                let r =
+                    FleetKeyRecord::decode(&v).map_err(|e| ChainError::Corrupt(e.to_string()))?;
+                Ok(Some((id, r)))
+            }
+        }
+    }
+
+    /// Key generation requests whose key is not recorded yet, oldest first: the DKGs the
+    /// coordinator still has to run.
+    pub fn pending_keygen_requests(&self) -> Result<Vec<u64>, ChainError> {
+        let mut out = Vec::new();
+        let mut id = 0u64;
+        while self.keygen_request(id)?.is_some() {
+            if self.fleet_key(id)?.is_none() {
+                out.push(id);
+            }
+            let Some(next) = id.checked_add(1) else { break };
+            id = next;
+        }
+        Ok(out)
+    }
+
     /// The deposit addresses issued to `address`, by asset then issue order.
     pub fn deposit_addresses(&self, address: &Address) -> Result<Vec<DepositAddress>, ChainError> {
         let mut out = Vec::new();
         for item in self.tree.scan_prefix(deposit_address_prefix(address)) {
             let (_, v) = item?;
             out.push(DepositAddress::decode(&v).map_err(|e| ChainError::Corrupt(e.to_string()))?);
+        }
+        Ok(out)
+    }
+
+    /// Every deposit address issued for `asset`, in key order (account, then issue order):
+    /// what the deposit watcher watches. O(all deposit addresses).
+    pub fn deposit_addresses_of(&self, asset: Asset) -> Result<Vec<DepositAddress>, ChainError> {
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix(DEPOSIT_ADDRESS_PREFIX) {
+            let (_, v) = item?;
+            let a = DepositAddress::decode(&v).map_err(|e| ChainError::Corrupt(e.to_string()))?;
+            if a.asset == asset {
+                out.push(a);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every lock-out with its id, in id order: what the lock-out saga walks. O(all
+    /// lock-outs).
+    pub fn lockouts(&self) -> Result<Vec<([u8; 32], LockOutRecord)>, ChainError> {
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix(LOCKOUT_PREFIX) {
+            let (k, v) = item?;
+            let id = k
+                .get(LOCKOUT_PREFIX.len()..)
+                .and_then(|id| <[u8; 32]>::try_from(id).ok())
+                .ok_or_else(|| ChainError::Corrupt("lock-out key".into()))?;
+            let r = LockOutRecord::decode(&v).map_err(|e| ChainError::Corrupt(e.to_string()))?;
+            out.push((id, r));
         }
         Ok(out)
     }

@@ -89,6 +89,15 @@ pub enum TxRejection {
         /// Longest destination.
         max: usize,
     },
+    /// No key generation request with this id.
+    #[error("no key generation request with id {0}")]
+    UnknownKeygenRequest(u64),
+    /// The key of this key generation request is already recorded.
+    #[error("the key of key generation request {0} is already recorded")]
+    FleetKeyAlreadyRecorded(u64),
+    /// A fleet key record that cannot be a valid threshold key.
+    #[error("invalid fleet key: {0}")]
+    BadFleetKey(&'static str),
     /// A sum would leave the u128 range.
     #[error("amount arithmetic overflow")]
     Overflow,
@@ -123,7 +132,8 @@ impl TxRejection {
             | TxRejection::WrongChain { .. }
             | TxRejection::UnknownAsset(_)
             | TxRejection::ZeroAmount
-            | TxRejection::BadDestination { .. } => RejectionClass::InvalidArgument,
+            | TxRejection::BadDestination { .. }
+            | TxRejection::BadFleetKey(_) => RejectionClass::InvalidArgument,
             TxRejection::Unauthorized { .. } => RejectionClass::PermissionDenied,
             TxRejection::BadNonce { .. }
             | TxRejection::Overdraft { .. }
@@ -131,6 +141,8 @@ impl TxRejection {
             | TxRejection::NoDepositAddress { .. }
             | TxRejection::UnknownLockOut(_)
             | TxRejection::WrongLockOutState { .. }
+            | TxRejection::UnknownKeygenRequest(_)
+            | TxRejection::FleetKeyAlreadyRecorded(_)
             | TxRejection::Overflow
             | TxRejection::Exhausted(_) => RejectionClass::FailedPrecondition,
             TxRejection::Store(_) => RejectionClass::Internal,

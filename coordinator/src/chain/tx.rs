@@ -17,6 +17,8 @@ pub const TRANSACTION_TAG: &str = "custody.chain.v1/transaction";
 pub const SIGNED_TRANSACTION_TAG: &str = "custody.chain.v1/signed-transaction";
 /// Tag of the system transaction that credits a confirmed deposit.
 pub const CREDIT_DEPOSIT_TAG: &str = "custody.chain.v1/credit-deposit";
+/// Tag of the system transaction that records the key a key generation produced.
+pub const RECORD_FLEET_KEY_TAG: &str = "custody.chain.v1/record-fleet-key";
 /// Tag of the system transaction that settles a lock-out.
 pub const SETTLE_LOCKOUT_TAG: &str = "custody.chain.v1/settle-lockout";
 
@@ -249,6 +251,21 @@ pub enum SystemTx {
     },
     /// The order of a lock-out is final: signers may sign it.
     CommitOrder(OrderCommitment),
+    /// The DKG that key generation request `request_id` asked for produced this key.
+    RecordFleetKey {
+        /// The key generation request.
+        request_id: u64,
+        /// The key id the DKG ran with.
+        key_id: [u8; 32],
+        /// The joint public key, SEC1 compressed.
+        public_key: [u8; 33],
+        /// The BIP32 chain code.
+        chain_code: [u8; 32],
+        /// How many signers sign, 1..=holders.
+        threshold: u16,
+        /// Who holds a share, strictly increasing.
+        holders: Vec<u16>,
+    },
     /// End a lock-out.
     SettleLockOut {
         /// The lock-out.
@@ -287,6 +304,23 @@ impl BlockTx {
                 w.u128(*amount);
                 w.finish()
             }
+            BlockTx::System(SystemTx::RecordFleetKey {
+                request_id,
+                key_id,
+                public_key,
+                chain_code,
+                threshold,
+                holders,
+            }) => {
+                let mut w = Writer::tagged(RECORD_FLEET_KEY_TAG);
+                w.u64(*request_id);
+                w.fixed(key_id);
+                w.fixed(public_key);
+                w.fixed(chain_code);
+                w.u16(*threshold);
+                super::state::encode_holders(&mut w, holders);
+                w.finish()
+            }
             BlockTx::System(SystemTx::SettleLockOut {
                 lockout_id,
                 outcome,
@@ -319,6 +353,18 @@ impl BlockTx {
                 deposit_id: r.array()?,
                 account: Address(r.array()?),
                 amount: r.u128()?,
+            };
+            r.finish()?;
+            return Ok(BlockTx::System(tx));
+        }
+        if let Ok(mut r) = Reader::tagged(bytes, RECORD_FLEET_KEY_TAG) {
+            let tx = SystemTx::RecordFleetKey {
+                request_id: r.u64()?,
+                key_id: r.array()?,
+                public_key: r.array()?,
+                chain_code: r.array()?,
+                threshold: r.u16()?,
+                holders: super::state::decode_holders(&mut r)?,
             };
             r.finish()?;
             return Ok(BlockTx::System(tx));
@@ -412,6 +458,14 @@ mod tests {
         all.push(BlockTx::System(SystemTx::CommitOrder(
             OrderCommitment::new([8; 32], vec![1, 2]).unwrap(),
         )));
+        all.push(BlockTx::System(SystemTx::RecordFleetKey {
+            request_id: 3,
+            key_id: [4; 32],
+            public_key: [2; 33],
+            chain_code: [5; 32],
+            threshold: 2,
+            holders: vec![1, 2, 3],
+        }));
         all.push(BlockTx::System(SystemTx::SettleLockOut {
             lockout_id: [8; 32],
             outcome: LockOutOutcome::Refunded,

@@ -22,8 +22,8 @@ use custody_proto::peer_tls::signer_channel;
 use custody_proto::signer::v1::session_status_response::Outcome;
 use custody_proto::signer::v1::signer_control_client::SignerControlClient;
 use custody_proto::signer::v1::{
-    Authorization, DerivationPath as WirePath, FillPresignPoolRequest, KeyInfo, SessionState,
-    SessionStatusRequest, SessionStatusResponse, SignRequest, StartKeygenRequest,
+    Authorization, DerivationPath as WirePath, FillPresignPoolRequest, KeyInfo, ListKeysRequest,
+    SessionState, SessionStatusRequest, SessionStatusResponse, SignRequest, StartKeygenRequest,
 };
 use custody_proto::tls::TlsMaterial;
 use k256::ecdsa::hazmat::VerifyPrimitive;
@@ -398,6 +398,41 @@ impl FleetClient {
             }
             tokio::time::sleep(POLL_INTERVAL).await;
         }
+    }
+
+    /// The holders of `key` that answer `ListKeys` within `limit` and list the key: a
+    /// reachability probe that starts no session. Holders that do not answer are recorded as
+    /// unresponsive.
+    pub async fn reachable_holders(&self, key: &FleetKey, limit: Duration) -> Vec<u16> {
+        let mut reachable = Vec::new();
+        for &holder in &key.holders {
+            let Ok(mut control) = self.control(holder) else {
+                continue;
+            };
+            match tokio::time::timeout(limit, control.list_keys(ListKeysRequest {})).await {
+                Ok(Ok(answer)) => {
+                    if answer
+                        .into_inner()
+                        .keys
+                        .iter()
+                        .any(|k| k.key_id == key.key_id)
+                    {
+                        reachable.push(holder);
+                    } else {
+                        tracing::warn!(signer = holder, "signer does not list the fleet key");
+                    }
+                }
+                Ok(Err(status)) => {
+                    tracing::warn!(signer = holder, error = %transport_or_refusal(holder, status), "signer probe failed");
+                    self.observe(&[holder], Observation::Unresponsive);
+                }
+                Err(_) => {
+                    tracing::warn!(signer = holder, "signer probe timed out");
+                    self.observe(&[holder], Observation::Unresponsive);
+                }
+            }
+        }
+        reachable
     }
 
     /// Runs a DKG of a `threshold`-of-`participants` key with id `key_id` (GJKR DKG and

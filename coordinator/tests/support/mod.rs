@@ -2,3 +2,4 @@
 #![allow(dead_code)]
 
 pub mod anvil;
+pub mod local_fleet;

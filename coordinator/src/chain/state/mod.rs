@@ -12,6 +12,7 @@
 //! | `s/addr/` address ‖ asset code ‖ sequence (u32 BE) | [`DepositAddress`] |
 //! | `s/addr-of/` address ‖ asset code | number of deposit addresses (u32 BE) |
 //! | `s/keygen/` id (u64 BE) | [`KeygenRequest`] |
+//! | `s/fleetkey/` keygen request id (u64 BE) | [`FleetKeyRecord`]: the key its DKG produced |
 //! | `s/seq/addr`, `s/seq/keygen` | next sequence number (u64 BE) |
 //!
 //! **State root**: the RFC 6962 Merkle root (`custody_proto::chain::merkle_root`) over every
@@ -21,13 +22,15 @@
 
 mod records;
 
+pub(crate) use records::{decode_holders, encode_holders};
+
 use std::collections::BTreeMap;
 
 use custody_proto::chain::merkle_root;
 
 pub use records::{
-    Account, AssetTotals, CommittedOrder, DepositAddress, DepositRecord, KeygenRequest,
-    LockOutRecord, LockOutStatus,
+    Account, AssetTotals, CommittedOrder, DepositAddress, DepositRecord, FleetKeyRecord,
+    KeygenRequest, LockOutRecord, LockOutStatus, MAX_FLEET_KEY_HOLDERS,
 };
 
 use super::{Address, Asset, TxRejection};
@@ -57,6 +60,7 @@ pub(crate) fn lockout_key(id: &[u8; 32]) -> Vec<u8> {
 
 pub(crate) const LOCKOUT_PREFIX: &[u8] = b"s/lockout/";
 pub(crate) const ACCOUNT_PREFIX: &[u8] = b"s/acct/";
+pub(crate) const DEPOSIT_ADDRESS_PREFIX: &[u8] = b"s/addr/";
 
 pub(crate) fn deposit_address_prefix(a: &Address) -> Vec<u8> {
     [b"s/addr/".as_slice(), &a.0].concat()
@@ -73,6 +77,12 @@ pub(crate) fn deposit_address_key(a: &Address, asset: Asset, seq: u32) -> Vec<u8
 
 pub(crate) fn deposit_address_count_key(a: &Address, asset: Asset) -> Vec<u8> {
     [b"s/addr-of/".as_slice(), &a.0, &[asset.code()]].concat()
+}
+
+pub(crate) const FLEET_KEY_PREFIX: &[u8] = b"s/fleetkey/";
+
+pub(crate) fn fleet_key_key(request_id: u64) -> Vec<u8> {
+    [FLEET_KEY_PREFIX, &request_id.to_be_bytes()].concat()
 }
 
 pub(crate) fn keygen_key(id: u64) -> Vec<u8> {
@@ -171,6 +181,10 @@ impl<'a> Overlay<'a> {
 
     pub(crate) fn lockout(&self, id: &[u8; 32]) -> Result<Option<LockOutRecord>, TxRejection> {
         self.decoded(&lockout_key(id), LockOutRecord::decode)
+    }
+
+    pub(crate) fn fleet_key(&self, request_id: u64) -> Result<Option<FleetKeyRecord>, TxRejection> {
+        self.decoded(&fleet_key_key(request_id), FleetKeyRecord::decode)
     }
 
     pub(crate) fn keygen(&self, id: u64) -> Result<Option<KeygenRequest>, TxRejection> {

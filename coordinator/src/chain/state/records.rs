@@ -326,6 +326,75 @@ impl KeygenRequest {
     }
 }
 
+/// Most holders a fleet key may have.
+pub const MAX_FLEET_KEY_HOLDERS: usize = 256;
+
+/// The key a key generation request produced (DKG on the signer fleet), as the chain
+/// records it: deposit addresses and lock-out orders derive from it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FleetKeyRecord {
+    /// The key id the coordinator chose for the DKG.
+    pub key_id: [u8; 32],
+    /// The joint public key, SEC1 compressed.
+    pub public_key: [u8; 33],
+    /// The BIP32 chain code from the DKG's joint randomness.
+    pub chain_code: [u8; 32],
+    /// How many signers sign.
+    pub threshold: u16,
+    /// Who holds a share, strictly increasing.
+    pub holders: Vec<u16>,
+    /// Height of the block that recorded it.
+    pub height: u64,
+}
+
+impl FleetKeyRecord {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::tagged("custody.chain.v1/state/fleet-key");
+        w.fixed(&self.key_id);
+        w.fixed(&self.public_key);
+        w.fixed(&self.chain_code);
+        w.u16(self.threshold);
+        encode_holders(&mut w, &self.holders);
+        w.u64(self.height);
+        w.finish()
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::tagged(bytes, "custody.chain.v1/state/fleet-key")?;
+        let k = Self {
+            key_id: r.array()?,
+            public_key: r.array()?,
+            chain_code: r.array()?,
+            threshold: r.u16()?,
+            holders: decode_holders(&mut r)?,
+            height: r.u64()?,
+        };
+        r.finish()?;
+        Ok(k)
+    }
+}
+
+/// Writes a holder list: count (u16) then each index (u16).
+pub(crate) fn encode_holders(w: &mut Writer, holders: &[u16]) {
+    // Execution refuses more than MAX_FLEET_KEY_HOLDERS, so the count fits.
+    w.u16(u16::try_from(holders.len()).unwrap_or(u16::MAX));
+    for h in holders {
+        w.u16(*h);
+    }
+}
+
+/// Reads a holder list written by [`encode_holders`].
+pub(crate) fn decode_holders(r: &mut Reader<'_>) -> Result<Vec<u16>, DecodeError> {
+    let n = usize::from(r.u16()?);
+    if n > MAX_FLEET_KEY_HOLDERS {
+        return Err(DecodeError::Invalid {
+            field: "holders",
+            reason: "too many holders",
+        });
+    }
+    (0..n).map(|_| r.u16()).collect()
+}
+
 fn stored_asset(code: u8) -> Result<Asset, DecodeError> {
     Asset::from_code(code).ok_or(DecodeError::Invalid {
         field: "asset",
@@ -406,6 +475,15 @@ mod tests {
             height: 8,
         };
         exact(&k.encode(), &k, KeygenRequest::decode);
+        let f = FleetKeyRecord {
+            key_id: [5; 32],
+            public_key: [2; 33],
+            chain_code: [6; 32],
+            threshold: 2,
+            holders: vec![1, 2, 3],
+            height: 9,
+        };
+        exact(&f.encode(), &f, FleetKeyRecord::decode);
         // Records of one kind do not decode as another.
         assert!(Account::decode(&totals.encode()).is_err());
     }

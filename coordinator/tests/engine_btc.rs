@@ -1,0 +1,270 @@
+//! The contract engine on Bitcoin, against a real bcoin 1.0.2 regtest node and a real chain
+//! in sled: two deposits credited at depth z, a lock-out that needs both coins (two inputs,
+//! two signatures, change to the fleet's change path) paid and burned, and the change output
+//! never credited as a deposit. The signer fleet is stood in for by
+//! `support::local_fleet::LocalFleet` (see there); the production `FleetSigner` is exercised by
+//! the devnet / end-to-end tests.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod bcoin_node;
+mod common;
+mod support;
+
+use std::sync::atomic::Ordering;
+
+use bcoin_node::BcoinNode;
+use common::{signed, user, CHAIN_ID};
+use coordinator::adapter::bitcoin::BitcoinAdapter;
+use coordinator::adapter::{ChainAdapter, FleetAddress, FleetSignature, Spend, WithdrawalPlan};
+use coordinator::chain::{lockout_id, Asset, BlockTx, Chain, LockOutStatus, SoloConsensus, TxBody};
+use coordinator::engine::addresses::{change_path, fleet_address};
+use coordinator::engine::keys::record_fleet_key;
+use coordinator::engine::{DepositWatcher, EngineConfig, Journal, LockOutSaga, SagaStatus};
+use k256::ecdsa::SigningKey;
+use serde_json::json;
+use support::local_fleet::LocalFleet;
+
+const BTC: u128 = 100_000_000;
+
+/// A key outside the fleet (the miner, the destination).
+struct Outside {
+    key: SigningKey,
+    fleet: FleetAddress,
+}
+
+fn outside(adapter: &BitcoinAdapter, seed: u8) -> Outside {
+    let key = SigningKey::from_bytes(&[seed; 32].into()).unwrap();
+    let public_key = k256::PublicKey::from(key.verifying_key());
+    Outside {
+        fleet: FleetAddress {
+            path: vec![],
+            address: adapter.address(&public_key).unwrap(),
+            public_key,
+        },
+        key,
+    }
+}
+
+async fn mine(adapter: &BitcoinAdapter, blocks: u64, to: &str) {
+    let _: Vec<String> = adapter
+        .rpc()
+        .call("generatetoaddress", json!([blocks, to]))
+        .await
+        .unwrap();
+}
+
+async fn segwit_active(adapter: &BitcoinAdapter) -> bool {
+    let info: serde_json::Value = adapter
+        .rpc()
+        .call("getblockchaininfo", json!([]))
+        .await
+        .unwrap();
+    info["bip9_softforks"]["segwit"]["status"] == "active"
+}
+
+/// The miner pays `amount` (fee included) to `to` from its coinbases; returns the spends.
+async fn miner_pays(
+    adapter: &BitcoinAdapter,
+    miner: &Outside,
+    to: &str,
+    amount: u128,
+    reserved: Vec<Spend>,
+) -> Vec<Spend> {
+    let plan = WithdrawalPlan {
+        to: to.into(),
+        amount,
+        sources: vec![miner.fleet.clone()],
+        change: Some(miner.fleet.clone()),
+        reserved,
+    };
+    let unsigned = adapter.build_withdrawal(&plan).await.unwrap();
+    let sigs: Vec<FleetSignature> = unsigned
+        .inputs
+        .iter()
+        .map(|i| {
+            let (signature, recovery_id) = miner.key.sign_prehash_recoverable(&i.digest).unwrap();
+            FleetSignature {
+                signature,
+                recovery_id,
+            }
+        })
+        .collect();
+    let signed = adapter.attach_signatures(&unsigned, &sigs).unwrap();
+    adapter.broadcast(&signed).await.unwrap();
+    unsigned.spends
+}
+
+fn block(chain: &mut Chain<SoloConsensus>, txs: &[BlockTx]) {
+    let time = 1_000 * (chain.height() + 1);
+    let outcome = chain.produce_block(txs, time).unwrap();
+    for (i, r) in outcome.results.iter().enumerate() {
+        assert!(r.is_ok(), "transaction {i} refused: {r:?}");
+    }
+    chain.invariant_check().unwrap();
+}
+
+#[tokio::test]
+async fn btc_deposits_credited_lock_out_with_change_paid_and_burned_change_not_credited() {
+    let node = BcoinNode::start().await;
+    let a = node.adapter();
+    let miner = outside(&a, 0x42);
+    let dest = outside(&a, 0x43);
+    // bcoin regtest activates segwit by BIP9 signalling: three windows of 144 blocks.
+    mine(&a, 431, &miner.fleet.address).await;
+    let mut tries = 0;
+    while !segwit_active(&a).await {
+        tries += 1;
+        assert!(tries < 20, "segwit not active");
+        mine(&a, 1, &miner.fleet.address).await;
+    }
+    mine(&a, 1, &miner.fleet.address).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut chain = common::open(&dir.path().join("chain"));
+    let journal = Journal::open(&dir.path().join("journal")).unwrap();
+    let fleet = LocalFleet::new(chain.validator_set().clone(), CHAIN_ID);
+    block(&mut chain, &[signed(&user(100), 0, TxBody::RequestKeygen)]);
+    block(&mut chain, &[record_fleet_key(0, &fleet.key).unwrap()]);
+    let config = EngineConfig {
+        depth: EngineConfig::depth_for(0.1, 1e-3).unwrap(),
+        reorg_margin: 12,
+        start_height: a.tip_height().await.unwrap(),
+        max_scan_blocks: 1000,
+        fleet_id: "test-fleet".into(),
+        order_ttl_secs: 600,
+        commit_timeout_blocks: 50,
+    };
+    let watcher = DepositWatcher {
+        asset: Asset::MBTC,
+        adapter: &a,
+        key: &fleet.key,
+        journal: &journal,
+        config: &config,
+    };
+    let saga = LockOutSaga {
+        asset: Asset::MBTC,
+        adapter: &a,
+        signer: &fleet,
+        key: &fleet.key,
+        journal: &journal,
+        config: &config,
+    };
+
+    // Two users, one deposit address each, paid 1 BTC and 0.8 BTC.
+    let (kim, leo) = (user(11), user(12));
+    let mut addresses = Vec::new();
+    for u in [&kim, &leo] {
+        block(
+            &mut chain,
+            &[signed(
+                u,
+                0,
+                TxBody::RequestDepositAddress { asset: Asset::MBTC },
+            )],
+        );
+        let issued = chain.deposit_addresses(&u.address).unwrap();
+        let path: Vec<u32> = issued[0].path.indices().iter().map(|i| i.get()).collect();
+        addresses.push(fleet_address(&fleet.key, &a, &path).unwrap().address);
+    }
+    let spent = miner_pays(&a, &miner, &addresses[0], BTC, vec![]).await;
+    miner_pays(&a, &miner, &addresses[1], 8 * BTC / 10, spent).await;
+    mine(&a, 1, &miner.fleet.address).await;
+    for _ in 1..6 {
+        assert!(watcher.scan(&chain).await.unwrap().is_empty(), "below z");
+        mine(&a, 1, &miner.fleet.address).await;
+    }
+    let credits = watcher.scan(&chain).await.unwrap();
+    assert_eq!(credits.len(), 2, "{credits:?}");
+    block(&mut chain, &credits);
+    let kim_mbtc = chain.balance(&kim.address, Asset::MBTC).unwrap();
+    let leo_mbtc = chain.balance(&leo.address, Asset::MBTC).unwrap();
+    assert!(
+        kim_mbtc > BTC - BTC / 1000 && kim_mbtc < BTC,
+        "fee paid by the miner's send"
+    );
+    assert!(leo_mbtc > 0);
+    let credited = chain.totals(Asset::MBTC).unwrap().credited;
+
+    // Kim gets Leo's balance and locks out 1.5 BTC: no single coin covers it.
+    block(
+        &mut chain,
+        &[signed(
+            &leo,
+            1,
+            TxBody::Transfer {
+                to: kim.address,
+                asset: Asset::MBTC,
+                amount: leo_mbtc,
+            },
+        )],
+    );
+    let amount = 15 * BTC / 10;
+    block(
+        &mut chain,
+        &[signed(
+            &kim,
+            1,
+            TxBody::RequestLockOut {
+                asset: Asset::MBTC,
+                to_external: dest.fleet.address.clone(),
+                amount,
+            },
+        )],
+    );
+    let id = lockout_id(&kim.address, 1);
+    let mut seen = Vec::new();
+    for _ in 0..20 {
+        let mut txs = watcher.scan(&chain).await.unwrap();
+        let out = saga
+            .step(
+                &chain,
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs(),
+            )
+            .await
+            .unwrap();
+        seen.extend(out.statuses.into_iter().map(|(_, s)| s));
+        txs.extend(out.txs);
+        block(&mut chain, &txs);
+        if !chain.lockout(&id).unwrap().unwrap().status.is_pending() {
+            break;
+        }
+        mine(&a, 1, &miner.fleet.address).await;
+    }
+    assert_eq!(
+        chain.lockout(&id).unwrap().unwrap().status,
+        LockOutStatus::Burned,
+        "{seen:?}"
+    );
+    assert_eq!(seen.last(), Some(&SagaStatus::BurnProposed));
+    let entry = journal.lockout(&id).unwrap().unwrap();
+    assert_eq!(entry.withdrawal.inputs.len(), 2, "both deposit coins spent");
+    assert_eq!(
+        fleet.calls.load(Ordering::SeqCst),
+        2,
+        "one signature per input"
+    );
+    let tip = a.tip_height().await.unwrap();
+    let paid = a
+        .deposits(std::slice::from_ref(&dest.fleet), config.start_height, tip)
+        .await
+        .unwrap();
+    assert_eq!(paid.len(), 1);
+    assert_eq!(paid[0].amount, entry.withdrawal.sent);
+    // The change went to the change path, which is not a deposit address: seen by the
+    // adapter when asked, never credited by the watcher.
+    let change = fleet_address(&fleet.key, &a, &change_path(Asset::MBTC)).unwrap();
+    let change_outputs = a
+        .deposits(std::slice::from_ref(&change), config.start_height, tip)
+        .await
+        .unwrap();
+    assert_eq!(change_outputs.len(), 1, "{change_outputs:?}");
+    mine(&a, 8, &miner.fleet.address).await;
+    assert!(watcher.scan(&chain).await.unwrap().is_empty());
+    let totals = chain.totals(Asset::MBTC).unwrap();
+    assert_eq!(totals.credited, credited, "change is not a deposit");
+    assert_eq!(totals.burned, amount);
+    chain.invariant_check().unwrap();
+}
