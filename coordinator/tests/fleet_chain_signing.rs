@@ -3,7 +3,8 @@
 //! the committed fixture primes) and pin the chain's validator set in `[chain]`. The
 //! coordinator runs a 2-of-3 DKG through `FleetClient`, commits a lock-out order on its own
 //! chain, and the signers sign it because the chain's commit certificate and the Merkle proof
-//! say the order was decided; an order the chain did not commit is refused.
+//! say the order was decided; with one signer down the other two sign; an order the chain did
+//! not commit is refused.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -100,7 +101,7 @@ fn keccak(message: &[u8]) -> [u8; 32] {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn signers_sign_what_the_chain_committed_and_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
-    let (fleet, _stops) = fleet(dir.path()).await;
+    let (fleet, mut stops) = fleet(dir.path()).await;
 
     let key = fleet
         .keygen([7; 32], 2, &[1, 2, 3], Duration::from_secs(300))
@@ -179,6 +180,21 @@ async fn signers_sign_what_the_chain_committed_and_nothing_else() {
             &secp_key,
         )
         .unwrap();
+
+    // Signer 1 goes down: the client's first choice fails to start and the retry signs
+    // with the remaining two.
+    let _ = stops.remove(0).send(());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let again = fleet.sign(&job, 3, Duration::from_secs(120)).await.unwrap();
+    assert_ne!(
+        again.signature, signed.signature,
+        "a fresh presignature, a fresh nonce"
+    );
+    assert_eq!(
+        fleet.choose_signers(&[1, 2, 3], 2, &[]).unwrap(),
+        vec![2, 3],
+        "the failed start taught the reliability table"
+    );
 
     // An order the chain did not commit, presented with the real block's proof: every
     // signer's gate refuses it, and the fleet client does not retry a refusal.
