@@ -8,6 +8,7 @@
 //! | [`adapter`] | one trait for external chains; Ethereum and Bitcoin; confirmation depth |
 //! | [`chain`] | the embedded chain: transactions, state in sled, blocks, solo consensus |
 //! | [`api`] | the public gRPC API over mTLS, with health and reflection |
+//! | [`config`] | the `coordinator run` TOML file and the validator key file |
 //! | [`node`] | the node loop: mempool, solo block producer, broadcast of committed blocks |
 //! | [`fleet`] | sessions on the signer fleet over mTLS: DKG, presign, sign; signers by reliability |
 #![forbid(unsafe_code)]
@@ -15,5 +16,6 @@
 pub mod adapter;
 pub mod api;
 pub mod chain;
+pub mod config;
 pub mod fleet;
 pub mod node;
