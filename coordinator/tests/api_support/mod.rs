@@ -94,8 +94,18 @@ impl Pki {
 
     /// Writes ca.pem, cert.pem, key.pem for `identity` into `dir`.
     pub fn write_dir(&self, identity: &CallerIdentity, dir: &Path) -> PathBuf {
+        self.write_dir_for_hosts(identity, &[], dir)
+    }
+
+    /// [`write_dir`](Self::write_dir) for a server reachable as `hosts`.
+    pub fn write_dir_for_hosts(
+        &self,
+        identity: &CallerIdentity,
+        hosts: &[&str],
+        dir: &Path,
+    ) -> PathBuf {
         std::fs::create_dir_all(dir).unwrap();
-        let i = self.issue(identity, &[]);
+        let i = self.issue(identity, hosts);
         std::fs::write(dir.join("ca.pem"), &self.ca_pem).unwrap();
         std::fs::write(dir.join("cert.pem"), i.cert_pem).unwrap();
         std::fs::write(dir.join("key.pem"), i.key_pem).unwrap();
