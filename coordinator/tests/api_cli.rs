@@ -46,6 +46,7 @@ impl Cli {
         let stderr = String::from_utf8(out.stderr).unwrap();
         assert!(stderr.starts_with("error: "), "{stderr}");
         assert!(!stderr.contains("Status {"), "Debug dump: {stderr}");
+        eprintln!("{args:?} -> {}", stderr.trim_end());
         stderr
     }
 }
@@ -159,4 +160,15 @@ async fn custody_cli_end_to_end() {
     .fails(&["status"])
     .await;
     assert!(e.contains("nowhere"), "{e}");
+    // Nobody listening.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let e = Cli {
+        tls_dir: cli.tls_dir.clone(),
+        endpoint: format!("https://127.0.0.1:{port}"),
+    }
+    .fails(&["status"])
+    .await;
+    assert!(e.contains("cannot reach the coordinator"), "{e}");
 }

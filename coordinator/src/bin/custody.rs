@@ -214,7 +214,10 @@ fn status_error(endpoint: &str, s: tonic::Status) -> CliError {
             let mut detail = s.message().to_owned();
             let mut source = s.source();
             while let Some(e) = source {
-                detail = format!("{detail}: {e}");
+                let text = e.to_string();
+                if !detail.contains(&text) {
+                    detail = format!("{detail}: {text}");
+                }
                 source = e.source();
             }
             return CliError::Unreachable {
