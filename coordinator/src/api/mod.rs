@@ -77,12 +77,17 @@ impl<C: Consensus + Send + 'static> CoordinatorService<C> {
         Self { node, wait_timeout }
     }
 
-    fn query<T>(
+    /// Runs a chain query on the blocking pool: the chain's mutex may be held by the block
+    /// producer for a whole block (execution and sled flush), which must not stall the
+    /// runtime's worker threads.
+    async fn query<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&crate::chain::Chain<C>) -> Result<T, crate::chain::ChainError>,
+        f: impl FnOnce(&crate::chain::Chain<C>) -> Result<T, crate::chain::ChainError> + Send + 'static,
     ) -> Result<T, Status> {
-        self.node
-            .with_chain(f)
+        let node = self.node.clone();
+        tokio::task::spawn_blocking(move || node.with_chain(f))
+            .await
+            .map_err(|e| Status::internal(format!("query task failed: {e}")))?
             .map_err(|e| convert::submit_status(&e))?
             .map_err(|e| {
                 tracing::error!(error = %e, "chain query failed");
@@ -134,6 +139,17 @@ pub async fn serve<C: Consensus + Send + 'static>(
     Ok(())
 }
 
+/// Runs `f` on the node from the blocking pool (it may wait for the chain's mutex).
+async fn on_blocking_pool<C: Consensus + Send + 'static, T: Send + 'static>(
+    node: &Node<C>,
+    f: impl FnOnce(&Node<C>) -> Result<T, SubmitError> + Send + 'static,
+) -> Result<T, SubmitError> {
+    let node = node.clone();
+    tokio::task::spawn_blocking(move || f(&node))
+        .await
+        .map_err(|e| SubmitError::Node(format!("task failed: {e}")))?
+}
+
 type EventStream = Pin<Box<dyn Stream<Item = Result<pb::BlockEvents, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -143,9 +159,11 @@ impl<C: Consensus + Send + 'static> Coordinator for CoordinatorService<C> {
         request: Request<pb::SubmitTransactionRequest>,
     ) -> Result<Response<pb::SubmitTransactionResponse>, Status> {
         let req = request.into_inner();
-        let submitted = self
-            .node
-            .submit(&req.transaction)
+        let node = self.node.clone();
+        let bytes = req.transaction.clone();
+        let submitted = tokio::task::spawn_blocking(move || node.submit(&bytes))
+            .await
+            .map_err(|e| Status::internal(format!("submit task failed: {e}")))?
             .map_err(|e| convert::submit_status(&e))?;
         // It decoded in `submit`, so this succeeds; the lock-out id is a convenience.
         let lock_out_id = match SignedTransaction::decode(&req.transaction) {
@@ -183,7 +201,7 @@ impl<C: Consensus + Send + 'static> Coordinator for CoordinatorService<C> {
         request: Request<pb::GetAccountRequest>,
     ) -> Result<Response<pb::Account>, Status> {
         let who = address(&request.get_ref().address, "address")?;
-        let account = self.query(|c| c.account(&who))?;
+        let account = self.query(move |c| c.account(&who)).await?;
         Ok(Response::new(convert::account(&who, &account)))
     }
 
@@ -192,7 +210,7 @@ impl<C: Consensus + Send + 'static> Coordinator for CoordinatorService<C> {
         request: Request<pb::GetDepositAddressesRequest>,
     ) -> Result<Response<pb::GetDepositAddressesResponse>, Status> {
         let who = address(&request.get_ref().account, "account")?;
-        let list = self.query(|c| c.deposit_addresses(&who))?;
+        let list = self.query(move |c| c.deposit_addresses(&who)).await?;
         Ok(Response::new(pb::GetDepositAddressesResponse {
             addresses: list.iter().map(convert::deposit_address).collect(),
         }))
@@ -204,7 +222,8 @@ impl<C: Consensus + Send + 'static> Coordinator for CoordinatorService<C> {
     ) -> Result<Response<pb::LockIn>, Status> {
         let id = fixed::<32>(&request.get_ref().deposit_id, "deposit_id")?;
         let record = self
-            .query(|c| c.deposit(&id))?
+            .query(move |c| c.deposit(&id))
+            .await?
             .ok_or_else(|| Status::not_found(format!("no credited deposit {}", hex::encode(id))))?;
         Ok(Response::new(convert::lock_in(&id, &record)))
     }
@@ -215,7 +234,8 @@ impl<C: Consensus + Send + 'static> Coordinator for CoordinatorService<C> {
     ) -> Result<Response<pb::LockOut>, Status> {
         let id = fixed::<32>(&request.get_ref().lock_out_id, "lock_out_id")?;
         let record = self
-            .query(|c| c.lockout(&id))?
+            .query(move |c| c.lockout(&id))
+            .await?
             .ok_or_else(|| Status::not_found(format!("no lock-out {}", hex::encode(id))))?;
         Ok(Response::new(convert::lock_out(&id, &record)))
     }
@@ -226,7 +246,8 @@ impl<C: Consensus + Send + 'static> Coordinator for CoordinatorService<C> {
     ) -> Result<Response<pb::Block>, Status> {
         let height = request.get_ref().height;
         let block = self
-            .query(|c| c.block(height))?
+            .query(move |c| c.block(height))
+            .await?
             .ok_or_else(|| Status::not_found(format!("no block at height {height}")))?;
         Ok(Response::new(convert::block(&block)))
     }
@@ -236,11 +257,13 @@ impl<C: Consensus + Send + 'static> Coordinator for CoordinatorService<C> {
         request: Request<pb::GetTransactionProofRequest>,
     ) -> Result<Response<pb::TransactionProof>, Status> {
         let pb::GetTransactionProofRequest { height, index } = *request.get_ref();
-        let (block, found) = self.query(|c| {
-            let block = c.block(height)?;
-            let found = c.transaction_proof(height, index)?;
-            Ok((block, found))
-        })?;
+        let (block, found) = self
+            .query(move |c| {
+                let block = c.block(height)?;
+                let found = c.transaction_proof(height, index)?;
+                Ok((block, found))
+            })
+            .await?;
         let (Some(block), Some((transaction, proof))) = (block, found) else {
             return Err(Status::not_found(format!(
                 "no transaction {index} in a block at height {height}"
@@ -260,12 +283,15 @@ impl<C: Consensus + Send + 'static> Coordinator for CoordinatorService<C> {
         request: Request<pb::GetOrderProofRequest>,
     ) -> Result<Response<pb::TransactionProof>, Status> {
         let id = fixed::<32>(&request.get_ref().lock_out_id, "lock_out_id")?;
-        let proof = self.query(|c| c.order_proof(&id))?.ok_or_else(|| {
-            Status::not_found(format!(
-                "lock-out {} has no committed order",
-                hex::encode(id)
-            ))
-        })?;
+        let proof = self
+            .query(move |c| c.order_proof(&id))
+            .await?
+            .ok_or_else(|| {
+                Status::not_found(format!(
+                    "lock-out {} has no committed order",
+                    hex::encode(id)
+                ))
+            })?;
         Ok(Response::new(pb::TransactionProof {
             height: proof.header.height,
             header: proof.header.encode(),
@@ -279,31 +305,33 @@ impl<C: Consensus + Send + 'static> Coordinator for CoordinatorService<C> {
         &self,
         _request: Request<pb::GetStatusRequest>,
     ) -> Result<Response<pb::Status>, Status> {
-        let (chain_id, height, state_root, last_hash, totals) = self.query(|c| {
-            let height = c.height();
-            let last_hash = match c.block(height)? {
-                Some(b) => b.header.hash(),
-                None => c.genesis().hash(),
-            };
-            let mut totals = Vec::new();
-            for asset in Asset::ALL {
-                let t = c.totals(asset)?;
-                totals.push(pb::AssetTotals {
-                    asset: convert::asset_to_pb(asset),
-                    supply: convert::amount(t.supply),
-                    locked: convert::amount(t.locked),
-                    credited: convert::amount(t.credited),
-                    burned: convert::amount(t.burned),
-                });
-            }
-            Ok((
-                c.genesis().chain_id.clone(),
-                height,
-                c.state_root(),
-                last_hash,
-                totals,
-            ))
-        })?;
+        let (chain_id, height, state_root, last_hash, totals) = self
+            .query(move |c| {
+                let height = c.height();
+                let last_hash = match c.block(height)? {
+                    Some(b) => b.header.hash(),
+                    None => c.genesis().hash(),
+                };
+                let mut totals = Vec::new();
+                for asset in Asset::ALL {
+                    let t = c.totals(asset)?;
+                    totals.push(pb::AssetTotals {
+                        asset: convert::asset_to_pb(asset),
+                        supply: convert::amount(t.supply),
+                        locked: convert::amount(t.locked),
+                        credited: convert::amount(t.credited),
+                        burned: convert::amount(t.burned),
+                    });
+                }
+                Ok((
+                    c.genesis().chain_id.clone(),
+                    height,
+                    c.state_root(),
+                    last_hash,
+                    totals,
+                ))
+            })
+            .await?;
         let mempool = self
             .node
             .mempool_len()
@@ -331,7 +359,7 @@ impl<C: Consensus + Send + 'static> Coordinator for CoordinatorService<C> {
         let (tx, rx) = mpsc::channel(16);
         tokio::spawn(async move {
             let mut next = from;
-            let top = match node.height() {
+            let top = match on_blocking_pool(&node, |n| n.height()).await {
                 Ok(h) => h,
                 Err(e) => {
                     let _ = tx.send(Err(convert::submit_status(&e))).await;
@@ -339,7 +367,7 @@ impl<C: Consensus + Send + 'static> Coordinator for CoordinatorService<C> {
                 }
             };
             while next <= top {
-                match node.block(next) {
+                match on_blocking_pool(&node, move |n| n.block(next)).await {
                     Ok(Some(b)) => {
                         if tx.send(Ok(convert::block_events(&b))).await.is_err() {
                             return;
@@ -354,7 +382,12 @@ impl<C: Consensus + Send + 'static> Coordinator for CoordinatorService<C> {
                 next = next.saturating_add(1);
             }
             loop {
-                match live.recv().await {
+                let received = tokio::select! {
+                    // The caller went away: stop without waiting for the next block.
+                    _ = tx.closed() => return,
+                    r = live.recv() => r,
+                };
+                match received {
                     Ok(committed) => {
                         let b = &committed.block;
                         if b.header.height < next {
