@@ -571,3 +571,126 @@ async fn health_reflection_and_caller_roles() {
         .await
         .is_err());
 }
+
+/// The hooks the engine uses: system transactions checked on entry, committed blocks
+/// watched through `subscribe`; the lock-out saga through them, seen on the API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engine_hooks_drive_the_lock_out_saga() {
+    use coordinator::chain::{LockOutOutcome, TxRejection};
+    use coordinator::node::SubmitError;
+    use custody_proto::chain::OrderCommitment;
+
+    let h = Harness::start().await;
+    let mut client = h.client();
+    let mut blocks = h.node.subscribe();
+    // Refused on entry: no deposit address yet. Nothing waits, no block is made.
+    let e = h
+        .node
+        .submit_system(SystemTx::CreditDeposit {
+            asset: Asset::METH,
+            deposit_id: [7; 32],
+            account: h.admin.address,
+            amount: 1,
+        })
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            SubmitError::Rejected(TxRejection::NoDepositAddress { .. })
+        ),
+        "{e:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(h.node.height().unwrap(), 0);
+    assert_eq!(h.node.mempool_len().unwrap(), 0);
+
+    fund_admin(&h, &mut client).await;
+    // Every committed block arrives on the subscription, in order.
+    for height in 1..=h.node.height().unwrap() {
+        let b = blocks.recv().await.unwrap();
+        assert_eq!(b.block.header.height, height);
+        assert_eq!(b.hash, b.block.header.hash());
+    }
+    // Settling a lock-out that does not exist is refused on entry.
+    let settle_unknown = SystemTx::SettleLockOut {
+        lockout_id: [1; 32],
+        outcome: LockOutOutcome::Burned,
+    };
+    assert!(h.node.submit_system(settle_unknown).is_err());
+
+    let r = submit(
+        &mut client,
+        signed(
+            &h.admin,
+            1,
+            TxBody::RequestLockOut {
+                asset: Asset::METH,
+                to_external: "0x00000000000000000000000000000000000000bb".into(),
+                amount: 5 * ETH,
+            },
+        ),
+        true,
+    )
+    .await
+    .unwrap();
+    let id: [u8; 32] = r.lock_out_id.clone().try_into().unwrap();
+    let commit =
+        SystemTx::CommitOrder(OrderCommitment::new(id, b"unsigned eth tx".to_vec()).unwrap());
+    let waiting = h.node.submit_system(commit.clone()).unwrap();
+    let twin = h.node.submit_system(commit).unwrap_err();
+    assert!(matches!(twin, SubmitError::Mempool(_)), "{twin:?}");
+    let committed = waiting.wait().await.unwrap();
+
+    let proof = client
+        .get_order_proof(pb::GetOrderProofRequest {
+            lock_out_id: id.to_vec(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(proof.height, committed.height);
+    let header = custody_proto::chain::BlockHeader::decode(&proof.header).unwrap();
+    custody_proto::chain::InclusionProof::decode(&proof.proof)
+        .unwrap()
+        .verify(&header.tx_root, &proof.transaction)
+        .unwrap();
+    assert_eq!(
+        OrderCommitment::decode(&proof.transaction)
+            .unwrap()
+            .lockout_id,
+        id
+    );
+    let l = client
+        .get_lock_out(pb::GetLockOutRequest {
+            lock_out_id: id.to_vec(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(l.stage, pb::LockOutStage::OrderCommitted as i32);
+    assert_eq!(l.order, b"unsigned eth tx".to_vec());
+    assert_eq!(l.order_height, committed.height);
+
+    h.node
+        .submit_system_and_wait(SystemTx::SettleLockOut {
+            lockout_id: id,
+            outcome: LockOutOutcome::Burned,
+        })
+        .await
+        .unwrap();
+    let l = client
+        .get_lock_out(pb::GetLockOutRequest {
+            lock_out_id: id.to_vec(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(l.stage, pb::LockOutStage::Burned as i32);
+    let status = client
+        .get_status(pb::GetStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(status.totals[0].burned, (5 * ETH).to_string());
+    h.node.with_chain(|c| c.invariant_check().unwrap()).unwrap();
+}

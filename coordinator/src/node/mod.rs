@@ -335,7 +335,8 @@ fn produce<C: Consensus>(inner: &Inner<C>) -> Result<Option<u64>, SubmitError> {
         .block(outcome.height)
         .map_err(|e: ChainError| SubmitError::Node(e.to_string()))?
         .ok_or_else(|| SubmitError::Node("the block just committed cannot be read".into()))?;
-    drop(chain);
+    // The chain stays locked until the mempool forgets the candidates, so no submission
+    // sees the new state beside a mempool that still holds what the block decided.
     let mut pool = inner.pool.lock().map_err(poisoned)?;
     let hashes: HashSet<[u8; 32]> = candidates.iter().map(|(_, h)| *h).collect();
     pool.mempool.remove(&hashes);
@@ -352,6 +353,7 @@ fn produce<C: Consensus>(inner: &Inner<C>) -> Result<Option<u64>, SubmitError> {
         }
     }
     drop(pool);
+    drop(chain);
     // No subscriber is not an error.
     let _ = inner.events.send(Arc::new(CommittedBlock {
         block,
