@@ -135,6 +135,65 @@ async fn custody_cli_end_to_end() {
     assert!(out.contains(&format!("chain {CHAIN_ID}")), "{out}");
     assert!(out.contains("mBTC: supply 5000 locked 800"), "{out}");
 
+    // The certificate as three files instead of a directory.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_custody"))
+        .args(["status", "--endpoint", &cli.endpoint, "--ca"])
+        .arg(cli.tls_dir.join("ca.pem"))
+        .arg("--cert")
+        .arg(cli.tls_dir.join("cert.pem"))
+        .arg("--tls-key")
+        .arg(cli.tls_dir.join("key.pem"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+
+    // events --follow prints blocks committed after it started.
+    let mut follow = std::process::Command::new(env!("CARGO_BIN_EXE_custody"))
+        .args([
+            "events",
+            "--follow",
+            "--from",
+            "1",
+            "--endpoint",
+            &cli.endpoint,
+            "--tls-dir",
+        ])
+        .arg(&cli.tls_dir)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = follow.stdout.take().unwrap();
+    let (lines_tx, mut lines_rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    cli.ok(&[
+        "transfer", "--key", alice_key, "--to", &bob, "--asset", "mbtc", "--amount", "77",
+    ])
+    .await;
+    let found = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while let Some(line) = lines_rx.recv().await {
+            if line.contains("transfer 77 mBTC") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    let _ = follow.kill();
+    let _ = follow.wait();
+    assert_eq!(
+        found,
+        Ok(true),
+        "events --follow did not print the new transfer"
+    );
+
     // Readable refusals, non-zero exit.
     let e = cli
         .fails(&[
