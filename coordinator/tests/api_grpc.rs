@@ -384,31 +384,23 @@ async fn invalid_transactions_are_refused_with_code_and_reason_and_change_nothin
     let first = signed(&h.admin, 1, transfer(600 * ETH));
     let second = signed(&h.admin, 2, transfer(600 * ETH));
     let gap = signed(&h.admin, 4, transfer(ETH));
-    let mut c1 = client.clone();
+    // `first` is in the mempool (or already in a block) when `second` arrives; `second` is
+    // either queued behind it and refused by the block, or refused on entry once `first` is
+    // committed: an overdraft either way.
+    let accepted = submit(&mut client, first.clone(), false).await.unwrap();
+    assert_eq!(accepted.height, 0);
     let mut c2 = client.clone();
-    let (a, b, dup, gap) = tokio::join!(
-        submit(&mut c1, first.clone(), true),
-        async {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-            submit(&mut c2, second, true).await
-        },
-        async {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-            submit(&mut client.clone(), first.clone(), false).await
-        },
-        async {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-            submit(&mut client.clone(), gap, false).await
-        },
-    );
-    let a = a.unwrap();
-    assert!(a.height > before.1);
-    // The duplicate either met the original in the mempool or after its block (replay).
-    assert_eq!(dup.unwrap_err().code(), Code::FailedPrecondition);
-    assert_eq!(gap.unwrap_err().code(), Code::FailedPrecondition);
-    let b = b.unwrap_err();
+    let second = tokio::spawn(async move { submit(&mut c2, second, true).await });
+    // The duplicate meets the original in the mempool, or its block (a replayed nonce).
+    let dup = submit(&mut client, first.clone(), false).await.unwrap_err();
+    assert_eq!(dup.code(), Code::FailedPrecondition, "{dup:?}");
+    let gap = submit(&mut client, gap, false).await.unwrap_err();
+    assert_eq!(gap.code(), Code::FailedPrecondition, "{gap:?}");
+    assert!(gap.message().contains("bad nonce"), "{gap:?}");
+    let b = second.await.unwrap().unwrap_err();
     assert_eq!(b.code(), Code::FailedPrecondition, "{b:?}");
     assert!(b.message().contains("overdraft"), "{:?}", b.message());
+    assert!(h.node.height().unwrap() > before.1);
     let admin = account(&mut client, &h.admin).await;
     assert_eq!(balance(&admin, pb::Asset::Meth), (400 * ETH).to_string());
     assert_eq!(admin.next_nonce, 2);
@@ -712,4 +704,68 @@ async fn engine_hooks_drive_the_lock_out_saga() {
         .into_inner();
     assert_eq!(status.totals[0].burned, (5 * ETH).to_string());
     h.node.with_chain(|c| c.invariant_check().unwrap()).unwrap();
+}
+
+/// Deterministic blocks (the test makes them): a transaction accepted behind another of the
+/// same sender is refused by the block, evicted, and its waiting submitter gets the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_block_refusal_reaches_the_waiting_submitter() {
+    let h = Harness::start_with_interval(Duration::from_secs(3600)).await;
+    let mut client = h.client();
+    let bob = user(2);
+    let deposit = signed(
+        &h.admin,
+        0,
+        TxBody::RequestDepositAddress { asset: Asset::METH },
+    );
+    submit(&mut client, deposit, false).await.unwrap();
+    assert_eq!(h.node.produce_once().await.unwrap(), Some(1));
+    h.node
+        .submit_system(SystemTx::CreditDeposit {
+            asset: Asset::METH,
+            deposit_id: [1; 32],
+            account: h.admin.address,
+            amount: 10,
+        })
+        .unwrap();
+    assert_eq!(h.node.produce_once().await.unwrap(), Some(2));
+    let transfer = |nonce, amount| {
+        signed(
+            &h.admin,
+            nonce,
+            TxBody::Transfer {
+                to: bob.address,
+                asset: Asset::METH,
+                amount,
+            },
+        )
+    };
+    let mut c1 = client.clone();
+    let first = transfer(1, 7);
+    let first = tokio::spawn(async move { submit(&mut c1, first, true).await });
+    let mut c2 = client.clone();
+    let second = transfer(2, 7);
+    while h.node.mempool_len().unwrap() < 1 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let second = tokio::spawn(async move { submit(&mut c2, second, true).await });
+    while h.node.mempool_len().unwrap() < 2 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(h.node.produce_once().await.unwrap(), Some(3));
+    assert_eq!(h.node.mempool_len().unwrap(), 0);
+    let first = first.await.unwrap().unwrap();
+    assert_eq!((first.height, first.index), (3, 0));
+    let e = second.await.unwrap().unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    assert!(
+        e.message().contains("overdraft") && e.message().contains("holds 3 mETH"),
+        "{e:?}"
+    );
+    // Nothing waits: no block.
+    assert_eq!(h.node.produce_once().await.unwrap(), None);
+    assert_eq!(
+        balance(&account(&mut client, &bob).await, pb::Asset::Meth),
+        "7"
+    );
 }

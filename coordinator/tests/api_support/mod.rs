@@ -148,8 +148,14 @@ pub struct Harness {
 }
 
 impl Harness {
-    /// Admin is user 100.
+    /// Admin is user 100; a block every 50 ms when something waits.
     pub async fn start() -> Self {
+        Self::start_with_interval(Duration::from_millis(50)).await
+    }
+
+    /// [`start`](Self::start) with another block interval (a long one lets a test make
+    /// blocks itself with `node.produce_once()`).
+    pub async fn start_with_interval(block_interval: Duration) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let consensus =
             SoloConsensus::new(ed25519_dalek::SigningKey::from_bytes(&[200; 32])).unwrap();
@@ -163,7 +169,7 @@ impl Harness {
         let (node, _task) = Node::start(
             chain,
             NodeConfig {
-                block_interval: Duration::from_millis(50),
+                block_interval,
                 ..NodeConfig::default()
             },
         );
