@@ -12,6 +12,7 @@ const PROTOS: &[&str] = &[
     "proto/custody/signer/v1/peer.proto",
     "proto/custody/signer/v1/control.proto",
     "proto/custody/signer/v1/client.proto",
+    "proto/custody/coordinator/v1/coordinator.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -7,11 +7,17 @@
 //! |---|---|
 //! | [`adapter`] | one trait for external chains; Ethereum and Bitcoin; confirmation depth |
 //! | [`chain`] | the embedded chain: transactions, state in sled, blocks, solo consensus |
+//! | [`api`] | the public gRPC API over mTLS, with health and reflection |
+//! | [`config`] | the `coordinator run` TOML file and the validator key file |
+//! | [`node`] | the node loop: mempool, solo block producer, broadcast of committed blocks |
 //! | [`engine`] | contract engine: deposit watcher (lock-in), lock-out saga, its journal |
 //! | [`fleet`] | sessions on the signer fleet over mTLS: DKG, presign, sign; signers by reliability |
 #![forbid(unsafe_code)]
 
 pub mod adapter;
+pub mod api;
 pub mod chain;
+pub mod config;
 pub mod engine;
 pub mod fleet;
+pub mod node;

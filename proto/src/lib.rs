@@ -1,7 +1,8 @@
 //! The custody appliance's versioned protobuf packages and the tonic/prost code generated from
 //! them at build time (see `README.md` in this crate for the packages and the versioning rule).
 //!
-//! One Rust module per protobuf package: `custody.signer.v1` is [`signer::v1`]. Each holds the
+//! One Rust module per protobuf package: `custody.signer.v1` is [`signer::v1`],
+//! `custody.coordinator.v1` is [`coordinator::v1`]. Each holds the
 //! messages, and the client and server of each service (`signer_peer_client`,
 //! `signer_peer_server`, ...); each server module has the service's fully qualified name
 //! as `SERVICE_NAME`.
@@ -33,6 +34,23 @@ pub mod signer {
     )]
     pub mod v1 {
         tonic::include_proto!("custody.signer.v1");
+    }
+}
+
+/// Packages under `custody.coordinator`: what coordinators serve.
+pub mod coordinator {
+    /// `custody.coordinator.v1`: the coordinator's public API for wallets and chain nodes
+    /// (transactions, accounts, lock-in and lock-out status, blocks, proofs, events).
+    #[allow(
+        missing_docs,
+        clippy::all,
+        clippy::pedantic,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )]
+    pub mod v1 {
+        tonic::include_proto!("custody.coordinator.v1");
     }
 }
 

@@ -22,6 +22,62 @@ fn signer_v1_has_its_three_services() {
 }
 
 #[test]
+fn coordinator_v1_serves_the_public_api() {
+    let set = descriptors();
+    let file = set
+        .file
+        .iter()
+        .find(|f| f.package() == "custody.coordinator.v1")
+        .unwrap();
+    assert_eq!(file.service.len(), 1);
+    let service = &file.service[0];
+    assert_eq!(service.name(), "Coordinator");
+    let methods: Vec<&str> = service.method.iter().map(|m| m.name()).collect();
+    assert_eq!(
+        methods,
+        [
+            "SubmitTransaction",
+            "GetAccount",
+            "GetDepositAddresses",
+            "GetLockIn",
+            "GetLockOut",
+            "GetBlock",
+            "GetTransactionProof",
+            "GetOrderProof",
+            "GetStatus",
+            "StreamEvents",
+        ]
+    );
+    let stream = service
+        .method
+        .iter()
+        .find(|m| m.name() == "StreamEvents")
+        .unwrap();
+    assert!(stream.server_streaming() && !stream.client_streaming());
+    // The chain records these lock-out stages and no others (signing and broadcast are
+    // engine steps, not chain state).
+    let stages: Vec<&str> = file
+        .enum_type
+        .iter()
+        .find(|e| e.name() == "LockOutStage")
+        .unwrap()
+        .value
+        .iter()
+        .map(|v| v.name())
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            "LOCK_OUT_STAGE_UNSPECIFIED",
+            "LOCK_OUT_STAGE_LOCKED",
+            "LOCK_OUT_STAGE_ORDER_COMMITTED",
+            "LOCK_OUT_STAGE_BURNED",
+            "LOCK_OUT_STAGE_REFUNDED",
+        ]
+    );
+}
+
+#[test]
 fn every_enum_starts_with_unspecified_zero() {
     let set = descriptors();
     let mut seen = 0;

@@ -1,0 +1,602 @@
+//! `custody`: the command line a person uses against a coordinator's public API.
+//!
+//! It connects over mTLS with a client certificate of the fleet (`--tls-dir DIR` holding
+//! `ca.pem`, `cert.pem`, `key.pem`, or `--ca --cert --key`), fills the nonce from
+//! `GetAccount`, signs locally with the account key file and submits with `wait`, showing a
+//! spinner until the block is committed. Amounts are integers in the smallest unit (wei for
+//! mETH, satoshi for mBTC). Errors print as one readable line; the exit code is 1.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use coordinator::chain::account::compressed;
+use coordinator::chain::{Address, Asset, Transaction, TxBody};
+use coordinator::config::{parse_address, write_secret_file};
+use custody_proto::coordinator::v1 as pb;
+use custody_proto::coordinator::v1::coordinator_client::CoordinatorClient;
+use custody_proto::tls::TlsMaterial;
+use indicatif::{ProgressBar, ProgressStyle};
+use k256::ecdsa::SigningKey;
+use tokio_stream::StreamExt;
+use tonic::transport::Channel;
+use zeroize::Zeroizing;
+
+#[derive(Parser)]
+#[command(name = "custody", version, about = "Talk to a custody coordinator")]
+struct Cli {
+    #[command(flatten)]
+    conn: Connection,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct Connection {
+    /// The coordinator's API endpoint.
+    #[arg(
+        long,
+        global = true,
+        env = "CUSTODY_ENDPOINT",
+        default_value = "https://127.0.0.1:7300"
+    )]
+    endpoint: String,
+    /// A directory holding ca.pem, cert.pem and key.pem (a client certificate of the fleet).
+    #[arg(long, global = true, env = "CUSTODY_TLS_DIR")]
+    tls_dir: Option<PathBuf>,
+    /// The fleet CA certificate (instead of --tls-dir).
+    #[arg(long, global = true)]
+    ca: Option<PathBuf>,
+    /// The client certificate (instead of --tls-dir).
+    #[arg(long, global = true)]
+    cert: Option<PathBuf>,
+    /// The client certificate's private key (instead of --tls-dir).
+    #[arg(long = "tls-key", global = true)]
+    tls_key: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Account keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Print the account address of a key file.
+    Address {
+        /// The account key file.
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// Send mapped tokens to another account.
+    Transfer {
+        /// The sender's account key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// Recipient address (40 hex digits).
+        #[arg(long)]
+        to: String,
+        /// The asset.
+        #[arg(long, value_enum)]
+        asset: AssetArg,
+        /// Amount in the smallest unit (wei, satoshi).
+        #[arg(long)]
+        amount: String,
+    },
+    /// Request a deposit (lock-in) address for an asset and show the account's addresses.
+    DepositAddress {
+        /// The account key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// The asset to deposit.
+        #[arg(long, value_enum)]
+        asset: AssetArg,
+        /// Only show the addresses already issued; request nothing.
+        #[arg(long)]
+        show: bool,
+    },
+    /// Lock mapped tokens and ask for them to be paid out on the external chain.
+    LockOut {
+        /// The account key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// The asset.
+        #[arg(long, value_enum)]
+        asset: AssetArg,
+        /// Destination on the external chain.
+        #[arg(long)]
+        to: String,
+        /// Amount in the smallest unit (wei, satoshi).
+        #[arg(long)]
+        amount: String,
+    },
+    /// Show an account's nonce and balances.
+    Account {
+        /// The account key file (or give --address).
+        #[arg(long, conflicts_with = "address", required_unless_present = "address")]
+        key: Option<PathBuf>,
+        /// The account address.
+        #[arg(long)]
+        address: Option<String>,
+    },
+    /// Show where a lock-out stands.
+    LockOutStatus {
+        /// The lock-out id (64 hex digits), as `custody lock-out` printed it.
+        id: String,
+    },
+    /// Print committed blocks' events.
+    Events {
+        /// First height.
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+        /// Keep following new blocks.
+        #[arg(long)]
+        follow: bool,
+    },
+    /// Show the chain's status.
+    Status,
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Make a new account key (secp256k1) in a file readable only by you.
+    New {
+        /// Where to write it; an existing file is never overwritten.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum AssetArg {
+    /// Mapped ether (wei).
+    Meth,
+    /// Mapped bitcoin (satoshi).
+    Mbtc,
+}
+
+impl From<AssetArg> for Asset {
+    fn from(a: AssetArg) -> Self {
+        match a {
+            AssetArg::Meth => Asset::METH,
+            AssetArg::Mbtc => Asset::MBTC,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error("{0}")]
+    Usage(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}: not an account key file (64 hex digits of a secp256k1 secret key)")]
+    BadKey(PathBuf),
+    #[error(transparent)]
+    File(#[from] coordinator::config::ConfigError),
+    #[error("TLS: {0}")]
+    Tls(#[from] custody_proto::tls::TlsError),
+    #[error("cannot reach the coordinator at {endpoint}: {detail}")]
+    Unreachable { endpoint: String, detail: String },
+    #[error("the coordinator refused ({code}): {message}")]
+    Refused { code: String, message: String },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn status_error(endpoint: &str, s: tonic::Status) -> CliError {
+    use std::error::Error;
+    use tonic::Code;
+    let code = match s.code() {
+        Code::Unavailable => {
+            let mut detail = s.message().to_owned();
+            let mut source = s.source();
+            while let Some(e) = source {
+                let text = e.to_string();
+                if !detail.contains(&text) {
+                    detail = format!("{detail}: {text}");
+                }
+                source = e.source();
+            }
+            return CliError::Unreachable {
+                endpoint: endpoint.to_owned(),
+                detail,
+            };
+        }
+        Code::InvalidArgument => "invalid argument",
+        Code::FailedPrecondition => "failed precondition",
+        Code::PermissionDenied => "permission denied",
+        Code::NotFound => "not found",
+        Code::ResourceExhausted => "resource exhausted",
+        Code::DeadlineExceeded => "deadline exceeded",
+        Code::Unauthenticated => "unauthenticated",
+        Code::Internal => "internal error",
+        _ => "error",
+    };
+    CliError::Refused {
+        code: code.to_owned(),
+        message: s.message().to_owned(),
+    }
+}
+
+struct Api {
+    client: CoordinatorClient<Channel>,
+    endpoint: String,
+}
+
+impl Api {
+    fn connect(conn: &Connection) -> Result<Self, CliError> {
+        let (ca, cert, key) = match (&conn.tls_dir, &conn.ca, &conn.cert, &conn.tls_key) {
+            (_, Some(ca), Some(cert), Some(key)) => (ca.clone(), cert.clone(), key.clone()),
+            (Some(dir), None, None, None) => {
+                (dir.join("ca.pem"), dir.join("cert.pem"), dir.join("key.pem"))
+            }
+            _ => {
+                return Err(CliError::Usage(
+                    "give a client certificate: --tls-dir DIR (with ca.pem, cert.pem, key.pem) or all of --ca, --cert and --tls-key".into(),
+                ))
+            }
+        };
+        let tls = TlsMaterial::load(&ca, &cert, &key)?;
+        let channel = tls.channel(&conn.endpoint)?;
+        Ok(Self {
+            client: CoordinatorClient::new(channel),
+            endpoint: conn.endpoint.clone(),
+        })
+    }
+
+    fn err(&self, s: tonic::Status) -> CliError {
+        status_error(&self.endpoint, s)
+    }
+
+    async fn status(&mut self) -> Result<pb::Status, CliError> {
+        match self.client.get_status(pb::GetStatusRequest {}).await {
+            Ok(r) => Ok(r.into_inner()),
+            Err(s) => Err(self.err(s)),
+        }
+    }
+
+    async fn account(&mut self, address: &Address) -> Result<pb::Account, CliError> {
+        match self
+            .client
+            .get_account(pb::GetAccountRequest {
+                address: address.0.to_vec(),
+            })
+            .await
+        {
+            Ok(r) => Ok(r.into_inner()),
+            Err(s) => Err(self.err(s)),
+        }
+    }
+
+    /// Fills chain id and nonce, signs, submits with wait behind a spinner.
+    async fn sign_and_submit(
+        &mut self,
+        key: &SigningKey,
+        body: TxBody,
+    ) -> Result<pb::SubmitTransactionResponse, CliError> {
+        let status = self.status().await?;
+        let address = Address::of_key(key.verifying_key());
+        let nonce = self.account(&address).await?.next_nonce;
+        let tx = Transaction {
+            chain_id: status.chain_id,
+            sender: compressed(key.verifying_key()),
+            nonce,
+            body,
+        }
+        .sign(key);
+        let spinner = ProgressBar::new_spinner();
+        spinner.set_style(
+            ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        spinner.set_message(format!("waiting for a block to include nonce {nonce}"));
+        spinner.enable_steady_tick(Duration::from_millis(100));
+        let result = self
+            .client
+            .submit_transaction(pb::SubmitTransactionRequest {
+                transaction: tx.encode(),
+                wait: true,
+            })
+            .await;
+        spinner.finish_and_clear();
+        match result {
+            Ok(r) => {
+                let r = r.into_inner();
+                println!(
+                    "committed in block {} (index {}), transaction {}",
+                    r.height,
+                    r.index,
+                    hex::encode(&r.transaction_hash)
+                );
+                Ok(r)
+            }
+            Err(s) => Err(self.err(s)),
+        }
+    }
+}
+
+fn read_key(path: &Path) -> Result<SigningKey, CliError> {
+    let text = Zeroizing::new(
+        std::fs::read_to_string(path).map_err(|source| CliError::Io {
+            path: path.to_owned(),
+            source,
+        })?,
+    );
+    let bytes =
+        Zeroizing::new(hex::decode(text.trim()).map_err(|_| CliError::BadKey(path.to_owned()))?);
+    SigningKey::from_slice(&bytes).map_err(|_| CliError::BadKey(path.to_owned()))
+}
+
+fn amount(text: &str) -> Result<u128, CliError> {
+    text.parse::<u128>()
+        .ok()
+        .filter(|a| *a > 0)
+        .ok_or_else(|| {
+            CliError::Usage(format!(
+                "--amount {text:?} is not a whole number above zero in the smallest unit (wei, satoshi)"
+            ))
+        })
+}
+
+fn address_arg(flag: &str, text: &str) -> Result<Address, CliError> {
+    parse_address(text).map_err(|reason| CliError::Usage(format!("{flag} {text:?} {reason}")))
+}
+
+fn asset_name(code: i32) -> &'static str {
+    match pb::Asset::try_from(code) {
+        Ok(pb::Asset::Meth) => "mETH",
+        Ok(pb::Asset::Mbtc) => "mBTC",
+        _ => "unknown asset",
+    }
+}
+
+fn stage_name(code: i32) -> &'static str {
+    match pb::LockOutStage::try_from(code) {
+        Ok(pb::LockOutStage::Locked) => "locked (waiting for its external order)",
+        Ok(pb::LockOutStage::OrderCommitted) => "order committed (being signed and paid out)",
+        Ok(pb::LockOutStage::Burned) => "burned (paid out on the external chain)",
+        Ok(pb::LockOutStage::Refunded) => "refunded",
+        _ => "unknown",
+    }
+}
+
+fn print_event(e: &pb::BlockEvents) {
+    use pb::transaction_event::Kind;
+    println!("block {} {}", e.height, hex::encode(&e.hash));
+    for t in &e.transactions {
+        let from = hex::encode(&t.sender);
+        let what = match &t.kind {
+            Some(Kind::Transfer(x)) => format!(
+                "transfer {} {} from {from} to {}",
+                x.amount,
+                asset_name(x.asset),
+                hex::encode(&x.to)
+            ),
+            Some(Kind::KeygenRequested(_)) => format!("key generation requested by {from}"),
+            Some(Kind::DepositAddressRequested(a)) => {
+                format!("deposit address for {} requested by {from}", asset_name(*a))
+            }
+            Some(Kind::LockOutRequested(l)) => format!(
+                "lock-out {} of {} {} by {from} to {}",
+                hex::encode(&l.lock_out_id),
+                l.amount,
+                asset_name(l.asset),
+                l.destination
+            ),
+            Some(Kind::DepositCredited(l)) => format!(
+                "deposit {} credited: {} {} to {}",
+                hex::encode(&l.deposit_id),
+                l.amount,
+                asset_name(l.asset),
+                hex::encode(&l.account)
+            ),
+            Some(Kind::OrderCommitted(o)) => {
+                format!(
+                    "order committed for lock-out {}",
+                    hex::encode(&o.lock_out_id)
+                )
+            }
+            Some(Kind::LockOutSettled(s)) => format!(
+                "lock-out {} {}",
+                hex::encode(&s.lock_out_id),
+                stage_name(s.stage)
+            ),
+            Some(Kind::Other(_)) | None => "transaction of another kind".to_owned(),
+        };
+        println!("  #{} {what}", t.index);
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Key(KeyCommand::New { out }) => {
+            let key = SigningKey::random(&mut rand::rngs::OsRng);
+            let text = Zeroizing::new(hex::encode(key.to_bytes()) + "\n");
+            write_secret_file(&out, text.as_bytes())?;
+            println!("{}", Address::of_key(key.verifying_key()));
+            Ok(())
+        }
+        Command::Address { key } => {
+            println!("{}", Address::of_key(read_key(&key)?.verifying_key()));
+            Ok(())
+        }
+        Command::Transfer {
+            key,
+            to,
+            asset,
+            amount: a,
+        } => {
+            let body = TxBody::Transfer {
+                to: address_arg("--to", &to)?,
+                asset: asset.into(),
+                amount: amount(&a)?,
+            };
+            let key = read_key(&key)?;
+            Api::connect(&cli.conn)?.sign_and_submit(&key, body).await?;
+            Ok(())
+        }
+        Command::DepositAddress { key, asset, show } => {
+            let key = read_key(&key)?;
+            let mut api = Api::connect(&cli.conn)?;
+            if !show {
+                api.sign_and_submit(
+                    &key,
+                    TxBody::RequestDepositAddress {
+                        asset: asset.into(),
+                    },
+                )
+                .await?;
+            }
+            let address = Address::of_key(key.verifying_key());
+            let list = match api
+                .client
+                .get_deposit_addresses(pb::GetDepositAddressesRequest {
+                    account: address.0.to_vec(),
+                })
+                .await
+            {
+                Ok(r) => r.into_inner(),
+                Err(s) => return Err(api.err(s)),
+            };
+            let wanted = convert_asset(asset.into());
+            for a in list.addresses.iter().filter(|a| a.asset == wanted) {
+                let path: Vec<String> = a.path.iter().map(|i| i.to_string()).collect();
+                println!(
+                    "{} deposit address: path m/{} (issued in block {}); the external address is derived from the fleet key along this path",
+                    asset_name(a.asset),
+                    path.join("/"),
+                    a.height
+                );
+            }
+            Ok(())
+        }
+        Command::LockOut {
+            key,
+            asset,
+            to,
+            amount: a,
+        } => {
+            let body = TxBody::RequestLockOut {
+                asset: asset.into(),
+                to_external: to,
+                amount: amount(&a)?,
+            };
+            let key = read_key(&key)?;
+            let r = Api::connect(&cli.conn)?.sign_and_submit(&key, body).await?;
+            println!("lock-out id {}", hex::encode(&r.lock_out_id));
+            Ok(())
+        }
+        Command::Account { key, address } => {
+            let who = match (key, address) {
+                (Some(k), _) => Address::of_key(read_key(&k)?.verifying_key()),
+                (None, Some(a)) => address_arg("--address", &a)?,
+                (None, None) => return Err(CliError::Usage("give --key or --address".into())),
+            };
+            let a = Api::connect(&cli.conn)?.account(&who).await?;
+            println!("account {who}");
+            println!("next nonce {}", a.next_nonce);
+            for b in &a.balances {
+                println!("{} {}", asset_name(b.asset), b.amount);
+            }
+            Ok(())
+        }
+        Command::LockOutStatus { id } => {
+            let bytes = hex::decode(id.trim())
+                .ok()
+                .filter(|b| b.len() == 32)
+                .ok_or_else(|| {
+                    CliError::Usage(format!("{id:?} is not a lock-out id (64 hex digits)"))
+                })?;
+            let mut api = Api::connect(&cli.conn)?;
+            let l = match api
+                .client
+                .get_lock_out(pb::GetLockOutRequest { lock_out_id: bytes })
+                .await
+            {
+                Ok(r) => r.into_inner(),
+                Err(s) => return Err(api.err(s)),
+            };
+            println!("lock-out {}", hex::encode(&l.lock_out_id));
+            println!("stage {}", stage_name(l.stage));
+            println!("owner {}", hex::encode(&l.owner));
+            println!("amount {} {}", l.amount, asset_name(l.asset));
+            println!("destination {}", l.destination);
+            println!("requested in block {}", l.requested_height);
+            if l.order_height > 0 {
+                println!(
+                    "order committed in block {} (index {})",
+                    l.order_height, l.order_index
+                );
+            }
+            Ok(())
+        }
+        Command::Events { from, follow } => {
+            let mut api = Api::connect(&cli.conn)?;
+            let top = api.status().await?.height;
+            let mut stream = match api
+                .client
+                .stream_events(pb::StreamEventsRequest { from_height: from })
+                .await
+            {
+                Ok(r) => r.into_inner(),
+                Err(s) => return Err(api.err(s)),
+            };
+            if !follow && from > top {
+                return Ok(());
+            }
+            while let Some(item) = stream.next().await {
+                let e = item.map_err(|s| api.err(s))?;
+                print_event(&e);
+                if !follow && e.height >= top {
+                    break;
+                }
+            }
+            Ok(())
+        }
+        Command::Status => {
+            let s = Api::connect(&cli.conn)?.status().await?;
+            println!("chain {}", s.chain_id);
+            println!("height {}", s.height);
+            println!("last block {}", hex::encode(&s.last_block_hash));
+            println!("mempool {}", s.mempool_size);
+            for t in &s.totals {
+                println!(
+                    "{}: supply {} locked {} credited {} burned {}",
+                    asset_name(t.asset),
+                    t.supply,
+                    t.locked,
+                    t.credited,
+                    t.burned
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn convert_asset(a: Asset) -> i32 {
+    coordinator::api::convert::asset_to_pb(a)
+}

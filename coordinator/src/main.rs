@@ -1,0 +1,167 @@
+//! `coordinator`: runs one coordinator replica (solo consensus: it proposes and certifies
+//! every block) with its public gRPC API over mTLS.
+//!
+//! - `coordinator init-validator-key --out FILE` writes a new Ed25519 validator key (0600)
+//!   and prints its public key.
+//! - `coordinator run --config FILE` opens (or creates) the chain in `data_dir/chain`,
+//!   starts the node loop and serves `custody.coordinator.v1`, health and reflection until
+//!   Ctrl-C / SIGTERM.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use coordinator::chain::{Chain, Consensus, Genesis, SoloConsensus};
+use coordinator::config::{self, Config};
+use coordinator::node::Node;
+use custody_proto::identity::Role;
+use custody_proto::tls::TlsMaterial;
+
+#[derive(Parser)]
+#[command(name = "coordinator", version, about = "Custody coordinator replica")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the coordinator from a configuration file.
+    Run {
+        /// The TOML configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Write a new Ed25519 validator key for solo consensus (refuses to overwrite).
+    InitValidatorKey {
+        /// Where to write it (created with mode 0600).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+enum RunError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error("TLS: {0}")]
+    Tls(#[from] custody_proto::tls::TlsError),
+    #[error(
+        "the TLS certificate is {0}; a coordinator needs a custody://coordinator/N certificate"
+    )]
+    WrongRole(String),
+    #[error("consensus: {0}")]
+    Consensus(#[from] coordinator::chain::ConsensusError),
+    #[error("chain: {0}")]
+    Chain(#[from] coordinator::chain::ChainError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error(transparent)]
+    Api(#[from] coordinator::api::ApiError),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::InitValidatorKey { out } => config::write_validator_key(&out)
+            .map(|public| {
+                println!("validator public key: {}", hex::encode(public));
+            })
+            .map_err(RunError::from),
+        Command::Run { config } => run(&config),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(path: &std::path::Path) -> Result<(), RunError> {
+    let config = Config::load(path)?;
+    let tls = TlsMaterial::load(&config.tls.ca, &config.tls.cert, &config.tls.key)?;
+    if tls.identity().role() != Role::Coordinator {
+        return Err(RunError::WrongRole(tls.identity().to_string()));
+    }
+    let key = config::read_validator_key(&config.validator_key)?;
+    let consensus = SoloConsensus::new(key)?;
+    let genesis = Genesis {
+        chain_id: config.chain_id.clone(),
+        admin: config
+            .admin_address()
+            .map_err(|reason| config::ConfigError::Invalid {
+                path: path.to_owned(),
+                key: "admin",
+                reason: reason.into(),
+            })?,
+        validators: consensus.validator_set().clone(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(RunError::Runtime)?;
+    runtime.block_on(async move {
+        let chain = Chain::open(&config.data_dir.join("chain"), genesis, consensus)?;
+        let (node, _producer) = Node::start(chain, config.node_config());
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| RunError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        if let Ok(addr) = listener.local_addr() {
+            // Tools and tests read this line to find the port when listen is :0.
+            println!("listening on {addr}");
+        }
+        coordinator::api::serve(
+            node,
+            &tls,
+            listener,
+            Duration::from_millis(config.wait_timeout_ms),
+            shutdown_signal(),
+        )
+        .await?;
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::terminate(),
+        ) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch SIGTERM; only Ctrl-C stops the server");
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+    tracing::info!("shutting down");
+}
