@@ -120,6 +120,19 @@ struct Env {
     fleet: LocalFleet,
 }
 
+/// `u`'s request (at `nonce`) to lock out `amount` wei to [`DEST`].
+fn lock_out_tx(u: &User, nonce: u64, amount: u128) -> BlockTx {
+    signed(
+        u,
+        nonce,
+        TxBody::RequestLockOut {
+            asset: Asset::METH,
+            to_external: DEST.into(),
+            amount,
+        },
+    )
+}
+
 fn now_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -308,6 +321,12 @@ impl Env {
     }
 
     /// Pays `wei` to `address` on anvil, mines to depth z and credits it through the watcher.
+    /// `u` (at `nonce`) asks to lock out `amount` wei to [`DEST`]; returns the lock-out id.
+    fn request_lock_out(&mut self, u: &User, nonce: u64, amount: u128) -> [u8; 32] {
+        self.block(&[lock_out_tx(u, nonce, amount)]);
+        lockout_id(&u.address, nonce)
+    }
+
     async fn deposit_and_credit(&mut self, address: &str, wei: u128) {
         self.pay(address, wei).await;
         self.mine(self.config.depth - 1).await;
@@ -436,16 +455,7 @@ async fn eth_lock_out_is_paid_and_burned_and_nonces_are_not_reused() {
     env.deposit_and_credit(&address, 5 * ETH).await;
     let dest_before = env.eth_balance(DEST).await;
 
-    env.block(&[signed(
-        &carol,
-        1,
-        TxBody::RequestLockOut {
-            asset: Asset::METH,
-            to_external: DEST.into(),
-            amount: ETH,
-        },
-    )]);
-    let id = lockout_id(&carol.address, 1);
+    let id = env.request_lock_out(&carol, 1, ETH);
     assert_eq!(
         env.chain.balance(&carol.address, Asset::METH).unwrap(),
         4 * ETH
@@ -481,26 +491,7 @@ async fn eth_lock_out_is_paid_and_burned_and_nonces_are_not_reused() {
     assert!(env.step().await.statuses.is_empty());
 
     // Two lock-outs requested in one block, both committed before either is signed.
-    env.block(&[
-        signed(
-            &carol,
-            2,
-            TxBody::RequestLockOut {
-                asset: Asset::METH,
-                to_external: DEST.into(),
-                amount: ETH,
-            },
-        ),
-        signed(
-            &carol,
-            3,
-            TxBody::RequestLockOut {
-                asset: Asset::METH,
-                to_external: DEST.into(),
-                amount: ETH / 2,
-            },
-        ),
-    ]);
+    env.block(&[lock_out_tx(&carol, 2, ETH), lock_out_tx(&carol, 3, ETH / 2)]);
     let (a, b) = (lockout_id(&carol.address, 2), lockout_id(&carol.address, 3));
     let out = env.step().await;
     assert_eq!(out.txs.len(), 2, "{out:?}");
@@ -554,16 +545,7 @@ async fn lock_out_without_funds_is_refunded_once() {
         },
     )]);
     // Erin holds 2 mETH, but each fleet address only 1 ETH.
-    env.block(&[signed(
-        &erin,
-        1,
-        TxBody::RequestLockOut {
-            asset: Asset::METH,
-            to_external: DEST.into(),
-            amount: 2 * ETH,
-        },
-    )]);
-    let id = lockout_id(&erin.address, 1);
+    let id = env.request_lock_out(&erin, 1, 2 * ETH);
     assert_eq!(env.chain.balance(&erin.address, Asset::METH).unwrap(), 0);
     let out = env.step().await;
     assert!(
@@ -610,16 +592,7 @@ async fn quorum_lost_before_signing_refunds() {
     let frank = user(6);
     let address = env.deposit_address(&frank, 0);
     env.deposit_and_credit(&address, 2 * ETH).await;
-    env.block(&[signed(
-        &frank,
-        1,
-        TxBody::RequestLockOut {
-            asset: Asset::METH,
-            to_external: DEST.into(),
-            amount: ETH,
-        },
-    )]);
-    let id = lockout_id(&frank.address, 1);
+    let id = env.request_lock_out(&frank, 1, ETH);
     let out = env.step().await;
     assert_eq!(Env::status_of(&out, &id), Some(SagaStatus::CommitProposed));
     env.block(&out.txs);
@@ -655,16 +628,7 @@ async fn signing_failure_after_start_never_refunds() {
     let gina = user(7);
     let address = env.deposit_address(&gina, 0);
     env.deposit_and_credit(&address, 2 * ETH).await;
-    env.block(&[signed(
-        &gina,
-        1,
-        TxBody::RequestLockOut {
-            asset: Asset::METH,
-            to_external: DEST.into(),
-            amount: ETH,
-        },
-    )]);
-    let id = lockout_id(&gina.address, 1);
+    let id = env.request_lock_out(&gina, 1, ETH);
     let out = env.step().await;
     env.block(&out.txs);
     // ready() passes, then every session fails.
@@ -725,16 +689,7 @@ async fn restart_after_signature_resumes_without_signing_again() {
     let hank = user(8);
     let address = env.deposit_address(&hank, 0);
     env.deposit_and_credit(&address, 3 * ETH).await;
-    env.block(&[signed(
-        &hank,
-        1,
-        TxBody::RequestLockOut {
-            asset: Asset::METH,
-            to_external: DEST.into(),
-            amount: ETH,
-        },
-    )]);
-    let id = lockout_id(&hank.address, 1);
+    let id = env.request_lock_out(&hank, 1, ETH);
     let dest_before = env.eth_balance(DEST).await;
     let out = env.step().await;
     env.block(&out.txs);
@@ -780,16 +735,7 @@ async fn restart_after_broadcast_queries_status_first() {
     let ivan = user(9);
     let address = env.deposit_address(&ivan, 0);
     env.deposit_and_credit(&address, 3 * ETH).await;
-    env.block(&[signed(
-        &ivan,
-        1,
-        TxBody::RequestLockOut {
-            asset: Asset::METH,
-            to_external: DEST.into(),
-            amount: ETH,
-        },
-    )]);
-    let id = lockout_id(&ivan.address, 1);
+    let id = env.request_lock_out(&ivan, 1, ETH);
     let out = env.step().await;
     env.block(&out.txs);
     let out = env.step().await;
@@ -817,18 +763,7 @@ async fn refund_of_an_older_order_never_leaves_a_nonce_gap_under_a_signed_paymen
     let jane = user(10);
     let address = env.deposit_address(&jane, 0);
     env.deposit_and_credit(&address, 5 * ETH).await;
-    let lock_out = |nonce, amount| {
-        signed(
-            &jane,
-            nonce,
-            TxBody::RequestLockOut {
-                asset: Asset::METH,
-                to_external: DEST.into(),
-                amount,
-            },
-        )
-    };
-    env.block(&[lock_out(1, ETH), lock_out(2, ETH)]);
+    env.block(&[lock_out_tx(&jane, 1, ETH), lock_out_tx(&jane, 2, ETH)]);
     let (a, b) = (lockout_id(&jane.address, 1), lockout_id(&jane.address, 2));
     let out = env.step().await;
     env.block(&out.txs);
@@ -876,7 +811,7 @@ async fn refund_of_an_older_order_never_leaves_a_nonce_gap_under_a_signed_paymen
         5 * ETH
     );
 
-    env.block(&[lock_out(3, ETH)]);
+    env.block(&[lock_out_tx(&jane, 3, ETH)]);
     let c = lockout_id(&jane.address, 3);
     let seen = env.drive(&c, 20).await;
     assert_eq!(seen.last(), Some(&SagaStatus::BurnProposed), "{seen:?}");
@@ -906,16 +841,7 @@ async fn lock_out_not_committed_in_time_is_refunded_and_frees_its_nonce() {
     let kate = user(13);
     let address = env.deposit_address(&kate, 0);
     env.deposit_and_credit(&address, 3 * ETH).await;
-    env.block(&[signed(
-        &kate,
-        1,
-        TxBody::RequestLockOut {
-            asset: Asset::METH,
-            to_external: DEST.into(),
-            amount: ETH,
-        },
-    )]);
-    let id = lockout_id(&kate.address, 1);
+    let id = env.request_lock_out(&kate, 1, ETH);
     let mut refund = None;
     for _ in 0..5 {
         let out = env.step().await;
@@ -943,16 +869,7 @@ async fn lock_out_not_committed_in_time_is_refunded_and_frees_its_nonce() {
     );
 
     env.config.commit_timeout_blocks = 50;
-    env.block(&[signed(
-        &kate,
-        2,
-        TxBody::RequestLockOut {
-            asset: Asset::METH,
-            to_external: DEST.into(),
-            amount: ETH,
-        },
-    )]);
-    let next = lockout_id(&kate.address, 2);
+    let next = env.request_lock_out(&kate, 2, ETH);
     let seen = env.drive(&next, 20).await;
     assert_eq!(seen.last(), Some(&SagaStatus::BurnProposed), "{seen:?}");
     assert_eq!(
@@ -972,16 +889,7 @@ async fn restart_after_journaling_the_raw_tx_sends_the_same_bytes() {
     let liz = user(14);
     let address = env.deposit_address(&liz, 0);
     env.deposit_and_credit(&address, 3 * ETH).await;
-    env.block(&[signed(
-        &liz,
-        1,
-        TxBody::RequestLockOut {
-            asset: Asset::METH,
-            to_external: DEST.into(),
-            amount: ETH,
-        },
-    )]);
-    let id = lockout_id(&liz.address, 1);
+    let id = env.request_lock_out(&liz, 1, ETH);
     let out = env.step().await;
     env.block(&out.txs);
     env.adapter.fail_broadcast.store(1, Ordering::SeqCst);
@@ -1048,16 +956,7 @@ async fn fleet_signer_with_every_signer_down_refunds_before_any_session() {
     let mona = user(15);
     let address = env.deposit_address(&mona, 0);
     env.deposit_and_credit(&address, 2 * ETH).await;
-    env.block(&[signed(
-        &mona,
-        1,
-        TxBody::RequestLockOut {
-            asset: Asset::METH,
-            to_external: DEST.into(),
-            amount: ETH,
-        },
-    )]);
-    let id = lockout_id(&mona.address, 1);
+    let id = env.request_lock_out(&mona, 1, ETH);
     let out = env.step().await;
     env.block(&out.txs);
 
