@@ -769,3 +769,83 @@ async fn the_block_refusal_reaches_the_waiting_submitter() {
         "7"
     );
 }
+
+/// The fleet key a DKG produced, once recorded on chain, is in `GetStatus` and in the events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recorded_fleet_key_is_in_status_and_events() {
+    let h = Harness::start().await;
+    let mut client = h.client();
+    let status = client
+        .get_status(pb::GetStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(status.fleet_key, None);
+
+    submit(
+        &mut client,
+        signed(&h.admin, 0, TxBody::RequestKeygen),
+        true,
+    )
+    .await
+    .unwrap();
+    let request_id = h
+        .node
+        .with_chain(|c| c.pending_keygen_requests().unwrap())
+        .unwrap()[0];
+    let public_key: [u8; 33] = k256::ecdsa::SigningKey::from_bytes(&[5u8; 32].into())
+        .unwrap()
+        .verifying_key()
+        .to_encoded_point(true)
+        .as_bytes()
+        .try_into()
+        .unwrap();
+    let included = h
+        .node
+        .submit_system_and_wait(SystemTx::RecordFleetKey {
+            request_id,
+            key_id: [4; 32],
+            public_key,
+            chain_code: [6; 32],
+            threshold: 3,
+            holders: vec![1, 2, 3, 4, 5],
+        })
+        .await
+        .unwrap();
+    let expected = pb::FleetKey {
+        request_id,
+        key_id: vec![4; 32],
+        public_key: public_key.to_vec(),
+        chain_code: vec![6; 32],
+        threshold: 3,
+        holders: vec![1, 2, 3, 4, 5],
+        height: included.height,
+    };
+    let status = client
+        .get_status(pb::GetStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(status.fleet_key.as_ref(), Some(&expected));
+
+    let mut stream = client
+        .stream_events(pb::StreamEventsRequest {
+            from_height: included.height,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let block = tokio::time::timeout(Duration::from_secs(5), stream.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(block.height, included.height);
+    assert!(
+        block.transactions.iter().any(|t| t.kind
+            == Some(pb::transaction_event::Kind::FleetKeyRecorded(
+                expected.clone()
+            ))),
+        "{block:?}"
+    );
+}

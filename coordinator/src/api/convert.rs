@@ -202,6 +202,22 @@ pub fn block_events(b: &Block) -> pb::BlockEvents {
                         LockOutOutcome::Refunded => LockOutStatus::Refunded,
                     }),
                 })),
+                Ok(BlockTx::System(SystemTx::RecordFleetKey {
+                    request_id,
+                    key_id,
+                    public_key,
+                    chain_code,
+                    threshold,
+                    holders,
+                })) => Some(Kind::FleetKeyRecorded(pb::FleetKey {
+                    request_id,
+                    key_id: key_id.to_vec(),
+                    public_key: public_key.to_vec(),
+                    chain_code: chain_code.to_vec(),
+                    threshold: u32::from(threshold),
+                    holders: holders.into_iter().map(u32::from).collect(),
+                    height: b.header.height,
+                })),
                 // Kinds this version does not describe (later system transactions).
                 #[allow(unreachable_patterns)]
                 _ => Some(Kind::Other(bytes.clone())),

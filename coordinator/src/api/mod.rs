@@ -305,7 +305,7 @@ impl<C: Consensus + Send + 'static> Coordinator for CoordinatorService<C> {
         &self,
         _request: Request<pb::GetStatusRequest>,
     ) -> Result<Response<pb::Status>, Status> {
-        let (chain_id, height, state_root, last_hash, totals) = self
+        let (chain_id, height, state_root, last_hash, totals, fleet_key) = self
             .query(move |c| {
                 let height = c.height();
                 let last_hash = match c.block(height)? {
@@ -323,12 +323,22 @@ impl<C: Consensus + Send + 'static> Coordinator for CoordinatorService<C> {
                         burned: convert::amount(t.burned),
                     });
                 }
+                let fleet_key = c.latest_fleet_key()?.map(|(request_id, k)| pb::FleetKey {
+                    request_id,
+                    key_id: k.key_id.to_vec(),
+                    public_key: k.public_key.to_vec(),
+                    chain_code: k.chain_code.to_vec(),
+                    threshold: u32::from(k.threshold),
+                    holders: k.holders.iter().map(|&h| u32::from(h)).collect(),
+                    height: k.height,
+                });
                 Ok((
                     c.genesis().chain_id.clone(),
                     height,
                     c.state_root(),
                     last_hash,
                     totals,
+                    fleet_key,
                 ))
             })
             .await?;
@@ -343,6 +353,7 @@ impl<C: Consensus + Send + 'static> Coordinator for CoordinatorService<C> {
             state_root: state_root.to_vec(),
             totals,
             mempool_size: u32::try_from(mempool).unwrap_or(u32::MAX),
+            fleet_key,
         }))
     }
 

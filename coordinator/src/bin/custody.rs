@@ -424,6 +424,13 @@ fn print_event(e: &pb::BlockEvents) {
                 hex::encode(&s.lock_out_id),
                 stage_name(s.stage)
             ),
+            Some(Kind::FleetKeyRecorded(k)) => format!(
+                "fleet key {} recorded ({}-of-{}, key id {})",
+                hex::encode(&k.public_key),
+                k.threshold,
+                k.holders.len(),
+                hex::encode(&k.key_id)
+            ),
             Some(Kind::Other(_)) | None => "transaction of another kind".to_owned(),
         };
         println!("  #{} {what}", t.index);
@@ -582,6 +589,16 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             println!("height {}", s.height);
             println!("last block {}", hex::encode(&s.last_block_hash));
             println!("mempool {}", s.mempool_size);
+            match &s.fleet_key {
+                Some(k) => println!(
+                    "fleet key {} ({}-of-{}, recorded at height {})",
+                    hex::encode(&k.public_key),
+                    k.threshold,
+                    k.holders.len(),
+                    k.height
+                ),
+                None => println!("fleet key: none yet (no DKG recorded)"),
+            }
             for t in &s.totals {
                 println!(
                     "{}: supply {} locked {} credited {} burned {}",
