@@ -10,13 +10,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use coordinator::adapter::FleetSignature;
 use coordinator::engine::{OrderSigner, SignError};
 use coordinator::fleet::{FleetKey, SignJob};
-use custody_proto::chain::{
-    verify_committed_order, BlockHeader, CommitCertificate, InclusionProof, ValidatorSet,
-};
+use custody_proto::chain::ValidatorSet;
 use custody_proto::order::SigningOrder;
 use k256::ecdsa::SigningKey;
 use k256::{NonZeroScalar, ProjectivePoint, Scalar};
 use mpc_core::hd::{ChainCode, DerivationPath, ExtendedPublicKey};
+use signer_node::gate::chain::ChainPin;
 
 /// The signer fleet stand-in: checks the chain authorization, then signs with the BIP32
 /// child of a local master key. Counts signing calls; `down` makes the quorum unavailable.
@@ -24,8 +23,9 @@ pub struct LocalFleet {
     master: NonZeroScalar,
     /// The fleet key (master public key and chain code).
     pub key: FleetKey,
-    validators: ValidatorSet,
-    chain_id: String,
+    /// The chain every signer pins: the stand-in checks authorizations with the signers'
+    /// own code (`signer_node::gate::chain`).
+    chain: ChainPin,
     /// Signing calls so far.
     pub calls: AtomicUsize,
     /// Every signer unreachable.
@@ -51,8 +51,10 @@ impl LocalFleet {
                 holders: vec![1, 2, 3],
                 epoch: 0,
             },
-            validators,
-            chain_id: chain_id.to_owned(),
+            chain: ChainPin {
+                chain_id: chain_id.to_owned(),
+                validators,
+            },
             calls: AtomicUsize::new(0),
             down: AtomicBool::new(false),
             fail_ready: AtomicUsize::new(0),
@@ -99,21 +101,8 @@ impl OrderSigner for LocalFleet {
             .as_ref()
             .ok_or_else(|| refuse("no chain authorization".into()))?;
         assert!(job.authorization.order.is_empty() && job.authorization.signatures.is_empty());
-        let header = BlockHeader::decode(&auth.header).map_err(|e| refuse(e.to_string()))?;
-        let certificate =
-            CommitCertificate::decode(&auth.certificate).map_err(|e| refuse(e.to_string()))?;
-        let proof =
-            InclusionProof::decode(&auth.inclusion_proof).map_err(|e| refuse(e.to_string()))?;
-        let commitment = verify_committed_order(
-            &self.validators,
-            &self.chain_id,
-            &header,
-            &certificate,
-            &auth.order_commitment,
-            &proof,
-        )
-        .map_err(|e| refuse(e.to_string()))?;
-        let order = SigningOrder::decode(&commitment.order).map_err(|e| refuse(e.to_string()))?;
+        let committed = self.chain.verify(auth).map_err(|e| refuse(e.to_string()))?;
+        let order = SigningOrder::decode(&committed.order).map_err(|e| refuse(e.to_string()))?;
         assert_eq!(order.key_id, self.key.key_id);
         let input = &order.inputs[job.input_index as usize];
         assert_eq!(input.path, job.path);
