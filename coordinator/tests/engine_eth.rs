@@ -321,6 +321,14 @@ impl Env {
     }
 
     /// Pays `wei` to `address` on anvil, mines to depth z and credits it through the watcher.
+    /// `u` gets a deposit address (nonce 0), `deposit` wei are paid to it and credited at depth
+    /// z, then `u` asks (nonce 1) to lock out `amount`; returns the lock-out id.
+    async fn funded_lock_out(&mut self, u: &User, deposit: u128, amount: u128) -> [u8; 32] {
+        let address = self.deposit_address(u, 0);
+        self.deposit_and_credit(&address, deposit).await;
+        self.request_lock_out(u, 1, amount)
+    }
+
     /// `u` (at `nonce`) asks to lock out `amount` wei to [`DEST`]; returns the lock-out id.
     fn request_lock_out(&mut self, u: &User, nonce: u64, amount: u128) -> [u8; 32] {
         self.block(&[lock_out_tx(u, nonce, amount)]);
@@ -626,9 +634,7 @@ async fn quorum_lost_before_signing_refunds() {
 async fn signing_failure_after_start_never_refunds() {
     let mut env = Env::start().await;
     let gina = user(7);
-    let address = env.deposit_address(&gina, 0);
-    env.deposit_and_credit(&address, 2 * ETH).await;
-    let id = env.request_lock_out(&gina, 1, ETH);
+    let id = env.funded_lock_out(&gina, 2 * ETH, ETH).await;
     let out = env.step().await;
     env.block(&out.txs);
     // ready() passes, then every session fails.
@@ -687,9 +693,7 @@ async fn signing_failure_after_start_never_refunds() {
 async fn restart_after_signature_resumes_without_signing_again() {
     let mut env = Env::start().await;
     let hank = user(8);
-    let address = env.deposit_address(&hank, 0);
-    env.deposit_and_credit(&address, 3 * ETH).await;
-    let id = env.request_lock_out(&hank, 1, ETH);
+    let id = env.funded_lock_out(&hank, 3 * ETH, ETH).await;
     let dest_before = env.eth_balance(DEST).await;
     let out = env.step().await;
     env.block(&out.txs);
@@ -733,9 +737,7 @@ async fn restart_after_signature_resumes_without_signing_again() {
 async fn restart_after_broadcast_queries_status_first() {
     let mut env = Env::start().await;
     let ivan = user(9);
-    let address = env.deposit_address(&ivan, 0);
-    env.deposit_and_credit(&address, 3 * ETH).await;
-    let id = env.request_lock_out(&ivan, 1, ETH);
+    let id = env.funded_lock_out(&ivan, 3 * ETH, ETH).await;
     let out = env.step().await;
     env.block(&out.txs);
     let out = env.step().await;
@@ -887,9 +889,7 @@ async fn lock_out_not_committed_in_time_is_refunded_and_frees_its_nonce() {
 async fn restart_after_journaling_the_raw_tx_sends_the_same_bytes() {
     let mut env = Env::start().await;
     let liz = user(14);
-    let address = env.deposit_address(&liz, 0);
-    env.deposit_and_credit(&address, 3 * ETH).await;
-    let id = env.request_lock_out(&liz, 1, ETH);
+    let id = env.funded_lock_out(&liz, 3 * ETH, ETH).await;
     let out = env.step().await;
     env.block(&out.txs);
     env.adapter.fail_broadcast.store(1, Ordering::SeqCst);
