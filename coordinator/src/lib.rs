@@ -11,13 +11,17 @@
 //! | [`config`] | the `coordinator run` TOML file and the validator key file |
 //! | [`node`] | the node loop: mempool, solo block producer, broadcast of committed blocks |
 //! | [`engine`] | contract engine: deposit watcher (lock-in), lock-out saga, its journal |
+//! | [`client`] | a caller of the public API (the `custody` CLI and the devnet use it) |
+//! | [`devnet`] | `coordinator devnet`: dev chains, 5 signers, a coordinator, a scripted lock-in and lock-out |
 //! | [`fleet`] | sessions on the signer fleet over mTLS: DKG, presign, sign; signers by reliability |
 #![forbid(unsafe_code)]
 
 pub mod adapter;
 pub mod api;
 pub mod chain;
+pub mod client;
 pub mod config;
+pub mod devnet;
 pub mod engine;
 pub mod fleet;
 pub mod node;

@@ -6,6 +6,9 @@
 //! - `coordinator run --config FILE` opens (or creates) the chain in `data_dir/chain`,
 //!   starts the node loop and serves `custody.coordinator.v1`, health and reflection until
 //!   Ctrl-C / SIGTERM.
+//! - `coordinator devnet [--exit-when-done]` starts anvil, bcoin, five signers and a
+//!   coordinator, runs a lock-in and a lock-out on each chain and shows live status
+//!   (`coordinator::devnet`; `scripts/devnet.sh` builds and runs it).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,12 +36,55 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// A whole local custody system: dev chains, 5 signers, a coordinator, and a scripted
+    /// lock-in and lock-out on Ethereum and Bitcoin.
+    Devnet(DevnetArgs),
     /// Write a new Ed25519 validator key for solo consensus (refuses to overwrite).
     InitValidatorKey {
         /// Where to write it (created with mode 0600).
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+#[derive(clap::Args)]
+struct DevnetArgs {
+    /// The devnet directory: PKI, configs, keys, chain data and a log per process.
+    #[arg(long, default_value = "devnet")]
+    dir: PathBuf,
+    /// Remove the directory first if it exists.
+    #[arg(long)]
+    fresh: bool,
+    /// The signer-node binary, built with `--features devnet-fixtures` [default: signer-node
+    /// beside this binary].
+    #[arg(long)]
+    signer_bin: Option<PathBuf>,
+    /// The directory holding the anvil and bcoin launchers [default: run
+    /// scripts/install-chain-nodes.sh of the source tree].
+    #[arg(long)]
+    chain_nodes_bin: Option<PathBuf>,
+    /// Number of signers.
+    #[arg(long, default_value_t = 5)]
+    signers: u16,
+    /// Signers needed to sign.
+    #[arg(long, default_value_t = 3)]
+    threshold: u16,
+    /// Confirmations before a deposit is credited and a payout is final.
+    #[arg(long, default_value_t = 2)]
+    confirmations: u64,
+    /// Ethereum deposit in wei.
+    #[arg(long, default_value_t = 1_000_000_000_000_000_000)]
+    eth_deposit_wei: u128,
+    /// Bitcoin deposit in satoshi (the funding fee is paid out of it).
+    #[arg(long, default_value_t = 100_000_000)]
+    btc_deposit_sat: u128,
+    /// Use free loopback ports instead of the fixed ones (API 7300, signers 7101.., anvil
+    /// 8545, bcoin 48443).
+    #[arg(long)]
+    free_ports: bool,
+    /// Exit 0 once the lock-ins and lock-outs are done instead of showing live status.
+    #[arg(long)]
+    exit_when_done: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +110,8 @@ enum RunError {
     Runtime(std::io::Error),
     #[error(transparent)]
     Api(#[from] coordinator::api::ApiError),
+    #[error("devnet: {0}")]
+    Devnet(#[from] coordinator::devnet::DevnetError),
 }
 
 fn main() -> ExitCode {
@@ -82,6 +130,7 @@ fn main() -> ExitCode {
             })
             .map_err(RunError::from),
         Command::Run { config } => run(&config),
+        Command::Devnet(args) => devnet(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -90,6 +139,36 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn devnet(args: DevnetArgs) -> Result<(), RunError> {
+    use coordinator::devnet::{DevnetError, DevnetOptions, Ports};
+    let exe = std::env::current_exe().map_err(|source| DevnetError::Io {
+        what: "finding this executable".into(),
+        source,
+    })?;
+    let signer_bin = args
+        .signer_bin
+        .unwrap_or_else(|| exe.with_file_name("signer-node"));
+    coordinator::devnet::run(DevnetOptions {
+        dir: args.dir,
+        fresh: args.fresh,
+        signer_bin,
+        coordinator_bin: exe,
+        chain_nodes_bin: args.chain_nodes_bin,
+        signers: args.signers,
+        threshold: args.threshold,
+        confirmations: args.confirmations,
+        ports: if args.free_ports {
+            Ports::Free
+        } else {
+            Ports::default_fixed()
+        },
+        eth_deposit_wei: args.eth_deposit_wei,
+        btc_deposit_sat: args.btc_deposit_sat,
+        exit_when_done: args.exit_when_done,
+    })?;
+    Ok(())
 }
 
 fn run(path: &std::path::Path) -> Result<(), RunError> {

@@ -150,7 +150,7 @@ fn journal_dir(dir: &Path) -> PathBuf {
 
 impl Env {
     async fn start() -> Self {
-        let anvil = Anvil::start(ANVIL_CHAIN_ID);
+        let anvil = support::anvil::start(ANVIL_CHAIN_ID);
         let rpc = JsonRpcClient::new(&anvil.url, None, Duration::from_secs(10)).unwrap();
         let inner =
             EthereumAdapter::connect(EthereumConfig::new(anvil.url.clone(), ANVIL_CHAIN_ID))

@@ -94,7 +94,7 @@ struct Env {
 
 impl Env {
     async fn start(tx_type: EthTxType) -> Self {
-        let anvil = Anvil::start(CHAIN_ID);
+        let anvil = support::anvil::start(CHAIN_ID);
         let rpc = JsonRpcClient::new(&anvil.url, None, Duration::from_secs(10)).unwrap();
         let mut config = EthereumConfig::new(anvil.url.clone(), CHAIN_ID);
         config.tx_type = tx_type;
@@ -176,7 +176,7 @@ impl Env {
 
 #[tokio::test]
 async fn connect_checks_the_chain_id() {
-    let anvil = Anvil::start(CHAIN_ID);
+    let anvil = support::anvil::start(CHAIN_ID);
     let err = EthereumAdapter::connect(EthereumConfig::new(anvil.url.clone(), 1))
         .await
         .unwrap_err();

@@ -11,17 +11,14 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use coordinator::chain::account::compressed;
-use coordinator::chain::{Address, Asset, Transaction, TxBody};
-use coordinator::config::{parse_address, write_secret_file};
+use coordinator::chain::{Address, Asset, TxBody};
+use coordinator::client::{new_account_key, read_account_key, ApiClient, ClientError};
+use coordinator::config::parse_address;
 use custody_proto::coordinator::v1 as pb;
-use custody_proto::coordinator::v1::coordinator_client::CoordinatorClient;
 use custody_proto::tls::TlsMaterial;
 use indicatif::{ProgressBar, ProgressStyle};
 use k256::ecdsa::SigningKey;
 use tokio_stream::StreamExt;
-use tonic::transport::Channel;
-use zeroize::Zeroizing;
 
 #[derive(Parser)]
 #[command(name = "custody", version, about = "Talk to a custody coordinator")]
@@ -167,21 +164,12 @@ impl From<AssetArg> for Asset {
 enum CliError {
     #[error("{0}")]
     Usage(String),
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{0}: not an account key file (64 hex digits of a secp256k1 secret key)")]
-    BadKey(PathBuf),
     #[error(transparent)]
     File(#[from] coordinator::config::ConfigError),
     #[error("TLS: {0}")]
     Tls(#[from] custody_proto::tls::TlsError),
-    #[error("cannot reach the coordinator at {endpoint}: {detail}")]
-    Unreachable { endpoint: String, detail: String },
-    #[error("the coordinator refused ({code}): {message}")]
-    Refused { code: String, message: String },
+    #[error(transparent)]
+    Client(#[from] ClientError),
 }
 
 fn main() -> ExitCode {
@@ -206,44 +194,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn status_error(endpoint: &str, s: tonic::Status) -> CliError {
-    use std::error::Error;
-    use tonic::Code;
-    let code = match s.code() {
-        Code::Unavailable => {
-            let mut detail = s.message().to_owned();
-            let mut source = s.source();
-            while let Some(e) = source {
-                let text = e.to_string();
-                if !detail.contains(&text) {
-                    detail = format!("{detail}: {text}");
-                }
-                source = e.source();
-            }
-            return CliError::Unreachable {
-                endpoint: endpoint.to_owned(),
-                detail,
-            };
-        }
-        Code::InvalidArgument => "invalid argument",
-        Code::FailedPrecondition => "failed precondition",
-        Code::PermissionDenied => "permission denied",
-        Code::NotFound => "not found",
-        Code::ResourceExhausted => "resource exhausted",
-        Code::DeadlineExceeded => "deadline exceeded",
-        Code::Unauthenticated => "unauthenticated",
-        Code::Internal => "internal error",
-        _ => "error",
-    };
-    CliError::Refused {
-        code: code.to_owned(),
-        message: s.message().to_owned(),
-    }
-}
-
 struct Api {
-    client: CoordinatorClient<Channel>,
-    endpoint: String,
+    inner: ApiClient,
 }
 
 impl Api {
@@ -260,35 +212,21 @@ impl Api {
             }
         };
         let tls = TlsMaterial::load(&ca, &cert, &key)?;
-        let channel = tls.channel(&conn.endpoint)?;
         Ok(Self {
-            client: CoordinatorClient::new(channel),
-            endpoint: conn.endpoint.clone(),
+            inner: ApiClient::connect(&tls, &conn.endpoint)?,
         })
     }
 
     fn err(&self, s: tonic::Status) -> CliError {
-        status_error(&self.endpoint, s)
+        self.inner.err(s).into()
     }
 
     async fn status(&mut self) -> Result<pb::Status, CliError> {
-        match self.client.get_status(pb::GetStatusRequest {}).await {
-            Ok(r) => Ok(r.into_inner()),
-            Err(s) => Err(self.err(s)),
-        }
+        Ok(self.inner.status().await?)
     }
 
     async fn account(&mut self, address: &Address) -> Result<pb::Account, CliError> {
-        match self
-            .client
-            .get_account(pb::GetAccountRequest {
-                address: address.0.to_vec(),
-            })
-            .await
-        {
-            Ok(r) => Ok(r.into_inner()),
-            Err(s) => Err(self.err(s)),
-        }
+        Ok(self.inner.account(address).await?)
     }
 
     /// Fills chain id and nonce, signs, submits with wait behind a spinner.
@@ -297,16 +235,7 @@ impl Api {
         key: &SigningKey,
         body: TxBody,
     ) -> Result<pb::SubmitTransactionResponse, CliError> {
-        let status = self.status().await?;
-        let address = Address::of_key(key.verifying_key());
-        let nonce = self.account(&address).await?.next_nonce;
-        let tx = Transaction {
-            chain_id: status.chain_id,
-            sender: compressed(key.verifying_key()),
-            nonce,
-            body,
-        }
-        .sign(key);
+        let (tx, nonce) = self.inner.sign(key, body).await?;
         let spinner = ProgressBar::new_spinner();
         spinner.set_style(
             ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
@@ -314,40 +243,21 @@ impl Api {
         );
         spinner.set_message(format!("waiting for a block to include nonce {nonce}"));
         spinner.enable_steady_tick(Duration::from_millis(100));
-        let result = self
-            .client
-            .submit_transaction(pb::SubmitTransactionRequest {
-                transaction: tx.encode(),
-                wait: true,
-            })
-            .await;
+        let result = self.inner.submit_and_wait(tx).await;
         spinner.finish_and_clear();
-        match result {
-            Ok(r) => {
-                let r = r.into_inner();
-                println!(
-                    "committed in block {} (index {}), transaction {}",
-                    r.height,
-                    r.index,
-                    hex::encode(&r.transaction_hash)
-                );
-                Ok(r)
-            }
-            Err(s) => Err(self.err(s)),
-        }
+        let r = result?;
+        println!(
+            "committed in block {} (index {}), transaction {}",
+            r.height,
+            r.index,
+            hex::encode(&r.transaction_hash)
+        );
+        Ok(r)
     }
 }
 
 fn read_key(path: &Path) -> Result<SigningKey, CliError> {
-    let text = Zeroizing::new(
-        std::fs::read_to_string(path).map_err(|source| CliError::Io {
-            path: path.to_owned(),
-            source,
-        })?,
-    );
-    let bytes =
-        Zeroizing::new(hex::decode(text.trim()).map_err(|_| CliError::BadKey(path.to_owned()))?);
-    SigningKey::from_slice(&bytes).map_err(|_| CliError::BadKey(path.to_owned()))
+    Ok(read_account_key(path)?)
 }
 
 fn amount(text: &str) -> Result<u128, CliError> {
@@ -440,9 +350,7 @@ fn print_event(e: &pb::BlockEvents) {
 async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Key(KeyCommand::New { out }) => {
-            let key = SigningKey::random(&mut rand::rngs::OsRng);
-            let text = Zeroizing::new(hex::encode(key.to_bytes()) + "\n");
-            write_secret_file(&out, text.as_bytes())?;
+            let key = new_account_key(&out)?;
             println!("{}", Address::of_key(key.verifying_key()));
             Ok(())
         }
@@ -479,6 +387,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             }
             let address = Address::of_key(key.verifying_key());
             let list = match api
+                .inner
                 .client
                 .get_deposit_addresses(pb::GetDepositAddressesRequest {
                     account: address.0.to_vec(),
@@ -539,6 +448,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 })?;
             let mut api = Api::connect(&cli.conn)?;
             let l = match api
+                .inner
                 .client
                 .get_lock_out(pb::GetLockOutRequest { lock_out_id: bytes })
                 .await
@@ -564,6 +474,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             let mut api = Api::connect(&cli.conn)?;
             let top = api.status().await?.height;
             let mut stream = match api
+                .inner
                 .client
                 .stream_events(pb::StreamEventsRequest { from_height: from })
                 .await
