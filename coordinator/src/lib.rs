@@ -12,6 +12,7 @@
 //! | [`node`] | the node loop: mempool, solo block producer, broadcast of committed blocks |
 //! | [`engine`] | contract engine: deposit watcher (lock-in), lock-out saga, its journal |
 //! | [`fleet`] | sessions on the signer fleet over mTLS: DKG, presign, sign; signers by reliability |
+//! | [`runner`] | the engine loop of `coordinator run`: DKG for key requests, watcher and saga per asset |
 #![forbid(unsafe_code)]
 
 pub mod adapter;
@@ -21,3 +22,4 @@ pub mod config;
 pub mod engine;
 pub mod fleet;
 pub mod node;
+pub mod runner;

@@ -435,6 +435,69 @@ impl FleetClient {
         reachable
     }
 
+    /// The key `key_id` as its holders report it over `ListKeys` (no session is started):
+    /// `None` if no reachable signer holds it. Every reachable holder must report the same
+    /// public facts, and at least t of them must answer; the epoch is the highest one that
+    /// at least t holders share (the share epoch presignatures bind to). Used after a
+    /// restart to find a DKG that finished before its key was recorded on chain, and to
+    /// learn the current epoch after a refresh.
+    pub async fn find_key(
+        &self,
+        key_id: [u8; 32],
+        limit: Duration,
+    ) -> Result<Option<FleetKey>, FleetError> {
+        let mut reports: Vec<(u16, FleetKey)> = Vec::new();
+        for (&signer, control) in &self.controls {
+            let mut control = control.clone();
+            let answer =
+                match tokio::time::timeout(limit, control.list_keys(ListKeysRequest {})).await {
+                    Ok(Ok(a)) => a.into_inner(),
+                    Ok(Err(e)) => {
+                        tracing::warn!(signer, error = %e, "ListKeys failed");
+                        continue;
+                    }
+                    Err(_) => {
+                        tracing::warn!(signer, "ListKeys timed out");
+                        continue;
+                    }
+                };
+            if let Some(info) = answer.keys.iter().find(|k| k.key_id == key_id) {
+                reports.push((signer, fleet_key(key_id, info)?));
+            }
+        }
+        let Some((_, first)) = reports.first() else {
+            return Ok(None);
+        };
+        let facts = |k: &FleetKey| (k.public_key, k.chain_code, k.threshold, k.holders.clone());
+        if let Some((s, _)) = reports.iter().find(|(_, k)| facts(k) != facts(first)) {
+            return Err(FleetError::Inconsistent(format!(
+                "signer {s} reports other facts for key {} than signer {}",
+                hex::encode(key_id),
+                reports[0].0
+            )));
+        }
+        if let Some((s, _)) = reports.iter().find(|(s, k)| !k.holders.contains(s)) {
+            return Err(FleetError::Inconsistent(format!(
+                "signer {s} reports key {} but is not one of its holders",
+                hex::encode(key_id)
+            )));
+        }
+        let t = usize::from(first.threshold);
+        let mut epochs: Vec<u64> = reports.iter().map(|(_, k)| k.epoch).collect();
+        epochs.sort_unstable_by(|a, b| b.cmp(a));
+        let epoch = epochs
+            .iter()
+            .copied()
+            .find(|e| epochs.iter().filter(|x| *x == e).count() >= t)
+            .ok_or(FleetError::NotEnoughSigners {
+                needed: t,
+                usable: reports.len(),
+            })?;
+        let mut key = first.clone();
+        key.epoch = epoch;
+        Ok(Some(key))
+    }
+
     /// Runs a DKG of a `threshold`-of-`participants` key with id `key_id` (GJKR DKG and
     /// CGGMP24 aux info on the signers) and returns the key every participant reported.
     pub async fn keygen(
