@@ -210,14 +210,17 @@ impl DepthSettings {
         &self,
         fleet_id: &str,
     ) -> Result<crate::engine::EngineConfig, (&'static str, String)> {
+        // Computed even when `confirmations` overrides it, so that a q or ε out of range
+        // is refused rather than silently ignored.
+        let computed = crate::engine::EngineConfig::depth_for(
+            self.attacker_share.unwrap_or(0.1),
+            self.risk.unwrap_or(1e-3),
+        )
+        .map_err(|e| ("attacker_share or risk", e.to_string()))?;
         let depth = match self.confirmations {
             Some(0) => return Err(("confirmations", "must be at least 1".into())),
             Some(z) => z,
-            None => crate::engine::EngineConfig::depth_for(
-                self.attacker_share.unwrap_or(0.1),
-                self.risk.unwrap_or(1e-3),
-            )
-            .map_err(|e| ("attacker_share", e.to_string()))?,
+            None => computed,
         };
         let order_ttl_secs = self.order_ttl_secs.unwrap_or(3600);
         let commit_timeout_blocks = self.commit_timeout_blocks.unwrap_or(60);
@@ -636,6 +639,88 @@ key = "key.pem"
         ))
         .unwrap_err();
         assert!(e.to_string().contains("`block_interval_ms`"), "{e}");
+    }
+
+    const ENGINE: &str = r#"
+[fleet]
+fleet_id = "devnet"
+threshold = 2
+signers = [{ index = 1, url = "https://127.0.0.1:7101" }, { index = 2, url = "https://127.0.0.1:7102" }]
+
+[ethereum]
+rpc_url = "http://127.0.0.1:8545"
+chain_id = 31337
+confirmations = 2
+
+[bitcoin]
+url = "http://127.0.0.1:48443"
+api_key = "k"
+hrp = "rb"
+
+[engine]
+interval_ms = 250
+"#;
+
+    #[test]
+    fn engine_sections_load_with_defaults() {
+        let c = load(&format!("{GOOD}{ENGINE}")).unwrap();
+        let fleet = c.fleet.as_ref().unwrap();
+        assert_eq!((fleet.threshold, fleet.sign_attempts), (2, 3));
+        assert_eq!(fleet.endpoints().len(), 2);
+        let eth = c
+            .ethereum
+            .as_ref()
+            .unwrap()
+            .depth()
+            .engine_config("devnet")
+            .unwrap();
+        assert_eq!((eth.depth, eth.fleet_id.as_str()), (2, "devnet"));
+        // No confirmations given: z from q = 0.1, ε = 10⁻³.
+        let btc = c
+            .bitcoin
+            .as_ref()
+            .unwrap()
+            .depth()
+            .engine_config("devnet")
+            .unwrap();
+        assert_eq!(btc.depth, 6);
+        assert_eq!(c.engine.interval_ms, 250);
+        assert!(
+            !format!("{:?}", c.bitcoin).contains("\"k\""),
+            "api key redacted"
+        );
+    }
+
+    #[test]
+    fn bad_engine_sections_are_named() {
+        let full = format!("{GOOD}{ENGINE}");
+        for (from, to, key) in [
+            ("threshold = 2", "threshold = 3", "fleet.threshold"),
+            ("threshold = 2", "threshold = 0", "fleet.threshold"),
+            ("index = 2", "index = 1", "fleet.signers"),
+            (
+                "https://127.0.0.1:7102",
+                "http://127.0.0.1:7102",
+                "fleet.signers",
+            ),
+            ("hrp = \"rb\"", "hrp = \"\"", "bitcoin.hrp"),
+            ("confirmations = 2", "confirmations = 0", "confirmations"),
+            (
+                "chain_id = 31337",
+                "chain_id = 31337\nattacker_share = 0.6",
+                "attacker_share",
+            ),
+            ("interval_ms = 250", "interval_ms = 0", "engine.interval_ms"),
+            ("fleet_id = \"devnet\"", "fleet_id = \"\"", "fleet.fleet_id"),
+        ] {
+            let e = load(&full.replace(from, to)).unwrap_err();
+            assert!(
+                e.to_string().contains(&format!("`{key}`")),
+                "{from} -> {to}: {e}"
+            );
+        }
+        let e = load(&full.replace("[engine]", "[engine]\nspeed = 1")).unwrap_err();
+        assert!(e.to_string().contains("unknown field `speed`"), "{e}");
     }
 
     #[test]
