@@ -708,7 +708,7 @@ interval_ms = 250
             (
                 "chain_id = 31337",
                 "chain_id = 31337\nattacker_share = 0.6",
-                "attacker_share",
+                "attacker_share or risk",
             ),
             ("interval_ms = 250", "interval_ms = 0", "engine.interval_ms"),
             ("fleet_id = \"devnet\"", "fleet_id = \"\"", "fleet.fleet_id"),
