@@ -191,6 +191,14 @@ impl<A: ChainAdapter, S: OrderSigner> LockOutSaga<'_, A, S> {
         pending.sort_by_key(|(id, r)| (r.requested_height, *id));
         let mut out = StepOutcome::default();
         for (id, record) in pending {
+            // A refund once decided stands: it is proposed again until a block holds it, and
+            // this lock-out is never signed meanwhile (the quorum may come back between the
+            // decision and the block).
+            if let Some(reason) = self.journal.refund_reason(&id)? {
+                out.txs.push(settle(id, LockOutOutcome::Refunded));
+                out.statuses.push((id, SagaStatus::RefundProposed(reason)));
+                continue;
+            }
             let (tx, status) = match record.status {
                 LockOutStatus::Locked => self.locked(chain, &id, &record, now_unix_secs).await?,
                 _ => self.committed(chain, &id, &record, now_unix_secs).await?,
