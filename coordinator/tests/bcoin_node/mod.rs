@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 
 use coordinator::adapter::bitcoin::{BitcoinAdapter, BitcoinConfig};
 use coordinator::adapter::jsonrpc::JsonRpcClient;
+use coordinator::adapter::{ChainAdapter, FleetAddress, FleetSignature, Spend, WithdrawalPlan};
+use k256::ecdsa::SigningKey;
+use serde_json::json;
 
 /// How long the node may take to answer its first call.
 const START_TIMEOUT: Duration = Duration::from_secs(40);
@@ -128,4 +131,85 @@ impl Drop for BcoinNode {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A key outside the fleet (the miner, the destination).
+pub struct Outside {
+    pub key: SigningKey,
+    pub fleet: FleetAddress,
+}
+
+pub fn outside(adapter: &BitcoinAdapter, seed: u8) -> Outside {
+    let key = SigningKey::from_bytes(&[seed; 32].into()).unwrap();
+    let public_key = k256::PublicKey::from(key.verifying_key());
+    Outside {
+        fleet: FleetAddress {
+            path: vec![],
+            address: adapter.address(&public_key).unwrap(),
+            public_key,
+        },
+        key,
+    }
+}
+
+pub async fn mine(adapter: &BitcoinAdapter, blocks: u64, to: &str) {
+    let _: Vec<String> = adapter
+        .rpc()
+        .call("generatetoaddress", json!([blocks, to]))
+        .await
+        .unwrap();
+}
+
+pub async fn segwit_active(adapter: &BitcoinAdapter) -> bool {
+    let info: serde_json::Value = adapter
+        .rpc()
+        .call("getblockchaininfo", json!([]))
+        .await
+        .unwrap();
+    info["bip9_softforks"]["segwit"]["status"] == "active"
+}
+
+/// The miner pays `amount` (fee included) to `to` from its coinbases; returns the spends.
+pub async fn miner_pays(
+    adapter: &BitcoinAdapter,
+    miner: &Outside,
+    to: &str,
+    amount: u128,
+    reserved: Vec<Spend>,
+) -> Vec<Spend> {
+    let plan = WithdrawalPlan {
+        to: to.into(),
+        amount,
+        sources: vec![miner.fleet.clone()],
+        change: Some(miner.fleet.clone()),
+        reserved,
+    };
+    let unsigned = adapter.build_withdrawal(&plan).await.unwrap();
+    let sigs: Vec<FleetSignature> = unsigned
+        .inputs
+        .iter()
+        .map(|i| {
+            let (signature, recovery_id) = miner.key.sign_prehash_recoverable(&i.digest).unwrap();
+            FleetSignature {
+                signature,
+                recovery_id,
+            }
+        })
+        .collect();
+    let signed = adapter.attach_signatures(&unsigned, &sigs).unwrap();
+    adapter.broadcast(&signed).await.unwrap();
+    unsigned.spends
+}
+
+/// Mines until segwit is active (bcoin regtest activates it by BIP9 signalling: three
+/// windows of 144 blocks), paying the coinbases to `to`, then one more block.
+pub async fn activate_segwit(adapter: &BitcoinAdapter, to: &str) {
+    mine(adapter, 431, to).await;
+    let mut tries = 0;
+    while !segwit_active(adapter).await {
+        tries += 1;
+        assert!(tries < 20, "segwit not active");
+        mine(adapter, 1, to).await;
+    }
+    mine(adapter, 1, to).await;
 }
