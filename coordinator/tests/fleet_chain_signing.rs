@@ -133,6 +133,25 @@ async fn signers_sign_what_the_chain_committed_and_nothing_else() {
         )
         .unwrap();
 
+    // A presignature made ahead (warm pool): the next signature needs only the signing
+    // round, and the pooled id is used once.
+    fleet
+        .fill_pool(&key, &path, Duration::from_secs(120))
+        .await
+        .unwrap();
+    assert_eq!(fleet.pooled(&key, &path), 1);
+    assert_eq!(fleet.pooled(&key, &[0, 6]), 0, "bound to its path");
+    let pooled = fleet.sign(&job, 1, Duration::from_secs(120)).await.unwrap();
+    assert_eq!(fleet.pooled(&key, &path), 0);
+    assert_ne!(pooled.signature, signed.signature);
+    secp256k1::SECP256K1
+        .verify_ecdsa(
+            &secp256k1::Message::from_digest(keccak(&message)),
+            &secp256k1::ecdsa::Signature::from_compact(&pooled.signature.to_bytes()).unwrap(),
+            &secp_key,
+        )
+        .unwrap();
+
     // Signer 1 goes down: the client's first choice fails to start and the retry signs
     // with the remaining two.
     signers.stop(1).await;
