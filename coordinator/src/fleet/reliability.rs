@@ -83,7 +83,7 @@ impl Reliability {
     pub fn choosable(&self, signer: u16, now: Instant) -> bool {
         self.records
             .get(&signer)
-            .is_some_and(|r| !r.excluded_until.is_some_and(|until| until > now))
+            .is_some_and(|r| r.excluded_until.is_none_or(|until| until <= now))
     }
 
     /// The `t` most reliable signers among `holders` that are not in `avoid` and not cooling
