@@ -19,6 +19,35 @@
 //! max_transactions = 10000
 //! max_bytes = 16777216
 //! max_per_sender = 64
+//!
+//! [fleet]                            # optional: without it no DKG runs and no lock-out is signed
+//! fleet_id = "devnet"                # the signers' fleet id (written into every signing order)
+//! threshold = 3                      # t of the keys the chain's RequestKeygen asks for
+//! session_timeout_secs = 600         # optional: per DKG / signing session
+//! sign_attempts = 3                  # optional: signer subsets tried per signature
+//! signers = [{ index = 1, url = "https://127.0.0.1:7101" }, ...]
+//!
+//! [ethereum]                         # optional: enables mETH lock-in and lock-out
+//! rpc_url = "http://127.0.0.1:8545"
+//! chain_id = 31337                   # checked against the node's eth_chainId
+//! legacy_transactions = false        # optional: EIP-155 type-0 instead of EIP-1559
+//!
+//! [bitcoin]                          # optional: enables mBTC (a bcoin node)
+//! url = "http://127.0.0.1:48332"
+//! api_key = "..."
+//! hrp = "bc"                         # bech32 prefix: bc, tb, bcrt, rb (bcoin regtest)
+//! fee_rate_sat_per_vb = 2            # optional
+//!
+//! # Both chain sections also take (each optional):
+//! # confirmations = 6                # z; default from attacker_share and risk
+//! # attacker_share = 0.1             # q of the catch-up probability P(z)
+//! # risk = 0.001                     # ε: z is the least depth with P(z) ≤ ε
+//! # start_height = 0                 # first external height that can hold deposits
+//! # order_ttl_secs = 3600            # how long a signing order stays valid
+//! # commit_timeout_blocks = 60       # lock-out without a committed order after this: refund
+//!
+//! [engine]                           # optional
+//! interval_ms = 1000                 # how often the watchers and sagas run
 //! ```
 
 use std::net::SocketAddr;
@@ -56,6 +85,284 @@ pub struct Config {
     /// Mempool caps.
     #[serde(default)]
     pub mempool: MempoolSection,
+    /// The signer fleet.
+    #[serde(default)]
+    pub fleet: Option<FleetSection>,
+    /// The Ethereum node (mETH).
+    #[serde(default)]
+    pub ethereum: Option<EthereumSection>,
+    /// The Bitcoin node (mBTC).
+    #[serde(default)]
+    pub bitcoin: Option<BitcoinSection>,
+    /// The contract engine's loop.
+    #[serde(default)]
+    pub engine: EngineSection,
+}
+
+/// `[fleet]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetSection {
+    /// The signers' fleet id.
+    pub fleet_id: String,
+    /// Threshold t of the keys generated for the chain.
+    pub threshold: u16,
+    /// Limit of one DKG or signing session, in seconds.
+    #[serde(default = "default_session_timeout")]
+    pub session_timeout_secs: u64,
+    /// Signer subsets tried per signature.
+    #[serde(default = "default_sign_attempts")]
+    pub sign_attempts: usize,
+    /// Every signer.
+    pub signers: Vec<SignerSection>,
+}
+
+fn default_session_timeout() -> u64 {
+    600
+}
+
+fn default_sign_attempts() -> usize {
+    3
+}
+
+/// One `[[fleet.signers]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignerSection {
+    /// Its index (certificate `custody://signer/<index>`).
+    pub index: u16,
+    /// `https://HOST:PORT`.
+    pub url: String,
+}
+
+/// What both external chain sections set about deposits and lock-outs (written flat in
+/// each section: serde cannot flatten a struct into one that refuses unknown keys).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DepthSettings {
+    /// z, overriding the computed one.
+    pub confirmations: Option<u64>,
+    /// q (default 0.1).
+    pub attacker_share: Option<f64>,
+    /// ε (default 10⁻³).
+    pub risk: Option<f64>,
+    /// First external height that can hold deposits (default 0).
+    pub start_height: Option<u64>,
+    /// Lifetime of a signing order in seconds (default 3600).
+    pub order_ttl_secs: Option<u64>,
+    /// Chain blocks a lock-out may wait for its committed order (default 60).
+    pub commit_timeout_blocks: Option<u64>,
+}
+
+impl FleetSection {
+    /// The signer endpoints.
+    pub fn endpoints(&self) -> Vec<crate::fleet::SignerEndpoint> {
+        self.signers
+            .iter()
+            .map(|s| crate::fleet::SignerEndpoint {
+                index: s.index,
+                url: s.url.clone(),
+            })
+            .collect()
+    }
+
+    fn check(&self) -> Result<(), (&'static str, String)> {
+        if self.fleet_id.is_empty() {
+            return Err(("fleet.fleet_id", "must not be empty".into()));
+        }
+        if self.signers.is_empty() {
+            return Err(("fleet.signers", "must list at least one signer".into()));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for s in &self.signers {
+            if s.index == 0 || !seen.insert(s.index) {
+                return Err((
+                    "fleet.signers",
+                    format!("signer index {} is 0 or listed twice", s.index),
+                ));
+            }
+            if !s.url.starts_with("https://") {
+                return Err((
+                    "fleet.signers",
+                    format!("signer {}: the url must start with https://", s.index),
+                ));
+            }
+        }
+        if self.threshold == 0 || usize::from(self.threshold) > self.signers.len() {
+            return Err((
+                "fleet.threshold",
+                format!("must be 1 to {} (the signers listed)", self.signers.len()),
+            ));
+        }
+        if self.session_timeout_secs == 0 {
+            return Err(("fleet.session_timeout_secs", "must be at least 1".into()));
+        }
+        if self.sign_attempts == 0 {
+            return Err(("fleet.sign_attempts", "must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+impl DepthSettings {
+    /// The engine settings for one asset: z from `confirmations`, or from the catch-up
+    /// probability for (q, ε) (defaults 0.1 and 10⁻³, giving 6).
+    pub fn engine_config(
+        &self,
+        fleet_id: &str,
+    ) -> Result<crate::engine::EngineConfig, (&'static str, String)> {
+        // Computed even when `confirmations` overrides it, so that a q or ε out of range
+        // is refused rather than silently ignored.
+        let computed = crate::engine::EngineConfig::depth_for(
+            self.attacker_share.unwrap_or(0.1),
+            self.risk.unwrap_or(1e-3),
+        )
+        .map_err(|e| ("attacker_share or risk", e.to_string()))?;
+        let depth = match self.confirmations {
+            Some(0) => return Err(("confirmations", "must be at least 1".into())),
+            Some(z) => z,
+            None => computed,
+        };
+        let order_ttl_secs = self.order_ttl_secs.unwrap_or(3600);
+        let commit_timeout_blocks = self.commit_timeout_blocks.unwrap_or(60);
+        if order_ttl_secs == 0 {
+            return Err(("order_ttl_secs", "must be at least 1".into()));
+        }
+        if commit_timeout_blocks == 0 {
+            return Err(("commit_timeout_blocks", "must be at least 1".into()));
+        }
+        Ok(crate::engine::EngineConfig {
+            depth,
+            reorg_margin: depth,
+            start_height: self.start_height.unwrap_or(0),
+            max_scan_blocks: 1000,
+            fleet_id: fleet_id.to_owned(),
+            order_ttl_secs,
+            commit_timeout_blocks,
+        })
+    }
+}
+
+/// `[ethereum]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EthereumSection {
+    /// The node's JSON-RPC URL.
+    pub rpc_url: String,
+    /// EIP-155 chain id.
+    pub chain_id: u64,
+    /// Type-0 EIP-155 transactions instead of EIP-1559.
+    #[serde(default)]
+    pub legacy_transactions: bool,
+    /// See [`DepthSettings::confirmations`].
+    #[serde(default)]
+    pub confirmations: Option<u64>,
+    /// See [`DepthSettings::attacker_share`].
+    #[serde(default)]
+    pub attacker_share: Option<f64>,
+    /// See [`DepthSettings::risk`].
+    #[serde(default)]
+    pub risk: Option<f64>,
+    /// See [`DepthSettings::start_height`].
+    #[serde(default)]
+    pub start_height: Option<u64>,
+    /// See [`DepthSettings::order_ttl_secs`].
+    #[serde(default)]
+    pub order_ttl_secs: Option<u64>,
+    /// See [`DepthSettings::commit_timeout_blocks`].
+    #[serde(default)]
+    pub commit_timeout_blocks: Option<u64>,
+}
+
+impl EthereumSection {
+    /// The depth and timeout settings of the section.
+    pub fn depth(&self) -> DepthSettings {
+        DepthSettings {
+            confirmations: self.confirmations,
+            attacker_share: self.attacker_share,
+            risk: self.risk,
+            start_height: self.start_height,
+            order_ttl_secs: self.order_ttl_secs,
+            commit_timeout_blocks: self.commit_timeout_blocks,
+        }
+    }
+}
+
+/// `[bitcoin]`.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BitcoinSection {
+    /// The bcoin node's HTTP endpoint.
+    pub url: String,
+    /// Its `--api-key`.
+    pub api_key: String,
+    /// bech32 human-readable part.
+    pub hrp: String,
+    /// Fee rate, satoshi per virtual byte.
+    #[serde(default)]
+    pub fee_rate_sat_per_vb: Option<u64>,
+    /// See [`DepthSettings::confirmations`].
+    #[serde(default)]
+    pub confirmations: Option<u64>,
+    /// See [`DepthSettings::attacker_share`].
+    #[serde(default)]
+    pub attacker_share: Option<f64>,
+    /// See [`DepthSettings::risk`].
+    #[serde(default)]
+    pub risk: Option<f64>,
+    /// See [`DepthSettings::start_height`].
+    #[serde(default)]
+    pub start_height: Option<u64>,
+    /// See [`DepthSettings::order_ttl_secs`].
+    #[serde(default)]
+    pub order_ttl_secs: Option<u64>,
+    /// See [`DepthSettings::commit_timeout_blocks`].
+    #[serde(default)]
+    pub commit_timeout_blocks: Option<u64>,
+}
+
+impl BitcoinSection {
+    /// The depth and timeout settings of the section.
+    pub fn depth(&self) -> DepthSettings {
+        DepthSettings {
+            confirmations: self.confirmations,
+            attacker_share: self.attacker_share,
+            risk: self.risk,
+            start_height: self.start_height,
+            order_ttl_secs: self.order_ttl_secs,
+            commit_timeout_blocks: self.commit_timeout_blocks,
+        }
+    }
+}
+
+impl std::fmt::Debug for BitcoinSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BitcoinSection")
+            .field("url", &self.url)
+            .field("api_key", &"<redacted>")
+            .field("hrp", &self.hrp)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `[engine]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineSection {
+    /// How often the deposit watchers and lock-out sagas run, in milliseconds.
+    #[serde(default = "default_engine_interval")]
+    pub interval_ms: u64,
+}
+
+impl Default for EngineSection {
+    fn default() -> Self {
+        Self {
+            interval_ms: default_engine_interval(),
+        }
+    }
+}
+
+fn default_engine_interval() -> u64 {
+    1000
 }
 
 fn default_block_interval() -> u64 {
@@ -163,6 +470,41 @@ impl Config {
             return Err(invalid("wait_timeout_ms", "must be at least 1"));
         }
         config.admin_address().map_err(|r| invalid("admin", r))?;
+        if config.engine.interval_ms == 0 {
+            return Err(invalid("engine.interval_ms", "must be at least 1"));
+        }
+        if let Some(fleet) = &config.fleet {
+            fleet.check().map_err(|(key, r)| invalid(key, &r))?;
+        }
+        let fleet_id = config
+            .fleet
+            .as_ref()
+            .map(|f| f.fleet_id.as_str())
+            .unwrap_or("");
+        if let Some(eth) = &config.ethereum {
+            eth.depth()
+                .engine_config(fleet_id)
+                .map_err(|(key, r)| invalid(key, &r))?;
+            if !eth.rpc_url.starts_with("http://") && !eth.rpc_url.starts_with("https://") {
+                return Err(invalid(
+                    "ethereum.rpc_url",
+                    "must be an http:// or https:// URL",
+                ));
+            }
+        }
+        if let Some(btc) = &config.bitcoin {
+            btc.depth()
+                .engine_config(fleet_id)
+                .map_err(|(key, r)| invalid(key, &r))?;
+            crate::adapter::bitcoin::address::parse_hrp(&btc.hrp)
+                .map_err(|e| invalid("bitcoin.hrp", &e.to_string()))?;
+            if !btc.url.starts_with("http://") && !btc.url.starts_with("https://") {
+                return Err(invalid("bitcoin.url", "must be an http:// or https:// URL"));
+            }
+            if btc.fee_rate_sat_per_vb == Some(0) {
+                return Err(invalid("bitcoin.fee_rate_sat_per_vb", "must be at least 1"));
+            }
+        }
         Ok(config)
     }
 
@@ -297,6 +639,88 @@ key = "key.pem"
         ))
         .unwrap_err();
         assert!(e.to_string().contains("`block_interval_ms`"), "{e}");
+    }
+
+    const ENGINE: &str = r#"
+[fleet]
+fleet_id = "devnet"
+threshold = 2
+signers = [{ index = 1, url = "https://127.0.0.1:7101" }, { index = 2, url = "https://127.0.0.1:7102" }]
+
+[ethereum]
+rpc_url = "http://127.0.0.1:8545"
+chain_id = 31337
+confirmations = 2
+
+[bitcoin]
+url = "http://127.0.0.1:48443"
+api_key = "k"
+hrp = "rb"
+
+[engine]
+interval_ms = 250
+"#;
+
+    #[test]
+    fn engine_sections_load_with_defaults() {
+        let c = load(&format!("{GOOD}{ENGINE}")).unwrap();
+        let fleet = c.fleet.as_ref().unwrap();
+        assert_eq!((fleet.threshold, fleet.sign_attempts), (2, 3));
+        assert_eq!(fleet.endpoints().len(), 2);
+        let eth = c
+            .ethereum
+            .as_ref()
+            .unwrap()
+            .depth()
+            .engine_config("devnet")
+            .unwrap();
+        assert_eq!((eth.depth, eth.fleet_id.as_str()), (2, "devnet"));
+        // No confirmations given: z from q = 0.1, ε = 10⁻³.
+        let btc = c
+            .bitcoin
+            .as_ref()
+            .unwrap()
+            .depth()
+            .engine_config("devnet")
+            .unwrap();
+        assert_eq!(btc.depth, 6);
+        assert_eq!(c.engine.interval_ms, 250);
+        assert!(
+            !format!("{:?}", c.bitcoin).contains("\"k\""),
+            "api key redacted"
+        );
+    }
+
+    #[test]
+    fn bad_engine_sections_are_named() {
+        let full = format!("{GOOD}{ENGINE}");
+        for (from, to, key) in [
+            ("threshold = 2", "threshold = 3", "fleet.threshold"),
+            ("threshold = 2", "threshold = 0", "fleet.threshold"),
+            ("index = 2", "index = 1", "fleet.signers"),
+            (
+                "https://127.0.0.1:7102",
+                "http://127.0.0.1:7102",
+                "fleet.signers",
+            ),
+            ("hrp = \"rb\"", "hrp = \"\"", "bitcoin.hrp"),
+            ("confirmations = 2", "confirmations = 0", "confirmations"),
+            (
+                "chain_id = 31337",
+                "chain_id = 31337\nattacker_share = 0.6",
+                "attacker_share or risk",
+            ),
+            ("interval_ms = 250", "interval_ms = 0", "engine.interval_ms"),
+            ("fleet_id = \"devnet\"", "fleet_id = \"\"", "fleet.fleet_id"),
+        ] {
+            let e = load(&full.replace(from, to)).unwrap_err();
+            assert!(
+                e.to_string().contains(&format!("`{key}`")),
+                "{from} -> {to}: {e}"
+            );
+        }
+        let e = load(&full.replace("[engine]", "[engine]\nspeed = 1")).unwrap_err();
+        assert!(e.to_string().contains("unknown field `speed`"), "{e}");
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! | [`client`] | a caller of the public API (the `custody` CLI and the devnet use it) |
 //! | [`devnet`] | `coordinator devnet`: dev chains, 5 signers, a coordinator, a scripted lock-in and lock-out |
 //! | [`fleet`] | sessions on the signer fleet over mTLS: DKG, presign, sign; signers by reliability |
+//! | [`runner`] | the engine loop of `coordinator run`: DKG for key requests, watcher and saga per asset |
 #![forbid(unsafe_code)]
 
 pub mod adapter;
@@ -25,3 +26,4 @@ pub mod devnet;
 pub mod engine;
 pub mod fleet;
 pub mod node;
+pub mod runner;

@@ -12,12 +12,19 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use coordinator::chain::{Chain, Consensus, Genesis, SoloConsensus};
+use coordinator::adapter::bitcoin::{BitcoinAdapter, BitcoinConfig};
+use coordinator::adapter::ethereum::{EthTxType, EthereumAdapter, EthereumConfig};
+use coordinator::api::ExternalAddresses;
+use coordinator::chain::{Asset, Chain, Consensus, Genesis, SoloConsensus};
 use coordinator::config::{self, Config};
+use coordinator::engine::{FleetSigner, Journal};
+use coordinator::fleet::FleetClient;
 use coordinator::node::Node;
+use coordinator::runner::{Engine, KeygenSettings};
 use custody_proto::identity::Role;
 use custody_proto::tls::TlsMaterial;
 
@@ -112,6 +119,12 @@ enum RunError {
     Api(#[from] coordinator::api::ApiError),
     #[error("devnet: {0}")]
     Devnet(#[from] coordinator::devnet::DevnetError),
+    #[error("engine: {0}")]
+    Engine(#[from] coordinator::engine::EngineError),
+    #[error("fleet: {0}")]
+    Fleet(#[from] coordinator::fleet::FleetError),
+    #[error("bitcoin adapter: {0}")]
+    Adapter(#[from] coordinator::adapter::AdapterError),
 }
 
 fn main() -> ExitCode {
@@ -197,6 +210,8 @@ fn run(path: &std::path::Path) -> Result<(), RunError> {
     runtime.block_on(async move {
         let chain = Chain::open(&config.data_dir.join("chain"), genesis, consensus)?;
         let (node, _producer) = Node::start(chain, config.node_config());
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let tasks = start_engine(&config, &tls, &node, stopped)?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|source| RunError::Bind {
@@ -212,11 +227,115 @@ fn run(path: &std::path::Path) -> Result<(), RunError> {
             &tls,
             listener,
             Duration::from_millis(config.wait_timeout_ms),
+            ExternalAddresses {
+                ethereum: config.ethereum.is_some(),
+                bitcoin_hrp: config.bitcoin.as_ref().map(|b| b.hrp.clone()),
+            },
             shutdown_signal(),
         )
         .await?;
+        let _ = stop.send(true);
+        for task in tasks {
+            if tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .is_err()
+            {
+                tracing::warn!("an engine task did not stop within 10 s");
+            }
+        }
         Ok(())
     })
+}
+
+/// Starts the engine tasks the configuration asks for: the DKG of key requests (with
+/// `[fleet]`), and the deposit watcher and lock-out saga of mETH (`[ethereum]`) and mBTC
+/// (`[bitcoin]`). An Ethereum node that is not up yet is connected to in the background.
+fn start_engine(
+    config: &Config,
+    tls: &TlsMaterial,
+    node: &Node<SoloConsensus>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<Vec<tokio::task::JoinHandle<()>>, RunError> {
+    let journal = Arc::new(Journal::open(&config.data_dir.join("journal"))?);
+    let fleet = match &config.fleet {
+        Some(f) => Some(Arc::new(FleetSigner {
+            client: FleetClient::connect(tls, &f.endpoints())?,
+            attempts: f.sign_attempts,
+            limit: Duration::from_secs(f.session_timeout_secs),
+        })),
+        None => {
+            tracing::warn!("no [fleet] configured: no DKG runs and no lock-out is signed");
+            None
+        }
+    };
+    let fleet_id = config
+        .fleet
+        .as_ref()
+        .map(|f| f.fleet_id.clone())
+        .unwrap_or_default();
+    let engine = Engine {
+        node: node.clone(),
+        journal,
+        fleet,
+        interval: Duration::from_millis(config.engine.interval_ms),
+    };
+    let mut tasks = Vec::new();
+    if let Some(f) = &config.fleet {
+        tasks.extend(engine.spawn_keygen(
+            KeygenSettings {
+                threshold: f.threshold,
+                limit: Duration::from_secs(f.session_timeout_secs),
+            },
+            stop.clone(),
+        ));
+    }
+    // Config::load checked these sections; an error here is a bug, reported as such.
+    let engine_config = |depth: coordinator::config::DepthSettings| {
+        depth.engine_config(&fleet_id).map_err(|(key, reason)| {
+            coordinator::engine::EngineError::Config(format!("{key}: {reason}"))
+        })
+    };
+    if let Some(eth) = &config.ethereum {
+        let mut adapter_config = EthereumConfig::new(eth.rpc_url.clone(), eth.chain_id);
+        if eth.legacy_transactions {
+            adapter_config.tx_type = EthTxType::LegacyEip155;
+        }
+        let asset_config = engine_config(eth.depth())?;
+        let engine = engine.clone();
+        let mut stop = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            let adapter = loop {
+                match EthereumAdapter::connect(adapter_config.clone()).await {
+                    Ok(a) => break a,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "Ethereum node not usable yet; retrying");
+                    }
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                    _ = stop.changed() => return,
+                }
+            };
+            tracing::info!(depth = asset_config.depth, "mETH engine running");
+            let _ = engine
+                .spawn_asset(Asset::METH, adapter, asset_config, stop)
+                .await;
+        }));
+    }
+    if let Some(btc) = &config.bitcoin {
+        let mut adapter_config = BitcoinConfig::bcoin_regtest(&btc.url, &btc.api_key);
+        adapter_config.hrp = btc.hrp.clone();
+        if let Some(rate) = btc.fee_rate_sat_per_vb {
+            adapter_config.fee_rate_sat_per_vb = rate;
+        }
+        let asset_config = engine_config(btc.depth())?;
+        // Spend only coins the chain could have credited.
+        adapter_config.min_input_confirmations = asset_config.depth;
+        let adapter = BitcoinAdapter::new(adapter_config)?;
+        tracing::info!(depth = asset_config.depth, "mBTC engine running");
+        tasks.push(engine.spawn_asset(Asset::MBTC, adapter, asset_config, stop.clone()));
+    }
+    Ok(tasks)
 }
 
 async fn shutdown_signal() {

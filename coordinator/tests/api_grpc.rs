@@ -789,6 +789,29 @@ async fn recorded_fleet_key_is_in_status_and_events() {
     )
     .await
     .unwrap();
+    // A deposit address issued before the DKG has a path but no external address yet.
+    for (nonce, asset) in [(1, Asset::METH), (2, Asset::MBTC)] {
+        submit(
+            &mut client,
+            signed(&h.admin, nonce, TxBody::RequestDepositAddress { asset }),
+            true,
+        )
+        .await
+        .unwrap();
+    }
+    let deposit_addresses = |mut client: CoordinatorClient<tonic::transport::Channel>| async move {
+        client
+            .get_deposit_addresses(pb::GetDepositAddressesRequest {
+                account: h.admin.address.0.to_vec(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .addresses
+    };
+    let before = deposit_addresses(h.client()).await;
+    assert_eq!(before.len(), 2);
+    assert!(before.iter().all(|a| a.address.is_empty()), "{before:?}");
     let request_id = h
         .node
         .with_chain(|c| c.pending_keygen_requests().unwrap())
@@ -827,6 +850,32 @@ async fn recorded_fleet_key_is_in_status_and_events() {
         .unwrap()
         .into_inner();
     assert_eq!(status.fleet_key.as_ref(), Some(&expected));
+
+    // Now the API derives them from the recorded key: the Ethereum one is checked against
+    // alloy's own address of the child key.
+    let after = deposit_addresses(h.client()).await;
+    let key = coordinator::engine::keys::fleet_key(
+        &h.node
+            .with_chain(|c| c.latest_fleet_key().unwrap().unwrap().1)
+            .unwrap(),
+        0,
+    )
+    .unwrap();
+    let eth = after
+        .iter()
+        .find(|a| a.asset == pb::Asset::Meth as i32)
+        .unwrap();
+    let child = key.child_key(&eth.path).unwrap();
+    let uncompressed = k256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&child, false);
+    let expected_eth =
+        alloy_primitives::Address::from_raw_public_key(&uncompressed.as_bytes()[1..])
+            .to_checksum(None);
+    assert_eq!(eth.address, expected_eth);
+    let btc = after
+        .iter()
+        .find(|a| a.asset == pb::Asset::Mbtc as i32)
+        .unwrap();
+    assert!(btc.address.starts_with("rb1q"), "{btc:?}");
 
     let mut stream = client
         .stream_events(pb::StreamEventsRequest {

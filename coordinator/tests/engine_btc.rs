@@ -12,87 +12,16 @@ mod support;
 
 use std::sync::atomic::Ordering;
 
-use bcoin_node::BcoinNode;
+use bcoin_node::{activate_segwit, mine, miner_pays, outside, BcoinNode};
 use common::{signed, user, CHAIN_ID};
-use coordinator::adapter::bitcoin::BitcoinAdapter;
-use coordinator::adapter::{ChainAdapter, FleetAddress, FleetSignature, Spend, WithdrawalPlan};
+use coordinator::adapter::ChainAdapter;
 use coordinator::chain::{lockout_id, Asset, BlockTx, Chain, LockOutStatus, SoloConsensus, TxBody};
 use coordinator::engine::addresses::{change_path, fleet_address};
 use coordinator::engine::keys::record_fleet_key;
 use coordinator::engine::{DepositWatcher, EngineConfig, Journal, LockOutSaga, SagaStatus};
-use k256::ecdsa::SigningKey;
-use serde_json::json;
 use support::local_fleet::LocalFleet;
 
 const BTC: u128 = 100_000_000;
-
-/// A key outside the fleet (the miner, the destination).
-struct Outside {
-    key: SigningKey,
-    fleet: FleetAddress,
-}
-
-fn outside(adapter: &BitcoinAdapter, seed: u8) -> Outside {
-    let key = SigningKey::from_bytes(&[seed; 32].into()).unwrap();
-    let public_key = k256::PublicKey::from(key.verifying_key());
-    Outside {
-        fleet: FleetAddress {
-            path: vec![],
-            address: adapter.address(&public_key).unwrap(),
-            public_key,
-        },
-        key,
-    }
-}
-
-async fn mine(adapter: &BitcoinAdapter, blocks: u64, to: &str) {
-    let _: Vec<String> = adapter
-        .rpc()
-        .call("generatetoaddress", json!([blocks, to]))
-        .await
-        .unwrap();
-}
-
-async fn segwit_active(adapter: &BitcoinAdapter) -> bool {
-    let info: serde_json::Value = adapter
-        .rpc()
-        .call("getblockchaininfo", json!([]))
-        .await
-        .unwrap();
-    info["bip9_softforks"]["segwit"]["status"] == "active"
-}
-
-/// The miner pays `amount` (fee included) to `to` from its coinbases; returns the spends.
-async fn miner_pays(
-    adapter: &BitcoinAdapter,
-    miner: &Outside,
-    to: &str,
-    amount: u128,
-    reserved: Vec<Spend>,
-) -> Vec<Spend> {
-    let plan = WithdrawalPlan {
-        to: to.into(),
-        amount,
-        sources: vec![miner.fleet.clone()],
-        change: Some(miner.fleet.clone()),
-        reserved,
-    };
-    let unsigned = adapter.build_withdrawal(&plan).await.unwrap();
-    let sigs: Vec<FleetSignature> = unsigned
-        .inputs
-        .iter()
-        .map(|i| {
-            let (signature, recovery_id) = miner.key.sign_prehash_recoverable(&i.digest).unwrap();
-            FleetSignature {
-                signature,
-                recovery_id,
-            }
-        })
-        .collect();
-    let signed = adapter.attach_signatures(&unsigned, &sigs).unwrap();
-    adapter.broadcast(&signed).await.unwrap();
-    unsigned.spends
-}
 
 fn block(chain: &mut Chain<SoloConsensus>, txs: &[BlockTx]) {
     let time = 1_000 * (chain.height() + 1);
@@ -109,15 +38,7 @@ async fn btc_deposits_credited_lock_out_with_change_paid_and_burned_change_not_c
     let a = node.adapter();
     let miner = outside(&a, 0x42);
     let dest = outside(&a, 0x43);
-    // bcoin regtest activates segwit by BIP9 signalling: three windows of 144 blocks.
-    mine(&a, 431, &miner.fleet.address).await;
-    let mut tries = 0;
-    while !segwit_active(&a).await {
-        tries += 1;
-        assert!(tries < 20, "segwit not active");
-        mine(&a, 1, &miner.fleet.address).await;
-    }
-    mine(&a, 1, &miner.fleet.address).await;
+    activate_segwit(&a, &miner.fleet.address).await;
 
     let dir = tempfile::tempdir().unwrap();
     let mut chain = common::open(&dir.path().join("chain"));

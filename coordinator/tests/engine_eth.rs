@@ -614,6 +614,16 @@ async fn quorum_lost_before_signing_refunds() {
         matches!(Env::status_of(&out, &id), Some(SagaStatus::RefundProposed(ref r)) if r.contains("quorum")),
         "{out:?}"
     );
+    // The quorum is back before the block holding the refund is made (the node loop steps
+    // the saga again meanwhile): the decided refund stands, nothing is signed.
+    env.fleet.down.store(false, Ordering::SeqCst);
+    let again = env.step().await;
+    assert!(
+        matches!(Env::status_of(&again, &id), Some(SagaStatus::RefundProposed(ref r)) if r.contains("quorum")),
+        "{again:?}"
+    );
+    assert_eq!(again.txs, out.txs);
+    assert_eq!(env.fleet.calls.load(Ordering::SeqCst), 0);
     env.block(&out.txs);
     assert_eq!(
         env.chain.lockout(&id).unwrap().unwrap().status,

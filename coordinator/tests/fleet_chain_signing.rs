@@ -8,85 +8,37 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+mod support;
 
 use std::time::Duration;
 
 use common::*;
 use coordinator::chain::{lockout_id, Asset, BlockTx, SystemTx, TxBody};
-use coordinator::fleet::{FleetClient, FleetError, SignJob, SignerEndpoint};
+use coordinator::fleet::{FleetClient, FleetError, SignJob};
 use custody_proto::chain::OrderCommitment;
 use custody_proto::order::{DigestRule, OrderInput, SigningOrder};
 use custody_proto::signer::v1::{Authorization, ChainAuthorization};
 use custody_proto::tls::TlsMaterial;
 use k256::elliptic_curve::sec1::ToEncodedPoint;
-use signer_node::config::{FleetId, NodeConfig};
-use signer_node::pki::{write_devnet, DevnetSpec};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use support::signers::Signers;
 
 const FLEET: &str = "chainfleet";
 
 /// Starts three signers pinned to the test chain's validator set; returns the coordinator's
-/// fleet client and the handles that stop the signers.
-async fn fleet(dir: &std::path::Path) -> (FleetClient, Vec<oneshot::Sender<()>>) {
-    let mut listeners = Vec::new();
-    for _ in 0..3 {
-        listeners.push(TcpListener::bind("127.0.0.1:0").await.unwrap());
-    }
-    let ports: Vec<u16> = listeners
-        .iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect();
-    let layout = write_devnet(&DevnetSpec {
-        fleet_id: FleetId::new(FLEET).unwrap(),
-        signers: 3,
-        coordinators: 1,
-        clients: vec![],
-        authorizers: 1,
-        quorum: 1,
-        host: "127.0.0.1".into(),
-        ports: ports.clone(),
-        out: dir.join("net"),
-    })
-    .unwrap();
+/// fleet client and the running signers.
+async fn fleet(dir: &std::path::Path) -> (FleetClient, Signers) {
     let validator = hex_string(validator_key(200).verifying_key().as_bytes());
-    let mut stops = Vec::new();
-    for (path, listener) in layout.signer_configs.iter().zip(listeners) {
-        let text = std::fs::read_to_string(path)
-            .unwrap()
-            .replace("fixture_primes = false", "fixture_primes = true")
-            .replace("ephemeral_vault = false", "ephemeral_vault = true");
-        let text = format!(
-            "{text}\n[chain]\nchain_id = \"{CHAIN_ID}\"\nvalidators = [{{ key = \"{validator}\", power = 1 }}]\n"
-        );
-        std::fs::write(path, text).unwrap();
-        let config = NodeConfig::load(path).unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(signer_node::launch::serve(
-            config,
-            Some(listener),
-            async move {
-                let _ = stopped.await;
-            },
-        ));
-        stops.push(stop);
-    }
-    let coordinator = &layout.coordinator_dirs[0];
+    let signers = Signers::start(dir, FLEET, 3, CHAIN_ID, &validator, &[]).await;
     let material = TlsMaterial::load(
-        &layout.ca_cert,
-        &coordinator.join("cert.pem"),
-        &coordinator.join("key.pem"),
+        &signers.layout.ca_cert,
+        &signers.coordinator_dir().join("cert.pem"),
+        &signers.coordinator_dir().join("key.pem"),
     )
     .unwrap();
-    let endpoints: Vec<SignerEndpoint> = ports
-        .iter()
-        .enumerate()
-        .map(|(i, p)| SignerEndpoint {
-            index: i as u16 + 1,
-            url: format!("https://127.0.0.1:{p}"),
-        })
-        .collect();
-    (FleetClient::connect(&material, &endpoints).unwrap(), stops)
+    (
+        FleetClient::connect(&material, &signers.endpoints).unwrap(),
+        signers,
+    )
 }
 
 fn hex_string(bytes: &[u8]) -> String {
@@ -101,7 +53,7 @@ fn keccak(message: &[u8]) -> [u8; 32] {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn signers_sign_what_the_chain_committed_and_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
-    let (fleet, mut stops) = fleet(dir.path()).await;
+    let (fleet, mut signers) = fleet(dir.path()).await;
 
     let key = fleet
         .keygen([7; 32], 2, &[1, 2, 3], Duration::from_secs(300))
@@ -181,10 +133,28 @@ async fn signers_sign_what_the_chain_committed_and_nothing_else() {
         )
         .unwrap();
 
+    // A presignature made ahead (warm pool): the next signature needs only the signing
+    // round, and the pooled id is used once.
+    fleet
+        .fill_pool(&key, &path, Duration::from_secs(120))
+        .await
+        .unwrap();
+    assert_eq!(fleet.pooled(&key, &path), 1);
+    assert_eq!(fleet.pooled(&key, &[0, 6]), 0, "bound to its path");
+    let pooled = fleet.sign(&job, 1, Duration::from_secs(120)).await.unwrap();
+    assert_eq!(fleet.pooled(&key, &path), 0);
+    assert_ne!(pooled.signature, signed.signature);
+    secp256k1::SECP256K1
+        .verify_ecdsa(
+            &secp256k1::Message::from_digest(keccak(&message)),
+            &secp256k1::ecdsa::Signature::from_compact(&pooled.signature.to_bytes()).unwrap(),
+            &secp_key,
+        )
+        .unwrap();
+
     // Signer 1 goes down: the client's first choice fails to start and the retry signs
     // with the remaining two.
-    let _ = stops.remove(0).send(());
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    signers.stop(1).await;
     let again = fleet.sign(&job, 3, Duration::from_secs(120)).await.unwrap();
     assert_ne!(
         again.signature, signed.signature,

@@ -74,11 +74,12 @@ pub fn account(address: &Address, a: &Account) -> pb::Account {
 }
 
 /// A deposit address message.
-pub fn deposit_address(d: &DepositAddress) -> pb::DepositAddress {
+pub fn deposit_address(d: &DepositAddress, external: String) -> pb::DepositAddress {
     pb::DepositAddress {
         asset: asset_to_pb(d.asset),
         path: d.path.indices().iter().map(|i| i.get()).collect(),
         height: d.height,
+        address: external,
     }
 }
 

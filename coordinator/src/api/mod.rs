@@ -69,12 +69,51 @@ pub enum ApiError {
 pub struct CoordinatorService<C: Consensus> {
     node: Node<C>,
     wait_timeout: Duration,
+    addresses: ExternalAddresses,
+}
+
+/// Which external address formats the API can render for deposit paths: those of the chains
+/// this coordinator runs an adapter for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExternalAddresses {
+    /// mETH addresses (EIP-55).
+    pub ethereum: bool,
+    /// The bech32 prefix of mBTC addresses (P2WPKH), if Bitcoin is configured.
+    pub bitcoin_hrp: Option<String>,
+}
+
+impl ExternalAddresses {
+    /// The external address of `asset` at `path` below `key`, or `None` if this
+    /// coordinator has no format for the asset.
+    pub fn render(
+        &self,
+        asset: crate::chain::Asset,
+        key: &crate::fleet::FleetKey,
+        path: &[u32],
+    ) -> Option<String> {
+        let child = key.child_key(path).ok()?;
+        if asset == crate::chain::Asset::METH && self.ethereum {
+            let a = crate::adapter::ethereum::tx::address_of(&child);
+            return Some(crate::adapter::ethereum::tx::checksummed(&a));
+        }
+        if asset == crate::chain::Asset::MBTC {
+            use crate::adapter::bitcoin::address;
+            let hrp = address::parse_hrp(self.bitcoin_hrp.as_deref()?).ok()?;
+            return address::encode(hrp, &address::p2wpkh_script(&child).ok()?).ok();
+        }
+        None
+    }
 }
 
 impl<C: Consensus + Send + 'static> CoordinatorService<C> {
-    /// A service over `node`; `SubmitTransaction` with `wait` gives up after `wait_timeout`.
-    pub fn new(node: Node<C>, wait_timeout: Duration) -> Self {
-        Self { node, wait_timeout }
+    /// A service over `node`; `SubmitTransaction` with `wait` gives up after `wait_timeout`;
+    /// deposit addresses are rendered in the `addresses` formats.
+    pub fn new(node: Node<C>, wait_timeout: Duration, addresses: ExternalAddresses) -> Self {
+        Self {
+            node,
+            wait_timeout,
+            addresses,
+        }
     }
 
     /// Runs a chain query on the blocking pool: the chain's mutex may be held by the block
@@ -102,11 +141,12 @@ pub async fn serve<C: Consensus + Send + 'static>(
     tls: &TlsMaterial,
     listener: TcpListener,
     wait_timeout: Duration,
+    addresses: ExternalAddresses,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ApiError> {
     let local = listener.local_addr().ok();
     let service = InterceptedService::new(
-        CoordinatorServer::new(CoordinatorService::new(node, wait_timeout))
+        CoordinatorServer::new(CoordinatorService::new(node, wait_timeout, addresses))
             .max_decoding_message_size(MAX_REQUEST_BYTES),
         CallerGate,
     );
@@ -210,9 +250,22 @@ impl<C: Consensus + Send + 'static> Coordinator for CoordinatorService<C> {
         request: Request<pb::GetDepositAddressesRequest>,
     ) -> Result<Response<pb::GetDepositAddressesResponse>, Status> {
         let who = address(&request.get_ref().account, "account")?;
-        let list = self.query(move |c| c.deposit_addresses(&who)).await?;
+        let (list, key) = self
+            .query(move |c| Ok((c.deposit_addresses(&who)?, c.latest_fleet_key()?)))
+            .await?;
+        let key = key.and_then(|(_, record)| crate::engine::keys::fleet_key(&record, 0).ok());
         Ok(Response::new(pb::GetDepositAddressesResponse {
-            addresses: list.iter().map(convert::deposit_address).collect(),
+            addresses: list
+                .iter()
+                .map(|d| {
+                    let path: Vec<u32> = d.path.indices().iter().map(|i| i.get()).collect();
+                    let external = key
+                        .as_ref()
+                        .and_then(|k| self.addresses.render(d.asset, k, &path))
+                        .unwrap_or_default();
+                    convert::deposit_address(d, external)
+                })
+                .collect(),
         }))
     }
 

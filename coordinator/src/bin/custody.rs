@@ -400,8 +400,13 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             let wanted = convert_asset(asset.into());
             for a in list.addresses.iter().filter(|a| a.asset == wanted) {
                 let path: Vec<String> = a.path.iter().map(|i| i.to_string()).collect();
+                let external = if a.address.is_empty() {
+                    "(no external address yet: no fleet key is recorded, or the coordinator runs no adapter for this asset)".to_owned()
+                } else {
+                    a.address.clone()
+                };
                 println!(
-                    "{} deposit address: path m/{} (issued in block {}); the external address is derived from the fleet key along this path",
+                    "{} deposit address: {external}  (path m/{}, issued in block {})",
                     asset_name(a.asset),
                     path.join("/"),
                     a.height

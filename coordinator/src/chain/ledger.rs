@@ -115,13 +115,31 @@ struct Tip {
     state_root: [u8; 32],
 }
 
-/// The chain of one replica, stored in sled.
+/// The chain of one replica, stored in sled. It dereferences to its [`ChainReader`], so
+/// every query is also a method of the chain.
 pub struct Chain<C: Consensus> {
     db: sled::Db,
-    tree: sled::Tree,
-    genesis: Genesis,
+    reader: ChainReader,
     consensus: C,
     tip: Tip,
+}
+
+/// A read-only handle on a chain's committed state and blocks, cheap to clone, usable while
+/// the [`Chain`] that owns the store produces blocks (a block's state, block and height are
+/// one atomic sled batch, so a reader sees a block entirely or not at all). Each query reads
+/// the latest committed state; two queries may see two different heights.
+#[derive(Clone)]
+pub struct ChainReader {
+    tree: sled::Tree,
+    genesis: Genesis,
+}
+
+impl<C: Consensus> std::ops::Deref for Chain<C> {
+    type Target = ChainReader;
+
+    fn deref(&self) -> &ChainReader {
+        &self.reader
+    }
 }
 
 impl<C: Consensus> Chain<C> {
@@ -146,8 +164,7 @@ impl<C: Consensus> Chain<C> {
         tracing::info!(chain_id = %genesis.chain_id, height = tip.height, "chain opened");
         Ok(Self {
             db,
-            tree,
-            genesis,
+            reader: ChainReader { tree, genesis },
             consensus,
             tip,
         })
@@ -196,7 +213,7 @@ impl<C: Consensus> Chain<C> {
                 state_root,
             });
         }
-        let block = Self::read_block(tree, height)?
+        let block = ChainReader::read_block(tree, height)?
             .ok_or_else(|| ChainError::Corrupt(format!("missing block {height}")))?;
         if block.header.state_root != state_root {
             return Err(ChainError::StateRootMismatch { height });
@@ -209,21 +226,12 @@ impl<C: Consensus> Chain<C> {
         })
     }
 
-    fn read_block(tree: &sled::Tree, height: u64) -> Result<Option<Block>, ChainError> {
-        match tree.get(block_key(height))? {
-            None => Ok(None),
-            Some(v) => Block::decode(&v)
-                .map(Some)
-                .map_err(|e| ChainError::Corrupt(format!("block {height}: {e}"))),
-        }
-    }
-
     /// Checks `tx` against the committed state as if it were the first transaction of the
     /// next block. Changes nothing.
     pub fn check(&self, tx: &BlockTx) -> Result<(), TxRejection> {
-        let mut view = Overlay::new(&self.tree);
+        let mut view = Overlay::new(&self.reader.tree);
         let ctx = TxContext {
-            chain_id: &self.genesis.chain_id,
+            chain_id: &self.reader.genesis.chain_id,
             height: self.tip.height.saturating_add(1),
             index: 0,
         };
@@ -253,14 +261,14 @@ impl<C: Consensus> Chain<C> {
             .checked_add(1)
             .ok_or(ChainError::HeightExhausted)?;
         let proposer = self.consensus.propose(height)?;
-        let mut view = Overlay::new(&self.tree);
+        let mut view = Overlay::new(&self.reader.tree);
         let mut transactions: Vec<Vec<u8>> = Vec::new();
         let mut results = Vec::with_capacity(candidates.len());
         for tx in candidates {
             let index = u32::try_from(transactions.len())
                 .map_err(|_| ChainError::TooManyTransactions(candidates.len()))?;
             let ctx = TxContext {
-                chain_id: &self.genesis.chain_id,
+                chain_id: &self.reader.genesis.chain_id,
                 height,
                 index,
             };
@@ -283,7 +291,7 @@ impl<C: Consensus> Chain<C> {
             .map_err(|e| ChainError::Corrupt(e.to_string()))?;
         let header = BlockHeader {
             version: HEADER_VERSION,
-            chain_id: self.genesis.chain_id.clone(),
+            chain_id: self.reader.genesis.chain_id.clone(),
             height,
             previous_hash: self.tip.hash,
             time_unix_ms,
@@ -293,7 +301,11 @@ impl<C: Consensus> Chain<C> {
         };
         let certificate = self.consensus.decide(&header)?;
         certificate
-            .verify(&self.genesis.validators, &self.genesis.chain_id, &header)
+            .verify(
+                &self.reader.genesis.validators,
+                &self.reader.genesis.chain_id,
+                &header,
+            )
             .map_err(ConsensusError::from)?;
         let hash = header.hash();
         let block = Block {
@@ -322,7 +334,7 @@ impl<C: Consensus> Chain<C> {
             .height
             .checked_add(1)
             .ok_or(ChainError::HeightExhausted)?;
-        if h.version != HEADER_VERSION || h.chain_id != self.genesis.chain_id {
+        if h.version != HEADER_VERSION || h.chain_id != self.reader.genesis.chain_id {
             return Err(ChainError::InvalidBlock("another chain or header version"));
         }
         if h.height != height {
@@ -341,7 +353,11 @@ impl<C: Consensus> Chain<C> {
         }
         block
             .certificate
-            .verify(&self.genesis.validators, &self.genesis.chain_id, h)
+            .verify(
+                &self.reader.genesis.validators,
+                &self.reader.genesis.chain_id,
+                h,
+            )
             .map_err(ChainError::InvalidCertificate)?;
         if !self
             .genesis
@@ -360,13 +376,13 @@ impl<C: Consensus> Chain<C> {
                 "transactions do not match tx_root",
             ));
         }
-        let mut view = Overlay::new(&self.tree);
+        let mut view = Overlay::new(&self.reader.tree);
         for (i, bytes) in block.transactions.iter().enumerate() {
             let index = u32::try_from(i).map_err(|_| ChainError::TooManyTransactions(i))?;
             let invalid = |reason| ChainError::InvalidTransaction { index, reason };
             let tx = BlockTx::decode(bytes).map_err(invalid)?;
             let ctx = TxContext {
-                chain_id: &self.genesis.chain_id,
+                chain_id: &self.reader.genesis.chain_id,
                 height,
                 index,
             };
@@ -403,7 +419,7 @@ impl<C: Consensus> Chain<C> {
         }
         batch.insert(block_key(height), block.encode());
         batch.insert(HEIGHT_KEY, height.to_be_bytes().to_vec());
-        self.tree.apply_batch(batch)?;
+        self.reader.tree.apply_batch(batch)?;
         self.db.flush()?;
         self.tip = Tip {
             height,
@@ -413,6 +429,41 @@ impl<C: Consensus> Chain<C> {
         };
         tracing::info!(height, txs = block.transactions.len(), "block committed");
         Ok(())
+    }
+
+    /// Height of the last block (0 before the first).
+    pub fn height(&self) -> u64 {
+        self.tip.height
+    }
+
+    /// State root after the last block.
+    pub fn state_root(&self) -> [u8; 32] {
+        self.tip.state_root
+    }
+
+    /// A read-only handle for queries from other tasks (see [`ChainReader`]).
+    pub fn reader(&self) -> ChainReader {
+        self.reader.clone()
+    }
+}
+
+impl ChainReader {
+    fn read_block(tree: &sled::Tree, height: u64) -> Result<Option<Block>, ChainError> {
+        match tree.get(block_key(height))? {
+            None => Ok(None),
+            Some(v) => Block::decode(&v)
+                .map(Some)
+                .map_err(|e| ChainError::Corrupt(format!("block {height}: {e}"))),
+        }
+    }
+
+    /// Height of the last committed block, read from the store (0 before the first).
+    pub fn committed_height(&self) -> Result<u64, ChainError> {
+        self.tree
+            .get(HEIGHT_KEY)?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map(u64::from_be_bytes)
+            .ok_or_else(|| ChainError::Corrupt("missing height".into()))
     }
 
     fn view(&self) -> Overlay<'_> {
@@ -431,16 +482,6 @@ impl<C: Consensus> Chain<C> {
     /// The validator set that certifies blocks.
     pub fn validator_set(&self) -> &ValidatorSet {
         &self.genesis.validators
-    }
-
-    /// Height of the last block (0 before the first).
-    pub fn height(&self) -> u64 {
-        self.tip.height
-    }
-
-    /// State root after the last block.
-    pub fn state_root(&self) -> [u8; 32] {
-        self.tip.state_root
     }
 
     /// An account (the default, nonce 0 and no balance, if it never received anything).

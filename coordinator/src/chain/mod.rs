@@ -36,7 +36,7 @@ pub use block::{Block, Genesis};
 pub use consensus::{Consensus, ConsensusError, FollowerConsensus, SoloConsensus};
 pub use execute::lockout_id;
 pub use invariant::InvariantViolation;
-pub use ledger::{BlockOutcome, Chain, ChainError, OrderProof};
+pub use ledger::{BlockOutcome, Chain, ChainError, ChainReader, OrderProof};
 pub use rejection::{RejectionClass, TxRejection};
 pub use state::{
     Account, AssetTotals, DepositAddress, DepositRecord, FleetKeyRecord, KeygenRequest,

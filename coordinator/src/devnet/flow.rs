@@ -224,6 +224,13 @@ pub async fn run(env: &mut Env<'_>) -> Result<Summary, DevnetError> {
             )));
         };
         let fa = env.address_of(&fleet_key, asset, &d.path)?;
+        // The API renders the external address too; both derivations must agree.
+        if !d.address.is_empty() && d.address != fa.address {
+            return Err(DevnetError::Flow(format!(
+                "the API shows {asset} deposit address {} but the fleet key gives {}",
+                d.address, fa.address
+            )));
+        }
         let path: Vec<String> = d.path.iter().map(u32::to_string).collect();
         println!(
             "{asset} deposit address (block {}, path m/{}): {} on {}",

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use crate::adapter::{ChainAdapter, FleetAddress};
-use crate::chain::{Address, Asset, Chain, Consensus};
+use crate::chain::{Address, Asset, ChainReader};
 use crate::fleet::FleetKey;
 
 use super::EngineError;
@@ -36,8 +36,8 @@ pub fn fleet_address<A: ChainAdapter>(
 
 /// Every deposit address of `asset` the chain issued, with the account it is bound to, keyed
 /// by the external address.
-pub fn deposit_addresses<A: ChainAdapter, C: Consensus>(
-    chain: &Chain<C>,
+pub fn deposit_addresses<A: ChainAdapter>(
+    chain: &ChainReader,
     key: &FleetKey,
     adapter: &A,
     asset: Asset,

@@ -6,7 +6,7 @@
 
 use k256::elliptic_curve::sec1::ToEncodedPoint;
 
-use crate::chain::{BlockTx, Chain, Consensus, FleetKeyRecord, SystemTx};
+use crate::chain::{BlockTx, ChainReader, FleetKeyRecord, SystemTx};
 use crate::fleet::FleetKey;
 
 use super::EngineError;
@@ -52,10 +52,7 @@ pub fn fleet_key(record: &FleetKeyRecord, epoch: u64) -> Result<FleetKey, Engine
 }
 
 /// The key the engine uses: the most recently requested one that is recorded.
-pub fn latest_fleet_key<C: Consensus>(
-    chain: &Chain<C>,
-    epoch: u64,
-) -> Result<Option<FleetKey>, EngineError> {
+pub fn latest_fleet_key(chain: &ChainReader, epoch: u64) -> Result<Option<FleetKey>, EngineError> {
     chain
         .latest_fleet_key()?
         .map(|(_, r)| fleet_key(&r, epoch))

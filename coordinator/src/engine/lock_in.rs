@@ -22,7 +22,7 @@ use std::collections::BTreeSet;
 use sha2::{Digest, Sha256};
 
 use crate::adapter::ChainAdapter;
-use crate::chain::{Asset, BlockTx, Chain, Consensus, SystemTx};
+use crate::chain::{Asset, BlockTx, ChainReader, SystemTx};
 use crate::fleet::FleetKey;
 
 use super::addresses::deposit_addresses;
@@ -50,7 +50,7 @@ pub struct DepositWatcher<'a, A> {
 impl<A: ChainAdapter> DepositWatcher<'_, A> {
     /// One scan: the `CreditDeposit` transactions to propose now (possibly none). The
     /// frontier advances in the journal.
-    pub async fn scan<C: Consensus>(&self, chain: &Chain<C>) -> Result<Vec<BlockTx>, EngineError> {
+    pub async fn scan(&self, chain: &ChainReader) -> Result<Vec<BlockTx>, EngineError> {
         let z = self.config.depth.max(1);
         let watched = deposit_addresses(chain, self.key, self.adapter, self.asset)?;
         let tip = self.adapter.tip_height().await?;

@@ -74,7 +74,7 @@ use crate::adapter::{
     AdapterError, ChainAdapter, FleetSignature, SighashRule, Spend, TxStatus, WithdrawalPlan,
 };
 use crate::chain::{
-    Asset, BlockTx, Chain, Consensus, LockOutOutcome, LockOutRecord, LockOutStatus, SystemTx,
+    Asset, BlockTx, ChainReader, LockOutOutcome, LockOutRecord, LockOutStatus, SystemTx,
 };
 use crate::fleet::{FleetKey, SignJob};
 
@@ -177,9 +177,9 @@ fn settle(id: [u8; 32], outcome: LockOutOutcome) -> BlockTx {
 impl<A: ChainAdapter, S: OrderSigner> LockOutSaga<'_, A, S> {
     /// Moves every pending lock-out of the asset one step. `now_unix_secs` is wall-clock
     /// time (orders' `not_after` is compared with it, as the signers do).
-    pub async fn step<C: Consensus>(
+    pub async fn step(
         &self,
-        chain: &Chain<C>,
+        chain: &ChainReader,
         now_unix_secs: u64,
     ) -> Result<StepOutcome, EngineError> {
         let mut pending: Vec<([u8; 32], LockOutRecord)> = chain
@@ -191,6 +191,14 @@ impl<A: ChainAdapter, S: OrderSigner> LockOutSaga<'_, A, S> {
         pending.sort_by_key(|(id, r)| (r.requested_height, *id));
         let mut out = StepOutcome::default();
         for (id, record) in pending {
+            // A refund once decided stands: it is proposed again until a block holds it, and
+            // this lock-out is never signed meanwhile (the quorum may come back between the
+            // decision and the block).
+            if let Some(reason) = self.journal.refund_reason(&id)? {
+                out.txs.push(settle(id, LockOutOutcome::Refunded));
+                out.statuses.push((id, SagaStatus::RefundProposed(reason)));
+                continue;
+            }
             let (tx, status) = match record.status {
                 LockOutStatus::Locked => self.locked(chain, &id, &record, now_unix_secs).await?,
                 _ => self.committed(chain, &id, &record, now_unix_secs).await?,
@@ -217,7 +225,7 @@ impl<A: ChainAdapter, S: OrderSigner> LockOutSaga<'_, A, S> {
 
     /// Spends no new order may use: those of every journaled order whose lock-out is still
     /// pending, or whose signing started (it might still be spent).
-    fn reserved<C: Consensus>(&self, chain: &Chain<C>) -> Result<Vec<Spend>, EngineError> {
+    fn reserved(&self, chain: &ChainReader) -> Result<Vec<Spend>, EngineError> {
         let mut reserved = Vec::new();
         for (id, entry) in self.journal.lockouts()? {
             let pending = chain.lockout(&id)?.is_some_and(|r| r.status.is_pending());
@@ -237,9 +245,9 @@ impl<A: ChainAdapter, S: OrderSigner> LockOutSaga<'_, A, S> {
     /// order below which a nonce was released by a refund (nothing pending, burned or
     /// signing uses it) is refunded too, before it is signed, since its payment would wait
     /// forever. The next order reuses the released nonce.
-    fn nonce_order<C: Consensus>(
+    fn nonce_order(
         &self,
-        chain: &Chain<C>,
+        chain: &ChainReader,
         id: &[u8; 32],
         entry: &LockOutEntry,
     ) -> Result<NonceOrder, EngineError> {
@@ -277,9 +285,9 @@ impl<A: ChainAdapter, S: OrderSigner> LockOutSaga<'_, A, S> {
         Ok(waiting.map_or(NonceOrder::Free, NonceOrder::Wait))
     }
 
-    async fn locked<C: Consensus>(
+    async fn locked(
         &self,
-        chain: &Chain<C>,
+        chain: &ChainReader,
         id: &[u8; 32],
         record: &LockOutRecord,
         now: u64,
@@ -287,7 +295,7 @@ impl<A: ChainAdapter, S: OrderSigner> LockOutSaga<'_, A, S> {
         let deadline = record
             .requested_height
             .saturating_add(self.config.commit_timeout_blocks);
-        if chain.height() >= deadline {
+        if chain.committed_height()? >= deadline {
             return self.refund(
                 id,
                 format!(
@@ -351,9 +359,9 @@ impl<A: ChainAdapter, S: OrderSigner> LockOutSaga<'_, A, S> {
         Ok((Some(tx), SagaStatus::CommitProposed))
     }
 
-    async fn committed<C: Consensus>(
+    async fn committed(
         &self,
-        chain: &Chain<C>,
+        chain: &ChainReader,
         id: &[u8; 32],
         record: &LockOutRecord,
         now: u64,

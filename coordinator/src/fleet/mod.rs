@@ -11,7 +11,9 @@
 //! | module | job |
 //! |---|---|
 //! | [`reliability`] | which t signers sign: the most reliable ones |
+//! | [`presign_pool`] | presignatures made ahead, by key, epoch, path and signer set |
 
+pub mod presign_pool;
 pub mod reliability;
 
 use std::collections::BTreeMap;
@@ -36,6 +38,7 @@ use tonic::transport::Channel;
 use tonic::Code;
 
 use crate::adapter::FleetSignature;
+use presign_pool::{PoolKey, PresignPool};
 use reliability::{Observation, Reliability};
 
 /// How often a waiting session is polled.
@@ -188,6 +191,7 @@ enum Start {
 pub struct FleetClient {
     controls: BTreeMap<u16, SignerControlClient<Channel>>,
     reliability: Mutex<Reliability>,
+    pool: Mutex<PresignPool>,
 }
 
 impl std::fmt::Debug for FleetClient {
@@ -252,6 +256,7 @@ impl FleetClient {
         Ok(Self {
             controls,
             reliability,
+            pool: Mutex::new(PresignPool::default()),
         })
     }
 
@@ -435,6 +440,69 @@ impl FleetClient {
         reachable
     }
 
+    /// The key `key_id` as its holders report it over `ListKeys` (no session is started):
+    /// `None` if no reachable signer holds it. Every reachable holder must report the same
+    /// public facts, and at least t of them must answer; the epoch is the highest one that
+    /// at least t holders share (the share epoch presignatures bind to). Used after a
+    /// restart to find a DKG that finished before its key was recorded on chain, and to
+    /// learn the current epoch after a refresh.
+    pub async fn find_key(
+        &self,
+        key_id: [u8; 32],
+        limit: Duration,
+    ) -> Result<Option<FleetKey>, FleetError> {
+        let mut reports: Vec<(u16, FleetKey)> = Vec::new();
+        for (&signer, control) in &self.controls {
+            let mut control = control.clone();
+            let answer =
+                match tokio::time::timeout(limit, control.list_keys(ListKeysRequest {})).await {
+                    Ok(Ok(a)) => a.into_inner(),
+                    Ok(Err(e)) => {
+                        tracing::warn!(signer, error = %e, "ListKeys failed");
+                        continue;
+                    }
+                    Err(_) => {
+                        tracing::warn!(signer, "ListKeys timed out");
+                        continue;
+                    }
+                };
+            if let Some(info) = answer.keys.iter().find(|k| k.key_id == key_id) {
+                reports.push((signer, fleet_key(key_id, info)?));
+            }
+        }
+        let Some((_, first)) = reports.first() else {
+            return Ok(None);
+        };
+        let facts = |k: &FleetKey| (k.public_key, k.chain_code, k.threshold, k.holders.clone());
+        if let Some((s, _)) = reports.iter().find(|(_, k)| facts(k) != facts(first)) {
+            return Err(FleetError::Inconsistent(format!(
+                "signer {s} reports other facts for key {} than signer {}",
+                hex::encode(key_id),
+                reports[0].0
+            )));
+        }
+        if let Some((s, _)) = reports.iter().find(|(s, k)| !k.holders.contains(s)) {
+            return Err(FleetError::Inconsistent(format!(
+                "signer {s} reports key {} but is not one of its holders",
+                hex::encode(key_id)
+            )));
+        }
+        let t = usize::from(first.threshold);
+        let mut epochs: Vec<u64> = reports.iter().map(|(_, k)| k.epoch).collect();
+        epochs.sort_unstable_by(|a, b| b.cmp(a));
+        let epoch = epochs
+            .iter()
+            .copied()
+            .find(|e| epochs.iter().filter(|x| *x == e).count() >= t)
+            .ok_or(FleetError::NotEnoughSigners {
+                needed: t,
+                usable: reports.len(),
+            })?;
+        let mut key = first.clone();
+        key.epoch = epoch;
+        Ok(Some(key))
+    }
+
     /// Runs a DKG of a `threshold`-of-`participants` key with id `key_id` (GJKR DKG and
     /// CGGMP24 aux info on the signers) and returns the key every participant reported.
     pub async fn keygen(
@@ -552,8 +620,60 @@ impl FleetClient {
         result.ok_or_else(|| FleetError::Config("no signers".into()))
     }
 
-    /// Presigns on demand and signs `job` with the most reliable `t` holders, retrying with
-    /// other signers when a signer is unreachable, a session expires or the protocol blames
+    /// Presignatures made ahead for `key` (at its epoch) and `path`, over every signer set.
+    pub fn pooled(&self, key: &FleetKey, path: &[u32]) -> usize {
+        self.pool
+            .lock()
+            .map(|p| p.count(&key.key_id, key.epoch, path))
+            .unwrap_or(0)
+    }
+
+    /// Makes one presignature ahead of time for `key` at `path` with the `t` most reliable
+    /// holders and keeps its id for [`FleetClient::sign`].
+    pub async fn fill_pool(
+        &self,
+        key: &FleetKey,
+        path: &[u32],
+        limit: Duration,
+    ) -> Result<(), FleetError> {
+        let signers = self.choose_signers(&key.holders, usize::from(key.threshold), &[])?;
+        let id = self.presign(key, path, &signers, limit).await?;
+        self.pool
+            .lock()
+            .map_err(|_| FleetError::Config("presignature pool poisoned".into()))?
+            .put(
+                PoolKey {
+                    key_id: key.key_id,
+                    epoch: key.epoch,
+                    path: path.to_vec(),
+                    signers,
+                },
+                id,
+            );
+        Ok(())
+    }
+
+    /// A pooled presignature for `job` whose signers are all currently choosable (not
+    /// cooling down after a failure); taken out of the pool.
+    fn take_pooled(&self, job: &SignJob) -> Option<(Vec<u16>, [u8; 32])> {
+        let cooling: Vec<u16> = {
+            let r = self.reliability.lock().ok()?;
+            let now = Instant::now();
+            job.key
+                .holders
+                .iter()
+                .copied()
+                .filter(|&h| !r.choosable(h, now))
+                .collect()
+        };
+        self.pool
+            .lock()
+            .ok()?
+            .take(&job.key.key_id, job.key.epoch, &job.path, &cooling)
+    }
+
+    /// Signs `job` with a pooled presignature if there is one, else presigns on demand with
+    /// the most reliable `t` holders, retrying with other signers when a signer is unreachable, a session expires or the protocol blames
     /// someone (the culprit is not chosen again), at most `attempts` times. A refusal by a
     /// signer's gate is not retried.
     pub async fn sign(
@@ -562,6 +682,19 @@ impl FleetClient {
         attempts: usize,
         limit: Duration,
     ) -> Result<FleetSignature, FleetError> {
+        // A presignature made ahead for exactly this key, epoch and path: one signing round.
+        // If that fails (a signer lost it in a restart, or is down), the id is spent anyway and
+        // signing continues on demand below.
+        if let Some((signers, presignature)) = self.take_pooled(job) {
+            tracing::info!(?signers, path = ?job.path, "signing with a pooled presignature");
+            match self.sign_with(job, &signers, &presignature, limit).await {
+                Ok(sig) => return Ok(sig),
+                Err(e) => {
+                    tracing::warn!(error = %e, "signing with a pooled presignature failed; presigning on demand");
+                    self.learn_from(&e);
+                }
+            }
+        }
         let mut avoid: Vec<u16> = Vec::new();
         let mut last = FleetError::NotEnoughSigners {
             needed: usize::from(job.key.threshold),

@@ -79,6 +79,13 @@ impl Reliability {
         self.records.get(&signer).map(|r| r.score)
     }
 
+    /// Whether `signer` is known and not cooling down after a blame or a failure.
+    pub fn choosable(&self, signer: u16, now: Instant) -> bool {
+        self.records
+            .get(&signer)
+            .is_some_and(|r| r.excluded_until.is_none_or(|until| until <= now))
+    }
+
     /// The `t` most reliable signers among `holders` that are not in `avoid` and not cooling
     /// down after a blame, in increasing index order; ties go to the lower index. `None` if
     /// fewer than `t` qualify.
@@ -91,12 +98,8 @@ impl Reliability {
     ) -> Option<Vec<u16>> {
         let mut candidates: Vec<(u16, f64)> = holders
             .iter()
-            .filter(|i| !avoid.contains(i))
-            .filter_map(|&i| {
-                let r = self.records.get(&i)?;
-                let cooling = r.excluded_until.is_some_and(|until| until > now);
-                (!cooling).then_some((i, r.score))
-            })
+            .filter(|i| !avoid.contains(i) && self.choosable(**i, now))
+            .filter_map(|&i| Some((i, self.records.get(&i)?.score)))
             .collect();
         if t == 0 || candidates.len() < t {
             return None;

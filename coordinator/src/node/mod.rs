@@ -31,7 +31,8 @@ use tokio::sync::{broadcast, oneshot};
 use crate::chain::block::MAX_BLOCK_TRANSACTIONS;
 use crate::chain::tx::MAX_TRANSACTION_BYTES;
 use crate::chain::{
-    Block, BlockTx, Chain, ChainError, Consensus, SignedTransaction, SystemTx, TxRejection,
+    Block, BlockTx, Chain, ChainError, ChainReader, Consensus, SignedTransaction, SystemTx,
+    TxRejection,
 };
 pub use mempool::{Mempool, MempoolError, MempoolLimits};
 
@@ -176,6 +177,12 @@ impl<C: Consensus + Send + 'static> Node<C> {
     /// Runs `f` on the chain (queries). Keep it short: block production waits for it.
     pub fn with_chain<T>(&self, f: impl FnOnce(&Chain<C>) -> T) -> Result<T, SubmitError> {
         Ok(f(&*self.chain()?))
+    }
+
+    /// A read-only handle on the committed state for tasks that must not hold the chain's
+    /// lock across an `.await` (the engine: adapter and signer calls).
+    pub fn reader(&self) -> Result<ChainReader, SubmitError> {
+        Ok(self.chain()?.reader())
     }
 
     /// Decodes and submits a signed transaction from outside (the API). It must decode as a

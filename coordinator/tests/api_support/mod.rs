@@ -185,6 +185,10 @@ impl Harness {
                 &server_tls,
                 listener,
                 Duration::from_secs(10),
+                coordinator::api::ExternalAddresses {
+                    ethereum: true,
+                    bitcoin_hrp: Some("rb".into()),
+                },
                 async {
                     let _ = rx.await;
                 },

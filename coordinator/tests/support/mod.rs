@@ -3,3 +3,4 @@
 
 pub mod anvil;
 pub mod local_fleet;
+pub mod signers;

@@ -1,0 +1,325 @@
+//! The engine loop of a running coordinator (issue #5): the tasks that turn the chain's
+//! decisions into work on the signer fleet and the external chains, and their results into
+//! system transactions for the next blocks.
+//!
+//! | task | every `interval` |
+//! |---|---|
+//! | key generation | for each [`ChainReader::pending_keygen_requests`]: find the key on the signers (a DKG that finished before a restart) or run the DKG, then propose `RecordFleetKey` |
+//! | one per asset | [`DepositWatcher::scan`] (credits) and, with a fleet, [`LockOutSaga::step`] (commit, sign, broadcast, burn or refund) |
+//!
+//! Every task reads the chain through a [`ChainReader`] (never the chain's lock across an
+//! `.await`) and proposes through [`Node::submit_system`]; a proposal already waiting in the
+//! mempool is not an error, and the chain re-checks everything when the block executes it.
+//! A failing step is logged and retried on the next tick: an unreachable node or signer
+//! delays the work, it never loses it (the engine's journal and the chain hold the state).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use sha2::{Digest, Sha256};
+
+use crate::adapter::ChainAdapter;
+use crate::chain::{Asset, BlockTx, ChainReader, Consensus};
+use crate::engine::{
+    keys, DepositWatcher, EngineConfig, EngineError, FleetSigner, Journal, LockOutSaga,
+};
+use crate::fleet::FleetKey;
+use crate::node::{MempoolError, Node, SubmitError};
+
+/// How often the share epoch of the fleet key is asked again (a refresh raises it).
+const EPOCH_REFRESH: Duration = Duration::from_secs(60);
+
+/// The key id the coordinator gives the DKG of key generation request `request_id`: fixed
+/// by the chain, so a restarted coordinator asks the signers for the same key instead of
+/// running a second DKG.
+pub fn keygen_key_id(chain_id: &str, request_id: u64) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"custody.coordinator.keygen.v1");
+    h.update((chain_id.len() as u64).to_be_bytes());
+    h.update(chain_id.as_bytes());
+    h.update(request_id.to_be_bytes());
+    h.finalize().into()
+}
+
+/// Settings of the key generation task.
+#[derive(Debug, Clone, Copy)]
+pub struct KeygenSettings {
+    /// Threshold t of every generated key; all configured signers hold a share.
+    pub threshold: u16,
+    /// Limit of one DKG session (and of a `ListKeys` probe).
+    pub limit: Duration,
+}
+
+/// What the engine tasks share.
+pub struct Engine<C: Consensus> {
+    /// The node (reads and proposals).
+    pub node: Node<C>,
+    /// The engine journal.
+    pub journal: Arc<Journal>,
+    /// The signer fleet, if configured.
+    pub fleet: Option<Arc<FleetSigner>>,
+    /// How often each task runs.
+    pub interval: Duration,
+}
+
+impl<C: Consensus> Clone for Engine<C> {
+    fn clone(&self) -> Self {
+        Self {
+            node: self.node.clone(),
+            journal: Arc::clone(&self.journal),
+            fleet: self.fleet.clone(),
+            interval: self.interval,
+        }
+    }
+}
+
+fn now_unix_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Runs `body` every `interval` until `stop` resolves.
+async fn every<F, Fut>(interval: Duration, stop: tokio::sync::watch::Receiver<bool>, mut body: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut stop = stop;
+    let mut ticker = tokio::time::interval(interval.max(Duration::from_millis(1)));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => body().await,
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+    }
+}
+
+impl<C: Consensus + Send + 'static> Engine<C> {
+    /// Proposes `txs`; returns how many entered the mempool. Already waiting is fine;
+    /// anything else is logged (the chain refuses what is no longer valid, e.g. a credit
+    /// another scan proposed first, and the next tick proposes again what is still due).
+    fn propose(&self, txs: Vec<BlockTx>) -> usize {
+        let mut accepted = 0;
+        for tx in txs {
+            let BlockTx::System(tx) = tx else {
+                tracing::error!("the engine produced a signed transaction; not proposed");
+                continue;
+            };
+            match self.node.submit_system(tx) {
+                Ok(_) => accepted += 1,
+                Err(SubmitError::Mempool(MempoolError::Duplicate)) => {}
+                Err(e) => tracing::warn!(error = %e, "engine proposal refused"),
+            }
+        }
+        accepted
+    }
+
+    /// The fleet key of the chain with its current share epoch, cached per key id and asked
+    /// again every [`EPOCH_REFRESH`].
+    async fn current_key(
+        &self,
+        reader: &ChainReader,
+        cache: &mut Option<(FleetKey, Instant)>,
+    ) -> Result<Option<FleetKey>, EngineError> {
+        let Some(recorded) = keys::latest_fleet_key(reader, 0)? else {
+            return Ok(None);
+        };
+        if let Some((key, asked)) = cache {
+            if key.key_id == recorded.key_id && asked.elapsed() < EPOCH_REFRESH {
+                return Ok(Some(key.clone()));
+            }
+        }
+        let mut key = recorded;
+        let previous = cache
+            .as_ref()
+            .filter(|(k, _)| k.key_id == key.key_id)
+            .map(|(k, _)| k.epoch);
+        key.epoch = previous.unwrap_or(0);
+        if let Some(fleet) = &self.fleet {
+            match fleet.client.find_key(key.key_id, fleet.limit).await {
+                Ok(Some(found)) if found.public_key == key.public_key => key.epoch = found.epoch,
+                Ok(Some(_)) => {
+                    return Err(EngineError::Config(
+                        "the signers hold another public key under the recorded key id".into(),
+                    ))
+                }
+                Ok(None) => tracing::warn!("no reachable signer lists the recorded fleet key"),
+                Err(e) => tracing::warn!(error = %e, "cannot ask the signers for the key epoch"),
+            }
+        }
+        *cache = Some((key.clone(), Instant::now()));
+        Ok(Some(key))
+    }
+
+    /// Starts the key generation task (needs a fleet) and returns its handle.
+    pub fn spawn_keygen(
+        &self,
+        settings: KeygenSettings,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        let fleet = self.fleet.clone()?;
+        let engine = self.clone();
+        Some(tokio::spawn(async move {
+            every(engine.interval, stop, || {
+                let engine = engine.clone();
+                let fleet = Arc::clone(&fleet);
+                async move {
+                    if let Err(e) = engine.keygen_once(&fleet, settings).await {
+                        tracing::warn!(error = %e, "key generation: will retry");
+                    }
+                }
+            })
+            .await;
+        }))
+    }
+
+    async fn keygen_once(
+        &self,
+        fleet: &FleetSigner,
+        settings: KeygenSettings,
+    ) -> Result<(), String> {
+        let reader = self.node.reader().map_err(|e| e.to_string())?;
+        let pending = reader
+            .pending_keygen_requests()
+            .map_err(|e| e.to_string())?;
+        let chain_id = reader.genesis().chain_id.clone();
+        for request_id in pending {
+            let key_id = keygen_key_id(&chain_id, request_id);
+            let key = match fleet
+                .client
+                .find_key(key_id, settings.limit)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                Some(key) => {
+                    tracing::info!(request_id, "the signers already hold this request's key");
+                    key
+                }
+                None => {
+                    let participants = fleet.client.signers();
+                    tracing::info!(
+                        request_id,
+                        threshold = settings.threshold,
+                        signers = ?participants,
+                        "running the DKG for a key generation request"
+                    );
+                    fleet
+                        .client
+                        .keygen(key_id, settings.threshold, &participants, settings.limit)
+                        .await
+                        .map_err(|e| format!("DKG for request {request_id}: {e}"))?
+                }
+            };
+            let BlockTx::System(record) =
+                keys::record_fleet_key(request_id, &key).map_err(|e| e.to_string())?
+            else {
+                return Err("record_fleet_key did not give a system transaction".into());
+            };
+            match self.node.submit_system_and_wait(record).await {
+                Ok(included) => tracing::info!(
+                    request_id,
+                    height = included.height,
+                    public_key = %hex::encode(k256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&key.public_key, true).as_bytes()),
+                    "fleet key recorded on chain"
+                ),
+                Err(SubmitError::Mempool(MempoolError::Duplicate)) => {}
+                Err(e) => return Err(format!("recording the key of request {request_id}: {e}")),
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts the deposit watcher and (with a fleet) the lock-out saga of one asset.
+    pub fn spawn_asset<A: ChainAdapter + 'static>(
+        &self,
+        asset: Asset,
+        adapter: A,
+        config: EngineConfig,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        let engine = self.clone();
+        let adapter = Arc::new(adapter);
+        let config = Arc::new(config);
+        let cache = Arc::new(tokio::sync::Mutex::new(None));
+        tokio::spawn(async move {
+            every(engine.interval, stop, || {
+                let engine = engine.clone();
+                let adapter = Arc::clone(&adapter);
+                let config = Arc::clone(&config);
+                let cache = Arc::clone(&cache);
+                async move {
+                    let mut cache = cache.lock().await;
+                    if let Err(e) = engine.asset_once(asset, &*adapter, &config, &mut cache).await
+                    {
+                        tracing::warn!(asset = %asset, error = %e, "engine step failed; will retry");
+                    }
+                }
+            })
+            .await;
+        })
+    }
+
+    async fn asset_once<A: ChainAdapter>(
+        &self,
+        asset: Asset,
+        adapter: &A,
+        config: &EngineConfig,
+        cache: &mut Option<(FleetKey, Instant)>,
+    ) -> Result<(), EngineError> {
+        let reader = self
+            .node
+            .reader()
+            .map_err(|e| EngineError::Config(e.to_string()))?;
+        let Some(key) = self.current_key(&reader, cache).await? else {
+            return Ok(());
+        };
+        let watcher = DepositWatcher {
+            asset,
+            adapter,
+            key: &key,
+            journal: &self.journal,
+            config,
+        };
+        let credits = watcher.scan(&reader).await?;
+        let n = self.propose(credits);
+        if n > 0 {
+            tracing::info!(asset = %asset, credits = n, "deposits proposed for credit");
+        }
+        let Some(fleet) = &self.fleet else {
+            return Ok(());
+        };
+        let saga = LockOutSaga {
+            asset,
+            adapter,
+            signer: &**fleet,
+            key: &key,
+            journal: &self.journal,
+            config,
+        };
+        let outcome = saga.step(&reader, now_unix_secs()).await?;
+        self.propose(outcome.txs);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keygen_key_ids_differ_by_chain_and_request() {
+        let a = keygen_key_id("custody-dev", 0);
+        assert_eq!(a, keygen_key_id("custody-dev", 0));
+        assert_ne!(a, keygen_key_id("custody-dev", 1));
+        assert_ne!(a, keygen_key_id("custody-de", 0));
+        // Length-prefixed: ("ab", …) and ("a", "b"…) cannot collide.
+        assert_ne!(keygen_key_id("ab", 0), keygen_key_id("a", 0));
+    }
+}
