@@ -129,10 +129,15 @@ enum RunError {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The devnet talks to a person on stdout; its own logs stay quiet unless RUST_LOG asks.
+    let default_filter = match cli.command {
+        Command::Devnet(_) => "warn",
+        _ => "info",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
         .init();

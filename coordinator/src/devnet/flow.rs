@@ -285,12 +285,15 @@ pub async fn run(env: &mut Env<'_>) -> Result<Summary, DevnetError> {
             let balance = env.balance(&user, *asset).await?;
             if balance > 0 {
                 credited[i] = Some(balance);
-                spinner.println(format!(
-                    "{asset} credited: {} to {user} after {} confirmations ({:.0} s)",
-                    fmt_amount(*asset, balance),
-                    env.options.confirmations,
-                    started.elapsed().as_secs_f64()
-                ));
+                status::say(
+                    &spinner,
+                    format!(
+                        "{asset} credited: {} to {user} after {} confirmations ({:.0} s)",
+                        fmt_amount(*asset, balance),
+                        env.options.confirmations,
+                        started.elapsed().as_secs_f64()
+                    ),
+                );
                 continue;
             }
             let seen = env.payments(*asset, fa, from[i]).await?;
@@ -358,7 +361,7 @@ pub async fn run(env: &mut Env<'_>) -> Result<Summary, DevnetError> {
             match pb::LockOutStage::try_from(l.stage) {
                 Ok(pb::LockOutStage::Burned) => {
                     let done = payout(env, *asset, *id, destination, *from).await?;
-                    spinner.println(format!(
+                    status::say(&spinner, format!(
                         "{asset} lock-out burned after {:.0} s; {} payout {} confirmed ({} received at {})",
                         started.elapsed().as_secs_f64(),
                         chain_name(*asset),

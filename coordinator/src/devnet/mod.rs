@@ -262,6 +262,9 @@ async fn start_and_drive(
         ),
     };
 
+    // PKI, signer configs, accounts (the PKI writer wants an empty directory)
+    let files = pki::write_fleet(dir, m, &signer_ports)?;
+
     // chain nodes
     let bin_dir = match &options.chain_nodes_bin {
         Some(d) => d.clone(),
@@ -287,7 +290,9 @@ async fn start_and_drive(
         prefix: dir.join("bcoin"),
         port: bcoin_port,
         api_key: "custody-devnet".into(),
-        memory: false,
+        // In memory: the devnet starts from a fresh directory anyway, and the address index of
+        // an on-disk bcoin did not see the miner's coinbases in a trial run.
+        memory: true,
     })
     .await?;
     println!("bcoin (Bitcoin regtest): {}", bcoin.url);
@@ -311,8 +316,7 @@ async fn start_and_drive(
     ));
     let eth = EthereumAdapter::connect(EthereumConfig::new(&running.anvil.url, 31337)).await?;
 
-    // files
-    let files = pki::write_fleet(dir, m, &signer_ports)?;
+    // the coordinator's config, now that the chain nodes' endpoints are known
     let config = pki::write_coordinator_config(
         &files,
         coordinator_port,

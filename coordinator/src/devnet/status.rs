@@ -23,6 +23,15 @@ pub fn spinner(message: &str) -> ProgressBar {
     bar
 }
 
+/// Prints `line` above `bar` (or plainly when the bar is hidden: stdout is not a terminal).
+pub fn say(bar: &ProgressBar, line: String) {
+    if bar.is_hidden() {
+        println!("{line}");
+    } else {
+        bar.println(line);
+    }
+}
+
 fn decimals(asset: Asset) -> u32 {
     match asset {
         Asset::METH => 18,

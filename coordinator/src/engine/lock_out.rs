@@ -223,14 +223,20 @@ impl<A: ChainAdapter, S: OrderSigner> LockOutSaga<'_, A, S> {
         ))
     }
 
-    /// Spends no new order may use: those of every journaled order whose lock-out is still
-    /// pending, or whose signing started (it might still be spent).
+    /// Spends no new order may use: those of every journaled order on this saga's chain whose
+    /// lock-out is still pending, or whose signing started (it might still be spent). The
+    /// journal is shared by every asset; another chain's spends (an Ethereum nonce in a
+    /// Bitcoin plan) are not this adapter's resources and it refuses them.
     fn reserved(&self, chain: &ChainReader) -> Result<Vec<Spend>, EngineError> {
         let mut reserved = Vec::new();
         for (id, entry) in self.journal.lockouts()? {
-            let pending = chain.lockout(&id)?.is_some_and(|r| r.status.is_pending());
-            let burned = chain
-                .lockout(&id)?
+            if entry.withdrawal.chain != self.adapter.chain() {
+                continue;
+            }
+            let record = chain.lockout(&id)?;
+            let pending = record.as_ref().is_some_and(|r| r.status.is_pending());
+            let burned = record
+                .as_ref()
                 .is_some_and(|r| r.status == LockOutStatus::Burned);
             if pending || (entry.signing_started && !burned) {
                 reserved.extend(entry.withdrawal.spends.iter().cloned());
