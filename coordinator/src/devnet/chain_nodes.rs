@@ -111,6 +111,27 @@ pub fn free_port() -> Result<u16, ChainNodeError> {
         })
 }
 
+/// The anvil binary itself: npm's `anvil` launcher is a Node script that spawns the platform
+/// package's binary as its own child, and killing the launcher (SIGKILL) leaves that binary
+/// running. The binary is run directly when the platform package is where npm puts it
+/// (`node_modules/@foundry-rs/anvil-<platform>/bin/anvil`); else the launcher.
+pub fn anvil_executable(bin_dir: &Path) -> PathBuf {
+    let scope = bin_dir.join("../@foundry-rs");
+    if let Ok(entries) = std::fs::read_dir(&scope) {
+        let mut found: Vec<PathBuf> = entries
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("anvil-"))
+            .map(|e| e.path().join("bin/anvil"))
+            .filter(|p| p.is_file())
+            .collect();
+        found.sort();
+        if let [one] = found.as_slice() {
+            return one.clone();
+        }
+    }
+    bin_dir.join("anvil")
+}
+
 fn kill(child: &mut Child) {
     let _ = child.kill();
     let _ = child.wait();
@@ -161,7 +182,7 @@ impl std::fmt::Debug for Anvil {
 impl Anvil {
     /// Starts anvil and waits until it says it listens.
     pub fn start(options: &AnvilOptions) -> Result<Self, ChainNodeError> {
-        let exe = options.bin_dir.join("anvil");
+        let exe = anvil_executable(&options.bin_dir);
         let tries = if options.port.is_some() { 1 } else { 3 };
         let mut last = String::new();
         for _ in 0..tries {

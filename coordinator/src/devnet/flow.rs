@@ -288,7 +288,7 @@ pub async fn run(env: &mut Env<'_>) -> Result<Summary, DevnetError> {
                 status::say(
                     &spinner,
                     format!(
-                        "{asset} credited: {} to {user} after {} confirmations ({:.0} s)",
+                        "{asset} credited: {} to {user} at depth {} ({:.0} s after funding)",
                         fmt_amount(*asset, balance),
                         env.options.confirmations,
                         started.elapsed().as_secs_f64()

@@ -9,6 +9,8 @@ use std::sync::OnceLock;
 
 use coordinator::devnet::chain_nodes::{self, AnvilMining, AnvilOptions};
 
+// Not every test binary that includes this module uses both accounts.
+#[allow(unused_imports)]
 pub use coordinator::devnet::chain_nodes::{
     Anvil, ANVIL_DEV_ACCOUNT_0 as DEV_ACCOUNT_0, ANVIL_DEV_ACCOUNT_1 as DEV_ACCOUNT_1,
 };
