@@ -203,6 +203,7 @@ impl Anvil {
                     command.args(["--block-time", &secs.max(1).to_string()]);
                 }
             }
+            super::processes::own_process_group(&mut command);
             let mut child = command
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
@@ -333,7 +334,9 @@ impl Bcoin {
         };
         let log = std::fs::File::create(&log_path).map_err(io)?;
         let log2 = log.try_clone().map_err(io)?;
-        let child = Command::new(&exe)
+        let mut command = Command::new(&exe);
+        super::processes::own_process_group(&mut command);
+        let child = command
             .env("NODE_BACKEND", "js")
             .args([
                 "--network=regtest",

@@ -223,9 +223,16 @@ pub fn run(options: DevnetOptions) -> Result<(), DevnetError> {
         })?;
     runtime.block_on(async move {
         let mut running = None;
+        let done = std::cell::Cell::new(false);
         let result = tokio::select! {
-            r = start_and_drive(&options, &mut running) => r,
-            () = shutdown_signal() => Err(DevnetError::Interrupted),
+            r = start_and_drive(&options, &mut running, &done) => r,
+            // Ctrl-C after the flow is the normal way to stop; before it, an interruption.
+            () = shutdown_signal() => if done.get() {
+                println!("devnet: stopping every process");
+                Ok(())
+            } else {
+                Err(DevnetError::Interrupted)
+            },
         };
         if let Some(r) = running.as_mut() {
             r.processes.kill_all();
@@ -238,6 +245,7 @@ pub fn run(options: DevnetOptions) -> Result<(), DevnetError> {
 async fn start_and_drive(
     options: &DevnetOptions,
     slot: &mut Option<Running>,
+    done: &std::cell::Cell<bool>,
 ) -> Result<(), DevnetError> {
     let dir = &options.dir;
     let m = options.signers;
@@ -408,6 +416,7 @@ async fn start_and_drive(
         running_check: &mut running.processes,
     };
     let summary = flow::run(&mut env).await?;
+    done.set(true);
     if options.exit_when_done {
         println!("devnet: done; stopping every process (--exit-when-done)");
         return Ok(());

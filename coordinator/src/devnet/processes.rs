@@ -43,6 +43,19 @@ fn open_log(path: &Path) -> Result<(std::fs::File, std::fs::File), DevnetError> 
     Ok((log, err))
 }
 
+/// Puts the child in a process group of its own: Ctrl-C in the terminal then reaches only the
+/// devnet, which stops its children itself (instead of every child dying at once and the
+/// devnet reporting the first death as a failure).
+pub fn own_process_group(command: &mut Command) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        command.process_group(0);
+    }
+    #[cfg(not(unix))]
+    let _ = command;
+}
+
 /// Runs `command` to completion with its output appended to `log`; an exit other than 0 is
 /// an error naming `name` and the log.
 pub fn run_once(name: &str, mut command: Command, log: &Path) -> Result<(), DevnetError> {
@@ -75,6 +88,7 @@ impl Processes {
         log: &Path,
     ) -> Result<(), DevnetError> {
         let (out, err) = open_log(log)?;
+        own_process_group(&mut command);
         let child = command
             .stdin(Stdio::null())
             .stdout(out)
