@@ -25,6 +25,7 @@
 //! threshold = 3                      # t of the keys the chain's RequestKeygen asks for
 //! session_timeout_secs = 600         # optional: per DKG / signing session
 //! sign_attempts = 3                  # optional: signer subsets tried per signature
+//! presign_per_path = 0               # optional: presignatures kept ready per deposit path
 //! signers = [{ index = 1, url = "https://127.0.0.1:7101" }, ...]
 //!
 //! [ethereum]                         # optional: enables mETH lock-in and lock-out
@@ -113,6 +114,9 @@ pub struct FleetSection {
     /// Signer subsets tried per signature.
     #[serde(default = "default_sign_attempts")]
     pub sign_attempts: usize,
+    /// Presignatures kept ready per deposit path (0: presign on demand only).
+    #[serde(default)]
+    pub presign_per_path: usize,
     /// Every signer.
     pub signers: Vec<SignerSection>,
 }

@@ -199,6 +199,7 @@ fn start_engine(
         journal,
         fleet,
         interval: Duration::from_millis(config.engine.interval_ms),
+        presign_per_path: config.fleet.as_ref().map_or(0, |f| f.presign_per_path),
     };
     let mut tasks = Vec::new();
     if let Some(f) = &config.fleet {
@@ -216,6 +217,14 @@ fn start_engine(
             coordinator::engine::EngineError::Config(format!("{key}: {reason}"))
         })
     };
+    for (enabled, asset) in [
+        (config.ethereum.is_some(), Asset::METH),
+        (config.bitcoin.is_some(), Asset::MBTC),
+    ] {
+        if enabled {
+            tasks.extend(engine.spawn_presign_pool(asset, stop.clone()));
+        }
+    }
     if let Some(eth) = &config.ethereum {
         let mut adapter_config = EthereumConfig::new(eth.rpc_url.clone(), eth.chain_id);
         if eth.legacy_transactions {

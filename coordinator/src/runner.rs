@@ -6,6 +6,7 @@
 //! |---|---|
 //! | key generation | for each [`ChainReader::pending_keygen_requests`]: find the key on the signers (a DKG that finished before a restart) or run the DKG, then propose `RecordFleetKey` |
 //! | one per asset | [`DepositWatcher::scan`] (credits) and, with a fleet, [`LockOutSaga::step`] (commit, sign, broadcast, burn or refund) |
+//! | presignature pool, one per asset | with `presign_per_path > 0`: one presignature made ahead per tick for a path of the asset below its target ([`crate::fleet::FleetClient::fill_pool`]) |
 //!
 //! Every task reads the chain through a [`ChainReader`] (never the chain's lock across an
 //! `.await`) and proposes through [`Node::submit_system`]; a proposal already waiting in the
@@ -61,6 +62,9 @@ pub struct Engine<C: Consensus> {
     pub fleet: Option<Arc<FleetSigner>>,
     /// How often each task runs.
     pub interval: Duration,
+    /// Presignatures kept ready per deposit path (and the change path) of each asset; 0
+    /// presigns on demand only.
+    pub presign_per_path: usize,
 }
 
 impl<C: Consensus> Clone for Engine<C> {
@@ -70,6 +74,7 @@ impl<C: Consensus> Clone for Engine<C> {
             journal: Arc::clone(&self.journal),
             fleet: self.fleet.clone(),
             interval: self.interval,
+            presign_per_path: self.presign_per_path,
         }
     }
 }
@@ -236,6 +241,34 @@ impl<C: Consensus + Send + 'static> Engine<C> {
         Ok(())
     }
 
+    /// Starts the task that keeps `presign_per_path` presignatures ready for the paths of
+    /// `asset` (none if that is 0 or there is no fleet). It runs beside the saga, so a slow
+    /// or failing presigning session never delays a lock-out.
+    pub fn spawn_presign_pool(
+        &self,
+        asset: Asset,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        if self.presign_per_path == 0 || self.fleet.is_none() {
+            return None;
+        }
+        let engine = self.clone();
+        let cache = Arc::new(tokio::sync::Mutex::new(None));
+        Some(tokio::spawn(async move {
+            every(engine.interval, stop, || {
+                let engine = engine.clone();
+                let cache = Arc::clone(&cache);
+                async move {
+                    let mut cache = cache.lock().await;
+                    if let Err(e) = engine.pool_once(asset, &mut cache).await {
+                        tracing::warn!(asset = %asset, error = %e, "presignature pool step failed");
+                    }
+                }
+            })
+            .await;
+        }))
+    }
+
     /// Starts the deposit watcher and (with a fleet) the lock-out saga of one asset.
     pub fn spawn_asset<A: ChainAdapter + 'static>(
         &self,
@@ -305,6 +338,57 @@ impl<C: Consensus + Send + 'static> Engine<C> {
         };
         let outcome = saga.step(&reader, now_unix_secs()).await?;
         self.propose(outcome.txs);
+        Ok(())
+    }
+
+    /// One tick of the presignature pool task of `asset`.
+    async fn pool_once(
+        &self,
+        asset: Asset,
+        cache: &mut Option<(FleetKey, Instant)>,
+    ) -> Result<(), EngineError> {
+        let Some(fleet) = &self.fleet else {
+            return Ok(());
+        };
+        let reader = self
+            .node
+            .reader()
+            .map_err(|e| EngineError::Config(e.to_string()))?;
+        let Some(key) = self.current_key(&reader, cache).await? else {
+            return Ok(());
+        };
+        self.warm_pool(asset, &reader, &key, fleet).await
+    }
+
+    /// Tops up the presignature pool: at most one presignature per tick, for the first path
+    /// of `asset` (its deposit paths, then its change path) with fewer than
+    /// `presign_per_path`. O(deposit addresses of the asset) per tick.
+    async fn warm_pool(
+        &self,
+        asset: Asset,
+        reader: &ChainReader,
+        key: &FleetKey,
+        fleet: &FleetSigner,
+    ) -> Result<(), EngineError> {
+        if self.presign_per_path == 0 {
+            return Ok(());
+        }
+        let mut paths: Vec<Vec<u32>> = reader
+            .deposit_addresses_of(asset)?
+            .iter()
+            .map(|d| d.path.indices().iter().map(|i| i.get()).collect())
+            .collect();
+        paths.push(crate::engine::addresses::change_path(asset));
+        let Some(path) = paths
+            .into_iter()
+            .find(|p| fleet.client.pooled(key, p) < self.presign_per_path)
+        else {
+            return Ok(());
+        };
+        match fleet.client.fill_pool(key, &path, fleet.limit).await {
+            Ok(()) => tracing::debug!(asset = %asset, ?path, "presignature made ahead"),
+            Err(e) => tracing::warn!(asset = %asset, ?path, error = %e, "presigning ahead failed"),
+        }
         Ok(())
     }
 }

@@ -8,7 +8,8 @@
 //! 2. deposit addresses on both chains (external addresses from the API), funded on anvil
 //!    and bcoin, credited after z = 2 confirmations;
 //! 3. an ETH lock-out during which the coordinator is killed (SIGKILL) once the order is
-//!    committed, and restarted: paid exactly once (the fleet address's nonce is 1), burned;
+//!    committed, and restarted: paid exactly once (the fleet address's nonce is 1), burned,
+//!    signed with a presignature made ahead (`presign_per_path = 1`);
 //! 4. a BTC lock-out with signer 1 down: the other two sign; paid and burned;
 //! 5. signer 2 down too (quorum lost): an ETH lock-out is refunded, nothing is sent.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -242,6 +243,7 @@ key = "{key}"
 fleet_id = "{FLEET}"
 threshold = 2
 session_timeout_secs = 120
+presign_per_path = 1
 signers = [{list}]
 
 [ethereum]
@@ -448,6 +450,11 @@ async fn lock_in_and_lock_out_on_both_chains_with_a_restart_a_signer_down_and_qu
         },
     )
     .await;
+    let log_text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        log_text.contains("signing with a pooled presignature"),
+        "the deposit path's presignature was made ahead"
+    );
     // The lock-out's fee is paid from its amount (the mapped supply covers what left).
     let received = eth_balance(&anvil_rpc, eth_dest).await;
     assert!(

@@ -44,6 +44,10 @@ use reliability::{Observation, Reliability};
 /// How often a waiting session is polled.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
+/// How long a signer in a running session may stay unreachable before the session is given
+/// up as failed (the signer is then cooled down and another subset is tried).
+pub const UNREACHABLE_GRACE: Duration = Duration::from_secs(3);
+
 /// One signer: its index and its gRPC endpoint (`https://HOST:PORT`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignerEndpoint {
@@ -346,6 +350,7 @@ impl FleetClient {
     ) -> Result<BTreeMap<u16, SessionStatusResponse>, FleetError> {
         let start = Instant::now();
         let mut done = BTreeMap::new();
+        let mut unreachable_since: BTreeMap<u16, Instant> = BTreeMap::new();
         loop {
             for &s in signers {
                 if done.contains_key(&s) {
@@ -358,9 +363,20 @@ impl FleetClient {
                     })
                     .await
                 {
-                    Ok(r) => r.into_inner(),
-                    // A signer that cannot be asked right now may answer on the next poll.
-                    Err(e) if transport_or_refusal(s, e.clone()).is_retryable() => continue,
+                    Ok(r) => {
+                        unreachable_since.remove(&s);
+                        r.into_inner()
+                    }
+                    // A signer that cannot be asked right now may answer on the next poll;
+                    // one that stays unreachable for UNREACHABLE_GRACE is given up on (its
+                    // session cannot finish without it), rather than waiting out `limit`.
+                    Err(e) if transport_or_refusal(s, e.clone()).is_retryable() => {
+                        let since = *unreachable_since.entry(s).or_insert_with(Instant::now);
+                        if since.elapsed() > UNREACHABLE_GRACE {
+                            return Err(transport_or_refusal(s, e));
+                        }
+                        continue;
+                    }
                     Err(e) => return Err(transport_or_refusal(s, e)),
                 };
                 match SessionState::try_from(status.state) {
