@@ -6,7 +6,8 @@
 //! One run, in order (one DKG for all of it):
 //! 1. the admin's `RequestKeygen`: the coordinator runs the DKG and records the key;
 //! 2. deposit addresses on both chains (external addresses from the API), funded on anvil
-//!    and bcoin, credited after z = 2 confirmations;
+//!    and bcoin; an ETH deposit with 1 confirmation is not credited, both are once they have
+//!    z = 2;
 //! 3. an ETH lock-out during which the coordinator is killed (SIGKILL) once the order is
 //!    committed, and restarted: paid exactly once (the fleet address's nonce is 1), burned,
 //!    signed with a presignature made ahead (`presign_per_path = 1`);
@@ -371,6 +372,10 @@ async fn lock_in_and_lock_out_on_both_chains_with_a_restart_a_signer_down_and_qu
     };
     let (eth_deposit, btc_deposit) = (external(pb::Asset::Meth), external(pb::Asset::Mbtc));
     assert!(eth_deposit.starts_with("0x") && btc_deposit.starts_with("rb1q"));
+    // Mining paused: the ETH deposit gets one confirmation, below z = 2, and is not
+    // credited however long the watcher looks; the next block makes it creditable.
+    mining.store(false, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(400)).await;
     let _: String = anvil_rpc
         .call(
             "eth_sendTransaction",
@@ -378,6 +383,14 @@ async fn lock_in_and_lock_out_on_both_chains_with_a_restart_a_signer_down_and_qu
         )
         .await
         .unwrap();
+    let _: serde_json::Value = anvil_rpc.call("evm_mine", json!([])).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        wallet.balance(&alice, Asset::METH).await,
+        0,
+        "a deposit with 1 confirmation (z = 2) is not credited"
+    );
+    mining.store(true, Ordering::SeqCst);
     miner_pays(&btc_adapter, &miner, &btc_deposit, BTC, vec![]).await;
     // The miner's payment of 1 BTC includes its fee: what arrived is credited.
     let mut credited = Vec::new();
