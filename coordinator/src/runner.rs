@@ -306,11 +306,7 @@ impl<C: Consensus + Send + 'static> Engine<C> {
         config: &EngineConfig,
         cache: &mut Option<(FleetKey, Instant)>,
     ) -> Result<(), EngineError> {
-        let reader = self
-            .node
-            .reader()
-            .map_err(|e| EngineError::Config(e.to_string()))?;
-        let Some(key) = self.current_key(&reader, cache).await? else {
+        let Some((reader, key)) = self.reader_and_key(cache).await? else {
             return Ok(());
         };
         let watcher = DepositWatcher {
@@ -350,14 +346,26 @@ impl<C: Consensus + Send + 'static> Engine<C> {
         let Some(fleet) = &self.fleet else {
             return Ok(());
         };
+        let Some((reader, key)) = self.reader_and_key(cache).await? else {
+            return Ok(());
+        };
+        self.warm_pool(asset, &reader, &key, fleet).await
+    }
+
+    /// A reader on the committed state and the fleet key it records (`None` before the
+    /// first DKG).
+    async fn reader_and_key(
+        &self,
+        cache: &mut Option<(FleetKey, Instant)>,
+    ) -> Result<Option<(ChainReader, FleetKey)>, EngineError> {
         let reader = self
             .node
             .reader()
             .map_err(|e| EngineError::Config(e.to_string()))?;
-        let Some(key) = self.current_key(&reader, cache).await? else {
-            return Ok(());
-        };
-        self.warm_pool(asset, &reader, &key, fleet).await
+        Ok(self
+            .current_key(&reader, cache)
+            .await?
+            .map(|key| (reader, key)))
     }
 
     /// Tops up the presignature pool: at most one presignature per tick, for the first path

@@ -165,6 +165,25 @@ impl Wallet {
             .unwrap_or(0)
     }
 
+    /// Waits until lock-out `id` reaches `stage` (see [`wait_for`]).
+    async fn wait_stage(
+        &self,
+        id: &[u8],
+        stage: pb::LockOutStage,
+        what: &str,
+        limit: Duration,
+        log: &Path,
+    ) {
+        wait_for(what, limit, log, || {
+            let mut w = Wallet {
+                tls: self.tls.clone(),
+                client: self.client.clone(),
+            };
+            async move { (w.stage(id).await == Some(stage)).then_some(()) }
+        })
+        .await;
+    }
+
     /// The lock-out's stage, `None` while the coordinator does not answer.
     async fn stage(&mut self, id: &[u8]) -> Option<pb::LockOutStage> {
         let r = self
@@ -434,35 +453,30 @@ async fn lock_in_and_lock_out_on_both_chains_with_a_restart_a_signer_down_and_qu
         )
         .await;
     let eth_lock_out = r.lock_out_id.clone();
-    wait_for("the ETH order committed", Duration::from_secs(60), &log, || {
-        let mut w = Wallet {
-            tls: wallet.tls.clone(),
-            client: wallet.client.clone(),
-        };
-        let id = eth_lock_out.clone();
-        async move { (w.stage(&id).await == Some(pb::LockOutStage::OrderCommitted)).then_some(()) }
-    })
-    .await;
+    wallet
+        .wait_stage(
+            &eth_lock_out,
+            pb::LockOutStage::OrderCommitted,
+            "the ETH order committed",
+            Duration::from_secs(60),
+            &log,
+        )
+        .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     coordinator.child.kill().unwrap();
     coordinator.child.wait().unwrap();
     mining.store(true, Ordering::SeqCst);
     coordinator = start_coordinator(&config, &log);
     wallet.reconnect(&coordinator.addr);
-    wait_for(
-        "the ETH lock-out burned",
-        Duration::from_secs(120),
-        &log,
-        || {
-            let mut w = Wallet {
-                tls: wallet.tls.clone(),
-                client: wallet.client.clone(),
-            };
-            let id = eth_lock_out.clone();
-            async move { (w.stage(&id).await == Some(pb::LockOutStage::Burned)).then_some(()) }
-        },
-    )
-    .await;
+    wallet
+        .wait_stage(
+            &eth_lock_out,
+            pb::LockOutStage::Burned,
+            "the ETH lock-out burned",
+            Duration::from_secs(120),
+            &log,
+        )
+        .await;
     let log_text = std::fs::read_to_string(&log).unwrap();
     assert!(
         log_text.contains("signing with a pooled presignature"),
@@ -496,20 +510,15 @@ async fn lock_in_and_lock_out_on_both_chains_with_a_restart_a_signer_down_and_qu
         )
         .await;
     let btc_lock_out = r.lock_out_id.clone();
-    wait_for(
-        "the BTC lock-out burned",
-        Duration::from_secs(120),
-        &log,
-        || {
-            let mut w = Wallet {
-                tls: wallet.tls.clone(),
-                client: wallet.client.clone(),
-            };
-            let id = btc_lock_out.clone();
-            async move { (w.stage(&id).await == Some(pb::LockOutStage::Burned)).then_some(()) }
-        },
-    )
-    .await;
+    wallet
+        .wait_stage(
+            &btc_lock_out,
+            pb::LockOutStage::Burned,
+            "the BTC lock-out burned",
+            Duration::from_secs(120),
+            &log,
+        )
+        .await;
     let tip = btc_adapter.tip_height().await.unwrap();
     let paid = btc_adapter
         .deposits(std::slice::from_ref(&btc_dest.fleet), start_height, tip)
@@ -533,20 +542,15 @@ async fn lock_in_and_lock_out_on_both_chains_with_a_restart_a_signer_down_and_qu
         )
         .await;
     let refunded = r.lock_out_id.clone();
-    wait_for(
-        "the ETH lock-out refunded",
-        Duration::from_secs(120),
-        &log,
-        || {
-            let mut w = Wallet {
-                tls: wallet.tls.clone(),
-                client: wallet.client.clone(),
-            };
-            let id = refunded.clone();
-            async move { (w.stage(&id).await == Some(pb::LockOutStage::Refunded)).then_some(()) }
-        },
-    )
-    .await;
+    wallet
+        .wait_stage(
+            &refunded,
+            pb::LockOutStage::Refunded,
+            "the ETH lock-out refunded",
+            Duration::from_secs(120),
+            &log,
+        )
+        .await;
     assert_eq!(
         eth_balance(&anvil_rpc, "0x000000000000000000000000000000000000e2e2").await,
         0
