@@ -230,7 +230,7 @@ fn start_engine(
         if eth.legacy_transactions {
             adapter_config.tx_type = EthTxType::LegacyEip155;
         }
-        let asset_config = engine_config(eth.depth())?;
+        let asset_config = engine_config(eth.depth)?;
         let engine = engine.clone();
         let mut stop = stop.clone();
         tasks.push(tokio::spawn(async move {
@@ -258,7 +258,7 @@ fn start_engine(
         if let Some(rate) = btc.fee_rate_sat_per_vb {
             adapter_config.fee_rate_sat_per_vb = rate;
         }
-        let asset_config = engine_config(btc.depth())?;
+        let asset_config = engine_config(btc.depth)?;
         // Spend only coins the chain could have credited.
         adapter_config.min_input_confirmations = asset_config.depth;
         let adapter = BitcoinAdapter::new(adapter_config)?;
