@@ -28,6 +28,9 @@ use crate::engine::{
 use crate::fleet::FleetKey;
 use crate::node::{MempoolError, Node, SubmitError};
 
+/// Longest wait between two attempts at a failing DKG.
+const KEYGEN_MAX_BACKOFF: Duration = Duration::from_secs(60);
+
 /// How often the share epoch of the fleet key is asked again (a refresh raises it).
 const EPOCH_REFRESH: Duration = Duration::from_secs(60);
 
@@ -41,6 +44,44 @@ pub fn keygen_key_id(chain_id: &str, request_id: u64) -> [u8; 32] {
     h.update(chain_id.as_bytes());
     h.update(request_id.to_be_bytes());
     h.finalize().into()
+}
+
+/// Exponential backoff after failures: each failure doubles the wait (from `base` up to
+/// `max`), a success resets it.
+#[derive(Debug, Clone, Copy)]
+struct Backoff {
+    base: Duration,
+    max: Duration,
+    delay: Duration,
+    not_before: Option<Instant>,
+}
+
+impl Backoff {
+    fn new(base: Duration, max: Duration) -> Self {
+        Self {
+            base,
+            max,
+            delay: base,
+            not_before: None,
+        }
+    }
+
+    fn ready(&self, now: Instant) -> bool {
+        self.not_before.is_none_or(|t| now >= t)
+    }
+
+    /// Records a failure at `now`; returns how long the next attempt waits.
+    fn failed(&mut self, now: Instant) -> Duration {
+        let wait = self.delay;
+        self.not_before = Some(now + wait);
+        self.delay = (self.delay * 2).min(self.max);
+        wait
+    }
+
+    fn succeeded(&mut self) {
+        self.delay = self.base;
+        self.not_before = None;
+    }
 }
 
 /// Settings of the key generation task.
@@ -171,13 +212,30 @@ impl<C: Consensus + Send + 'static> Engine<C> {
     ) -> Option<tokio::task::JoinHandle<()>> {
         let fleet = self.fleet.clone()?;
         let engine = self.clone();
+        // After a failed DKG the next one waits twice as long (up to KEYGEN_MAX_BACKOFF), so
+        // a fleet that cannot finish one (too few signers up) is not flooded with sessions.
+        let backoff = Arc::new(std::sync::Mutex::new(Backoff::new(
+            engine.interval,
+            KEYGEN_MAX_BACKOFF,
+        )));
         Some(tokio::spawn(async move {
             every(engine.interval, stop, || {
                 let engine = engine.clone();
                 let fleet = Arc::clone(&fleet);
+                let backoff = Arc::clone(&backoff);
                 async move {
-                    if let Err(e) = engine.keygen_once(&fleet, settings).await {
-                        tracing::warn!(error = %e, "key generation: will retry");
+                    if !backoff.lock().is_ok_and(|b| b.ready(Instant::now())) {
+                        return;
+                    }
+                    let result = engine.keygen_once(&fleet, settings).await;
+                    if let Ok(mut b) = backoff.lock() {
+                        match result {
+                            Ok(()) => b.succeeded(),
+                            Err(e) => {
+                                let wait = b.failed(Instant::now());
+                                tracing::warn!(error = %e, retry_in = ?wait, "key generation failed");
+                            }
+                        }
                     }
                 }
             })
@@ -404,6 +462,23 @@ impl<C: Consensus + Send + 'static> Engine<C> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap_and_resets() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs(1);
+        let mut b = Backoff::new(s, 4 * s);
+        assert!(b.ready(t0));
+        assert_eq!(b.failed(t0), s);
+        assert!(!b.ready(t0) && b.ready(t0 + s));
+        assert_eq!(b.failed(t0 + s), 2 * s);
+        assert!(!b.ready(t0 + 2 * s));
+        assert_eq!(b.failed(t0 + 3 * s), 4 * s);
+        assert_eq!(b.failed(t0 + 7 * s), 4 * s, "capped");
+        b.succeeded();
+        assert!(b.ready(t0));
+        assert_eq!(b.failed(t0), s, "reset");
+    }
 
     #[test]
     fn keygen_key_ids_differ_by_chain_and_request() {
