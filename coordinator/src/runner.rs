@@ -4,7 +4,7 @@
 //!
 //! | task | every `interval` |
 //! |---|---|
-//! | key generation | for each [`ChainReader::pending_keygen_requests`]: find the key on the signers (a DKG that finished before a restart) or run the DKG, then propose `RecordFleetKey` |
+//! | key generation and blame reports | blames of aborted fleet sessions proposed as `ReportBlame` (evidence kept in the journal, its digest on chain); for each [`ChainReader::pending_keygen_requests`]: find the key on the signers (a DKG that finished before a restart) or run the DKG, then propose `RecordFleetKey` |
 //! | one per asset | [`DepositWatcher::scan`] (credits) and, with a fleet, [`LockOutSaga::step`] (commit, sign, broadcast, burn or refund) |
 //! | presignature pool, one per asset | with `presign_per_path > 0`: one presignature made ahead per tick for a path of the asset below its target ([`crate::fleet::FleetClient::fill_pool`]) |
 //!
@@ -21,7 +21,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use sha2::{Digest, Sha256};
 
 use crate::adapter::ChainAdapter;
-use crate::chain::{Asset, BlockTx, ChainReader, Consensus};
+use crate::chain::{Asset, BlockTx, ChainReader, Consensus, SystemTx};
 use crate::engine::{
     keys, DepositWatcher, EngineConfig, EngineError, FleetSigner, Journal, LockOutSaga,
 };
@@ -224,6 +224,7 @@ impl<C: Consensus + Send + 'static> Engine<C> {
                 let fleet = Arc::clone(&fleet);
                 let backoff = Arc::clone(&backoff);
                 async move {
+                    engine.report_blames(&fleet);
                     if !backoff.lock().is_ok_and(|b| b.ready(Instant::now())) {
                         return;
                     }
@@ -241,6 +242,34 @@ impl<C: Consensus + Send + 'static> Engine<C> {
             })
             .await;
         }))
+    }
+
+    /// Puts the blames of aborted fleet sessions on chain (OPS-02): the evidence goes to the
+    /// journal, its digest with the culprits and reason into a `ReportBlame`. A blame whose
+    /// evidence cannot be journaled is logged and not reported (the chain must not name a
+    /// digest nobody can open).
+    fn report_blames(&self, fleet: &FleetSigner) {
+        for blame in fleet.client.take_blames() {
+            if let Err(e) = self
+                .journal
+                .put_blame_evidence(&blame.session_id, &blame.evidence)
+            {
+                tracing::error!(session = %hex::encode(blame.session_id), error = %e, "cannot keep blame evidence; not reported");
+                continue;
+            }
+            tracing::warn!(
+                session = %hex::encode(blame.session_id),
+                culprits = ?blame.culprits,
+                reason = %blame.reason,
+                "reporting a blame on chain"
+            );
+            self.propose(vec![BlockTx::System(SystemTx::ReportBlame {
+                session_id: blame.session_id,
+                culprits: blame.culprits,
+                reason: blame.reason,
+                evidence_digest: crate::fleet::evidence_digest(&blame.evidence),
+            })]);
+        }
     }
 
     async fn keygen_once(
