@@ -481,7 +481,7 @@ impl<C: Consensus + Send + 'static> Engine<C> {
             return Ok(());
         };
         match fleet.client.fill_pool(key, &path, fleet.limit).await {
-            Ok(()) => tracing::debug!(asset = %asset, ?path, "presignature made ahead"),
+            Ok(()) => tracing::info!(asset = %asset, ?path, "presignature made ahead"),
             Err(e) => tracing::warn!(asset = %asset, ?path, error = %e, "presigning ahead failed"),
         }
         Ok(())

@@ -440,6 +440,23 @@ async fn lock_in_and_lock_out_on_both_chains_with_a_restart_a_signer_down_and_qu
     // 3. An ETH lock-out; the coordinator is killed once its order is committed (mining
     //    paused, so the payment cannot be final yet) and restarted.
     let eth_dest = "0x000000000000000000000000000000000000e2e1";
+    // The pool task has made a presignature ahead for the mETH deposit path (m/1/0).
+    wait_for(
+        "a presignature made ahead for the mETH deposit path",
+        Duration::from_secs(120),
+        &log,
+        || async {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            text.lines()
+                .any(|l| {
+                    l.contains("presignature made ahead")
+                        && l.contains("asset=mETH")
+                        && l.contains("path=[1, 0]")
+                })
+                .then_some(())
+        },
+    )
+    .await;
     mining.store(false, Ordering::SeqCst);
     let r = wallet
         .submit(
