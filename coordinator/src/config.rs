@@ -25,6 +25,7 @@
 //! threshold = 3                      # t of the keys the chain's RequestKeygen asks for
 //! session_timeout_secs = 600         # optional: per DKG / signing session
 //! sign_attempts = 3                  # optional: signer subsets tried per signature
+//! presign_per_path = 0               # optional: presignatures kept ready per deposit path
 //! signers = [{ index = 1, url = "https://127.0.0.1:7101" }, ...]
 //!
 //! [ethereum]                         # optional: enables mETH lock-in and lock-out
@@ -113,6 +114,9 @@ pub struct FleetSection {
     /// Signer subsets tried per signature.
     #[serde(default = "default_sign_attempts")]
     pub sign_attempts: usize,
+    /// Presignatures kept ready per deposit path (0: presign on demand only).
+    #[serde(default)]
+    pub presign_per_path: usize,
     /// Every signer.
     pub signers: Vec<SignerSection>,
 }
@@ -135,9 +139,9 @@ pub struct SignerSection {
     pub url: String,
 }
 
-/// What both external chain sections set about deposits and lock-outs (written flat in
-/// each section: serde cannot flatten a struct into one that refuses unknown keys).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+/// What both external chain sections set about deposits and lock-outs (flat keys of each
+/// section).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
 pub struct DepthSettings {
     /// z, overriding the computed one.
     pub confirmations: Option<u64>,
@@ -244,7 +248,6 @@ impl DepthSettings {
 
 /// `[ethereum]`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct EthereumSection {
     /// The node's JSON-RPC URL.
     pub rpc_url: String,
@@ -253,43 +256,18 @@ pub struct EthereumSection {
     /// Type-0 EIP-155 transactions instead of EIP-1559.
     #[serde(default)]
     pub legacy_transactions: bool,
-    /// See [`DepthSettings::confirmations`].
-    #[serde(default)]
-    pub confirmations: Option<u64>,
-    /// See [`DepthSettings::attacker_share`].
-    #[serde(default)]
-    pub attacker_share: Option<f64>,
-    /// See [`DepthSettings::risk`].
-    #[serde(default)]
-    pub risk: Option<f64>,
-    /// See [`DepthSettings::start_height`].
-    #[serde(default)]
-    pub start_height: Option<u64>,
-    /// See [`DepthSettings::order_ttl_secs`].
-    #[serde(default)]
-    pub order_ttl_secs: Option<u64>,
-    /// See [`DepthSettings::commit_timeout_blocks`].
-    #[serde(default)]
-    pub commit_timeout_blocks: Option<u64>,
-}
-
-impl EthereumSection {
-    /// The depth and timeout settings of the section.
-    pub fn depth(&self) -> DepthSettings {
-        DepthSettings {
-            confirmations: self.confirmations,
-            attacker_share: self.attacker_share,
-            risk: self.risk,
-            start_height: self.start_height,
-            order_ttl_secs: self.order_ttl_secs,
-            commit_timeout_blocks: self.commit_timeout_blocks,
-        }
-    }
+    /// Depth and timeouts (flat keys of the section).
+    #[serde(flatten)]
+    pub depth: DepthSettings,
+    /// Keys nothing above took: refused by [`Config::load`], naming them. (serde cannot
+    /// both flatten and `deny_unknown_fields`; a flattened struct takes its own keys out of
+    /// the entries first, so only unknown ones land here.)
+    #[serde(flatten)]
+    pub unknown: std::collections::BTreeMap<String, toml::Value>,
 }
 
 /// `[bitcoin]`.
 #[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct BitcoinSection {
     /// The bcoin node's HTTP endpoint.
     pub url: String,
@@ -300,38 +278,14 @@ pub struct BitcoinSection {
     /// Fee rate, satoshi per virtual byte.
     #[serde(default)]
     pub fee_rate_sat_per_vb: Option<u64>,
-    /// See [`DepthSettings::confirmations`].
-    #[serde(default)]
-    pub confirmations: Option<u64>,
-    /// See [`DepthSettings::attacker_share`].
-    #[serde(default)]
-    pub attacker_share: Option<f64>,
-    /// See [`DepthSettings::risk`].
-    #[serde(default)]
-    pub risk: Option<f64>,
-    /// See [`DepthSettings::start_height`].
-    #[serde(default)]
-    pub start_height: Option<u64>,
-    /// See [`DepthSettings::order_ttl_secs`].
-    #[serde(default)]
-    pub order_ttl_secs: Option<u64>,
-    /// See [`DepthSettings::commit_timeout_blocks`].
-    #[serde(default)]
-    pub commit_timeout_blocks: Option<u64>,
-}
-
-impl BitcoinSection {
-    /// The depth and timeout settings of the section.
-    pub fn depth(&self) -> DepthSettings {
-        DepthSettings {
-            confirmations: self.confirmations,
-            attacker_share: self.attacker_share,
-            risk: self.risk,
-            start_height: self.start_height,
-            order_ttl_secs: self.order_ttl_secs,
-            commit_timeout_blocks: self.commit_timeout_blocks,
-        }
-    }
+    /// Depth and timeouts (flat keys of the section).
+    #[serde(flatten)]
+    pub depth: DepthSettings,
+    /// Keys nothing above took: refused by [`Config::load`], naming them. (serde cannot
+    /// both flatten and `deny_unknown_fields`; a flattened struct takes its own keys out of
+    /// the entries first, so only unknown ones land here.)
+    #[serde(flatten)]
+    pub unknown: std::collections::BTreeMap<String, toml::Value>,
 }
 
 impl std::fmt::Debug for BitcoinSection {
@@ -481,8 +435,16 @@ impl Config {
             .as_ref()
             .map(|f| f.fleet_id.as_str())
             .unwrap_or("");
+        let unknown =
+            |section: &'static str, keys: &std::collections::BTreeMap<String, toml::Value>| {
+                match keys.keys().next() {
+                    Some(k) => Err(invalid(section, &format!("has an unknown key `{k}`"))),
+                    None => Ok(()),
+                }
+            };
         if let Some(eth) = &config.ethereum {
-            eth.depth()
+            unknown("ethereum", &eth.unknown)?;
+            eth.depth
                 .engine_config(fleet_id)
                 .map_err(|(key, r)| invalid(key, &r))?;
             if !eth.rpc_url.starts_with("http://") && !eth.rpc_url.starts_with("https://") {
@@ -493,7 +455,8 @@ impl Config {
             }
         }
         if let Some(btc) = &config.bitcoin {
-            btc.depth()
+            unknown("bitcoin", &btc.unknown)?;
+            btc.depth
                 .engine_config(fleet_id)
                 .map_err(|(key, r)| invalid(key, &r))?;
             crate::adapter::bitcoin::address::parse_hrp(&btc.hrp)
@@ -671,7 +634,7 @@ interval_ms = 250
             .ethereum
             .as_ref()
             .unwrap()
-            .depth()
+            .depth
             .engine_config("devnet")
             .unwrap();
         assert_eq!((eth.depth, eth.fleet_id.as_str()), (2, "devnet"));
@@ -680,7 +643,7 @@ interval_ms = 250
             .bitcoin
             .as_ref()
             .unwrap()
-            .depth()
+            .depth
             .engine_config("devnet")
             .unwrap();
         assert_eq!(btc.depth, 6);
@@ -719,6 +682,14 @@ interval_ms = 250
                 "{from} -> {to}: {e}"
             );
         }
+        let e = load(&full.replace("chain_id = 31337", "chain_id = 31337\nconfirmation = 2"))
+            .unwrap_err();
+        assert!(e.to_string().contains("unknown key `confirmation`"), "{e}");
+        let e = load(&full.replace("hrp = ", "hpr = \"rb\"\nhrp = ")).unwrap_err();
+        assert!(
+            e.to_string().contains("`bitcoin` has an unknown key `hpr`"),
+            "{e}"
+        );
         let e = load(&full.replace("[engine]", "[engine]\nspeed = 1")).unwrap_err();
         assert!(e.to_string().contains("unknown field `speed`"), "{e}");
     }

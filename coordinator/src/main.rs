@@ -283,6 +283,7 @@ fn start_engine(
         journal,
         fleet,
         interval: Duration::from_millis(config.engine.interval_ms),
+        presign_per_path: config.fleet.as_ref().map_or(0, |f| f.presign_per_path),
     };
     let mut tasks = Vec::new();
     if let Some(f) = &config.fleet {
@@ -300,12 +301,20 @@ fn start_engine(
             coordinator::engine::EngineError::Config(format!("{key}: {reason}"))
         })
     };
+    for (enabled, asset) in [
+        (config.ethereum.is_some(), Asset::METH),
+        (config.bitcoin.is_some(), Asset::MBTC),
+    ] {
+        if enabled {
+            tasks.extend(engine.spawn_presign_pool(asset, stop.clone()));
+        }
+    }
     if let Some(eth) = &config.ethereum {
         let mut adapter_config = EthereumConfig::new(eth.rpc_url.clone(), eth.chain_id);
         if eth.legacy_transactions {
             adapter_config.tx_type = EthTxType::LegacyEip155;
         }
-        let asset_config = engine_config(eth.depth())?;
+        let asset_config = engine_config(eth.depth)?;
         let engine = engine.clone();
         let mut stop = stop.clone();
         tasks.push(tokio::spawn(async move {
@@ -333,7 +342,7 @@ fn start_engine(
         if let Some(rate) = btc.fee_rate_sat_per_vb {
             adapter_config.fee_rate_sat_per_vb = rate;
         }
-        let asset_config = engine_config(btc.depth())?;
+        let asset_config = engine_config(btc.depth)?;
         // Spend only coins the chain could have credited.
         adapter_config.min_input_confirmations = asset_config.depth;
         let adapter = BitcoinAdapter::new(adapter_config)?;

@@ -4,8 +4,9 @@
 //!
 //! | task | every `interval` |
 //! |---|---|
-//! | key generation | for each [`ChainReader::pending_keygen_requests`]: find the key on the signers (a DKG that finished before a restart) or run the DKG, then propose `RecordFleetKey` |
+//! | key generation and blame reports | blames of aborted fleet sessions proposed as `ReportBlame` (evidence kept in the journal, its digest on chain); for each [`ChainReader::pending_keygen_requests`]: find the key on the signers (a DKG that finished before a restart) or run the DKG, then propose `RecordFleetKey` |
 //! | one per asset | [`DepositWatcher::scan`] (credits) and, with a fleet, [`LockOutSaga::step`] (commit, sign, broadcast, burn or refund) |
+//! | presignature pool, one per asset | with `presign_per_path > 0`: one presignature made ahead per tick for a path of the asset below its target ([`crate::fleet::FleetClient::fill_pool`]) |
 //!
 //! Every task reads the chain through a [`ChainReader`] (never the chain's lock across an
 //! `.await`) and proposes through [`Node::submit_system`]; a proposal already waiting in the
@@ -20,12 +21,15 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use sha2::{Digest, Sha256};
 
 use crate::adapter::ChainAdapter;
-use crate::chain::{Asset, BlockTx, ChainReader, Consensus};
+use crate::chain::{Asset, BlockTx, ChainReader, Consensus, SystemTx};
 use crate::engine::{
     keys, DepositWatcher, EngineConfig, EngineError, FleetSigner, Journal, LockOutSaga,
 };
 use crate::fleet::FleetKey;
 use crate::node::{MempoolError, Node, SubmitError};
+
+/// Longest wait between two attempts at a failing DKG.
+const KEYGEN_MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 /// How often the share epoch of the fleet key is asked again (a refresh raises it).
 const EPOCH_REFRESH: Duration = Duration::from_secs(60);
@@ -40,6 +44,44 @@ pub fn keygen_key_id(chain_id: &str, request_id: u64) -> [u8; 32] {
     h.update(chain_id.as_bytes());
     h.update(request_id.to_be_bytes());
     h.finalize().into()
+}
+
+/// Exponential backoff after failures: each failure doubles the wait (from `base` up to
+/// `max`), a success resets it.
+#[derive(Debug, Clone, Copy)]
+struct Backoff {
+    base: Duration,
+    max: Duration,
+    delay: Duration,
+    not_before: Option<Instant>,
+}
+
+impl Backoff {
+    fn new(base: Duration, max: Duration) -> Self {
+        Self {
+            base,
+            max,
+            delay: base,
+            not_before: None,
+        }
+    }
+
+    fn ready(&self, now: Instant) -> bool {
+        self.not_before.is_none_or(|t| now >= t)
+    }
+
+    /// Records a failure at `now`; returns how long the next attempt waits.
+    fn failed(&mut self, now: Instant) -> Duration {
+        let wait = self.delay;
+        self.not_before = Some(now + wait);
+        self.delay = (self.delay * 2).min(self.max);
+        wait
+    }
+
+    fn succeeded(&mut self) {
+        self.delay = self.base;
+        self.not_before = None;
+    }
 }
 
 /// Settings of the key generation task.
@@ -61,6 +103,9 @@ pub struct Engine<C: Consensus> {
     pub fleet: Option<Arc<FleetSigner>>,
     /// How often each task runs.
     pub interval: Duration,
+    /// Presignatures kept ready per deposit path (and the change path) of each asset; 0
+    /// presigns on demand only.
+    pub presign_per_path: usize,
 }
 
 impl<C: Consensus> Clone for Engine<C> {
@@ -70,6 +115,7 @@ impl<C: Consensus> Clone for Engine<C> {
             journal: Arc::clone(&self.journal),
             fleet: self.fleet.clone(),
             interval: self.interval,
+            presign_per_path: self.presign_per_path,
         }
     }
 }
@@ -166,18 +212,64 @@ impl<C: Consensus + Send + 'static> Engine<C> {
     ) -> Option<tokio::task::JoinHandle<()>> {
         let fleet = self.fleet.clone()?;
         let engine = self.clone();
+        // After a failed DKG the next one waits twice as long (up to KEYGEN_MAX_BACKOFF), so
+        // a fleet that cannot finish one (too few signers up) is not flooded with sessions.
+        let backoff = Arc::new(std::sync::Mutex::new(Backoff::new(
+            engine.interval,
+            KEYGEN_MAX_BACKOFF,
+        )));
         Some(tokio::spawn(async move {
             every(engine.interval, stop, || {
                 let engine = engine.clone();
                 let fleet = Arc::clone(&fleet);
+                let backoff = Arc::clone(&backoff);
                 async move {
-                    if let Err(e) = engine.keygen_once(&fleet, settings).await {
-                        tracing::warn!(error = %e, "key generation: will retry");
+                    engine.report_blames(&fleet);
+                    if !backoff.lock().is_ok_and(|b| b.ready(Instant::now())) {
+                        return;
+                    }
+                    let result = engine.keygen_once(&fleet, settings).await;
+                    if let Ok(mut b) = backoff.lock() {
+                        match result {
+                            Ok(()) => b.succeeded(),
+                            Err(e) => {
+                                let wait = b.failed(Instant::now());
+                                tracing::warn!(error = %e, retry_in = ?wait, "key generation failed");
+                            }
+                        }
                     }
                 }
             })
             .await;
         }))
+    }
+
+    /// Puts the blames of aborted fleet sessions on chain (OPS-02): the evidence goes to the
+    /// journal, its digest with the culprits and reason into a `ReportBlame`. A blame whose
+    /// evidence cannot be journaled is logged and not reported (the chain must not name a
+    /// digest nobody can open).
+    fn report_blames(&self, fleet: &FleetSigner) {
+        for blame in fleet.client.take_blames() {
+            if let Err(e) = self
+                .journal
+                .put_blame_evidence(&blame.session_id, &blame.evidence)
+            {
+                tracing::error!(session = %hex::encode(blame.session_id), error = %e, "cannot keep blame evidence; not reported");
+                continue;
+            }
+            tracing::warn!(
+                session = %hex::encode(blame.session_id),
+                culprits = ?blame.culprits,
+                reason = %blame.reason,
+                "reporting a blame on chain"
+            );
+            self.propose(vec![BlockTx::System(SystemTx::ReportBlame {
+                session_id: blame.session_id,
+                culprits: blame.culprits,
+                reason: blame.reason,
+                evidence_digest: crate::fleet::evidence_digest(&blame.evidence),
+            })]);
+        }
     }
 
     async fn keygen_once(
@@ -236,6 +328,34 @@ impl<C: Consensus + Send + 'static> Engine<C> {
         Ok(())
     }
 
+    /// Starts the task that keeps `presign_per_path` presignatures ready for the paths of
+    /// `asset` (none if that is 0 or there is no fleet). It runs beside the saga, so a slow
+    /// or failing presigning session never delays a lock-out.
+    pub fn spawn_presign_pool(
+        &self,
+        asset: Asset,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        if self.presign_per_path == 0 || self.fleet.is_none() {
+            return None;
+        }
+        let engine = self.clone();
+        let cache = Arc::new(tokio::sync::Mutex::new(None));
+        Some(tokio::spawn(async move {
+            every(engine.interval, stop, || {
+                let engine = engine.clone();
+                let cache = Arc::clone(&cache);
+                async move {
+                    let mut cache = cache.lock().await;
+                    if let Err(e) = engine.pool_once(asset, &mut cache).await {
+                        tracing::warn!(asset = %asset, error = %e, "presignature pool step failed");
+                    }
+                }
+            })
+            .await;
+        }))
+    }
+
     /// Starts the deposit watcher and (with a fleet) the lock-out saga of one asset.
     pub fn spawn_asset<A: ChainAdapter + 'static>(
         &self,
@@ -273,11 +393,7 @@ impl<C: Consensus + Send + 'static> Engine<C> {
         config: &EngineConfig,
         cache: &mut Option<(FleetKey, Instant)>,
     ) -> Result<(), EngineError> {
-        let reader = self
-            .node
-            .reader()
-            .map_err(|e| EngineError::Config(e.to_string()))?;
-        let Some(key) = self.current_key(&reader, cache).await? else {
+        let Some((reader, key)) = self.reader_and_key(cache).await? else {
             return Ok(());
         };
         let watcher = DepositWatcher {
@@ -307,11 +423,91 @@ impl<C: Consensus + Send + 'static> Engine<C> {
         self.propose(outcome.txs);
         Ok(())
     }
+
+    /// One tick of the presignature pool task of `asset`.
+    async fn pool_once(
+        &self,
+        asset: Asset,
+        cache: &mut Option<(FleetKey, Instant)>,
+    ) -> Result<(), EngineError> {
+        let Some(fleet) = &self.fleet else {
+            return Ok(());
+        };
+        let Some((reader, key)) = self.reader_and_key(cache).await? else {
+            return Ok(());
+        };
+        self.warm_pool(asset, &reader, &key, fleet).await
+    }
+
+    /// A reader on the committed state and the fleet key it records (`None` before the
+    /// first DKG).
+    async fn reader_and_key(
+        &self,
+        cache: &mut Option<(FleetKey, Instant)>,
+    ) -> Result<Option<(ChainReader, FleetKey)>, EngineError> {
+        let reader = self
+            .node
+            .reader()
+            .map_err(|e| EngineError::Config(e.to_string()))?;
+        Ok(self
+            .current_key(&reader, cache)
+            .await?
+            .map(|key| (reader, key)))
+    }
+
+    /// Tops up the presignature pool: at most one presignature per tick, for the first path
+    /// of `asset` (its deposit paths, then its change path) with fewer than
+    /// `presign_per_path`. O(deposit addresses of the asset) per tick.
+    async fn warm_pool(
+        &self,
+        asset: Asset,
+        reader: &ChainReader,
+        key: &FleetKey,
+        fleet: &FleetSigner,
+    ) -> Result<(), EngineError> {
+        if self.presign_per_path == 0 {
+            return Ok(());
+        }
+        let mut paths: Vec<Vec<u32>> = reader
+            .deposit_addresses_of(asset)?
+            .iter()
+            .map(|d| d.path.indices().iter().map(|i| i.get()).collect())
+            .collect();
+        paths.push(crate::engine::addresses::change_path(asset));
+        let Some(path) = paths
+            .into_iter()
+            .find(|p| fleet.client.pooled(key, p) < self.presign_per_path)
+        else {
+            return Ok(());
+        };
+        match fleet.client.fill_pool(key, &path, fleet.limit).await {
+            Ok(()) => tracing::info!(asset = %asset, ?path, "presignature made ahead"),
+            Err(e) => tracing::warn!(asset = %asset, ?path, error = %e, "presigning ahead failed"),
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap_and_resets() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs(1);
+        let mut b = Backoff::new(s, 4 * s);
+        assert!(b.ready(t0));
+        assert_eq!(b.failed(t0), s);
+        assert!(!b.ready(t0) && b.ready(t0 + s));
+        assert_eq!(b.failed(t0 + s), 2 * s);
+        assert!(!b.ready(t0 + 2 * s));
+        assert_eq!(b.failed(t0 + 3 * s), 4 * s);
+        assert_eq!(b.failed(t0 + 7 * s), 4 * s, "capped");
+        b.succeeded();
+        assert!(b.ready(t0));
+        assert_eq!(b.failed(t0), s, "reset");
+    }
 
     #[test]
     fn keygen_key_ids_differ_by_chain_and_request() {

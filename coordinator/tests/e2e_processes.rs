@@ -6,9 +6,11 @@
 //! One run, in order (one DKG for all of it):
 //! 1. the admin's `RequestKeygen`: the coordinator runs the DKG and records the key;
 //! 2. deposit addresses on both chains (external addresses from the API), funded on anvil
-//!    and bcoin, credited after z = 2 confirmations;
+//!    and bcoin; an ETH deposit with 1 confirmation is not credited, both are once they have
+//!    z = 2;
 //! 3. an ETH lock-out during which the coordinator is killed (SIGKILL) once the order is
-//!    committed, and restarted: paid exactly once (the fleet address's nonce is 1), burned;
+//!    committed, and restarted: paid exactly once (the fleet address's nonce is 1), burned,
+//!    signed with a presignature made ahead (`presign_per_path = 1`);
 //! 4. a BTC lock-out with signer 1 down: the other two sign; paid and burned;
 //! 5. signer 2 down too (quorum lost): an ETH lock-out is refunded, nothing is sent.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -163,6 +165,25 @@ impl Wallet {
             .unwrap_or(0)
     }
 
+    /// Waits until lock-out `id` reaches `stage` (see [`wait_for`]).
+    async fn wait_stage(
+        &self,
+        id: &[u8],
+        stage: pb::LockOutStage,
+        what: &str,
+        limit: Duration,
+        log: &Path,
+    ) {
+        wait_for(what, limit, log, || {
+            let mut w = Wallet {
+                tls: self.tls.clone(),
+                client: self.client.clone(),
+            };
+            async move { (w.stage(id).await == Some(stage)).then_some(()) }
+        })
+        .await;
+    }
+
     /// The lock-out's stage, `None` while the coordinator does not answer.
     async fn stage(&mut self, id: &[u8]) -> Option<pb::LockOutStage> {
         let r = self
@@ -242,6 +263,7 @@ key = "{key}"
 fleet_id = "{FLEET}"
 threshold = 2
 session_timeout_secs = 120
+presign_per_path = 1
 signers = [{list}]
 
 [ethereum]
@@ -369,6 +391,10 @@ async fn lock_in_and_lock_out_on_both_chains_with_a_restart_a_signer_down_and_qu
     };
     let (eth_deposit, btc_deposit) = (external(pb::Asset::Meth), external(pb::Asset::Mbtc));
     assert!(eth_deposit.starts_with("0x") && btc_deposit.starts_with("rb1q"));
+    // Mining paused: the ETH deposit gets one confirmation, below z = 2, and is not
+    // credited however long the watcher looks; the next block makes it creditable.
+    mining.store(false, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(400)).await;
     let _: String = anvil_rpc
         .call(
             "eth_sendTransaction",
@@ -376,6 +402,14 @@ async fn lock_in_and_lock_out_on_both_chains_with_a_restart_a_signer_down_and_qu
         )
         .await
         .unwrap();
+    let _: serde_json::Value = anvil_rpc.call("evm_mine", json!([])).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        wallet.balance(&alice, Asset::METH).await,
+        0,
+        "a deposit with 1 confirmation (z = 2) is not credited"
+    );
+    mining.store(true, Ordering::SeqCst);
     miner_pays(&btc_adapter, &miner, &btc_deposit, BTC, vec![]).await;
     // The miner's payment of 1 BTC includes its fee: what arrived is credited.
     let mut credited = Vec::new();
@@ -406,6 +440,23 @@ async fn lock_in_and_lock_out_on_both_chains_with_a_restart_a_signer_down_and_qu
     // 3. An ETH lock-out; the coordinator is killed once its order is committed (mining
     //    paused, so the payment cannot be final yet) and restarted.
     let eth_dest = "0x000000000000000000000000000000000000e2e1";
+    // The pool task has made a presignature ahead for the mETH deposit path (m/1/0).
+    wait_for(
+        "a presignature made ahead for the mETH deposit path",
+        Duration::from_secs(120),
+        &log,
+        || async {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            text.lines()
+                .any(|l| {
+                    l.contains("presignature made ahead")
+                        && l.contains("asset=mETH")
+                        && l.contains("path=[1, 0]")
+                })
+                .then_some(())
+        },
+    )
+    .await;
     mining.store(false, Ordering::SeqCst);
     let r = wallet
         .submit(
@@ -419,35 +470,35 @@ async fn lock_in_and_lock_out_on_both_chains_with_a_restart_a_signer_down_and_qu
         )
         .await;
     let eth_lock_out = r.lock_out_id.clone();
-    wait_for("the ETH order committed", Duration::from_secs(60), &log, || {
-        let mut w = Wallet {
-            tls: wallet.tls.clone(),
-            client: wallet.client.clone(),
-        };
-        let id = eth_lock_out.clone();
-        async move { (w.stage(&id).await == Some(pb::LockOutStage::OrderCommitted)).then_some(()) }
-    })
-    .await;
+    wallet
+        .wait_stage(
+            &eth_lock_out,
+            pb::LockOutStage::OrderCommitted,
+            "the ETH order committed",
+            Duration::from_secs(60),
+            &log,
+        )
+        .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     coordinator.child.kill().unwrap();
     coordinator.child.wait().unwrap();
     mining.store(true, Ordering::SeqCst);
     coordinator = start_coordinator(&config, &log);
     wallet.reconnect(&coordinator.addr);
-    wait_for(
-        "the ETH lock-out burned",
-        Duration::from_secs(120),
-        &log,
-        || {
-            let mut w = Wallet {
-                tls: wallet.tls.clone(),
-                client: wallet.client.clone(),
-            };
-            let id = eth_lock_out.clone();
-            async move { (w.stage(&id).await == Some(pb::LockOutStage::Burned)).then_some(()) }
-        },
-    )
-    .await;
+    wallet
+        .wait_stage(
+            &eth_lock_out,
+            pb::LockOutStage::Burned,
+            "the ETH lock-out burned",
+            Duration::from_secs(120),
+            &log,
+        )
+        .await;
+    let log_text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        log_text.contains("signing with a pooled presignature"),
+        "the deposit path's presignature was made ahead"
+    );
     // The lock-out's fee is paid from its amount (the mapped supply covers what left).
     let received = eth_balance(&anvil_rpc, eth_dest).await;
     assert!(
@@ -476,20 +527,15 @@ async fn lock_in_and_lock_out_on_both_chains_with_a_restart_a_signer_down_and_qu
         )
         .await;
     let btc_lock_out = r.lock_out_id.clone();
-    wait_for(
-        "the BTC lock-out burned",
-        Duration::from_secs(120),
-        &log,
-        || {
-            let mut w = Wallet {
-                tls: wallet.tls.clone(),
-                client: wallet.client.clone(),
-            };
-            let id = btc_lock_out.clone();
-            async move { (w.stage(&id).await == Some(pb::LockOutStage::Burned)).then_some(()) }
-        },
-    )
-    .await;
+    wallet
+        .wait_stage(
+            &btc_lock_out,
+            pb::LockOutStage::Burned,
+            "the BTC lock-out burned",
+            Duration::from_secs(120),
+            &log,
+        )
+        .await;
     let tip = btc_adapter.tip_height().await.unwrap();
     let paid = btc_adapter
         .deposits(std::slice::from_ref(&btc_dest.fleet), start_height, tip)
@@ -513,20 +559,15 @@ async fn lock_in_and_lock_out_on_both_chains_with_a_restart_a_signer_down_and_qu
         )
         .await;
     let refunded = r.lock_out_id.clone();
-    wait_for(
-        "the ETH lock-out refunded",
-        Duration::from_secs(120),
-        &log,
-        || {
-            let mut w = Wallet {
-                tls: wallet.tls.clone(),
-                client: wallet.client.clone(),
-            };
-            let id = refunded.clone();
-            async move { (w.stage(&id).await == Some(pb::LockOutStage::Refunded)).then_some(()) }
-        },
-    )
-    .await;
+    wallet
+        .wait_stage(
+            &refunded,
+            pb::LockOutStage::Refunded,
+            "the ETH lock-out refunded",
+            Duration::from_secs(120),
+            &log,
+        )
+        .await;
     assert_eq!(
         eth_balance(&anvil_rpc, "0x000000000000000000000000000000000000e2e2").await,
         0

@@ -219,6 +219,17 @@ pub fn block_events(b: &Block) -> pb::BlockEvents {
                     holders: holders.into_iter().map(u32::from).collect(),
                     height: b.header.height,
                 })),
+                Ok(BlockTx::System(SystemTx::ReportBlame {
+                    session_id,
+                    culprits,
+                    reason,
+                    evidence_digest,
+                })) => Some(Kind::SignerBlamed(pb::SignerBlamed {
+                    session_id: session_id.to_vec(),
+                    culprits: culprits.into_iter().map(u32::from).collect(),
+                    reason,
+                    evidence_digest: evidence_digest.to_vec(),
+                })),
                 // Kinds this version does not describe (later system transactions).
                 #[allow(unreachable_patterns)]
                 _ => Some(Kind::Other(bytes.clone())),

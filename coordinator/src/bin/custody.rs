@@ -341,6 +341,13 @@ fn print_event(e: &pb::BlockEvents) {
                 k.holders.len(),
                 hex::encode(&k.key_id)
             ),
+            Some(Kind::SignerBlamed(b)) => format!(
+                "signers {:?} blamed for session {}: {} (evidence digest {})",
+                b.culprits,
+                hex::encode(&b.session_id),
+                b.reason,
+                hex::encode(&b.evidence_digest)
+            ),
             Some(Kind::Other(_)) | None => "transaction of another kind".to_owned(),
         };
         println!("  #{} {what}", t.index);

@@ -6,14 +6,14 @@ use mpc_core::hd::DerivationPath;
 use sha2::{Digest, Sha256};
 
 use super::state::{
-    deposit_address_count_key, deposit_address_key, deposit_key, fleet_key_key, keygen_key,
-    lockout_key,
+    blame_count_key, blame_key, deposit_address_count_key, deposit_address_key, deposit_key,
+    fleet_key_key, keygen_key, lockout_key,
 };
 use super::state::{
-    CommittedOrder, DepositAddress, DepositRecord, FleetKeyRecord, KeygenRequest, LockOutRecord,
-    LockOutStatus, Overlay, MAX_FLEET_KEY_HOLDERS,
+    BlameReport, CommittedOrder, DepositAddress, DepositRecord, FleetKeyRecord, KeygenRequest,
+    LockOutRecord, LockOutStatus, Overlay, MAX_FLEET_KEY_HOLDERS,
 };
-use super::tx::MAX_DESTINATION_BYTES;
+use super::tx::{MAX_BLAME_REASON_BYTES, MAX_DESTINATION_BYTES};
 use super::{
     Address, Amount, Asset, BlockTx, LockOutOutcome, SignedTransaction, SystemTx, TxBody,
     TxRejection,
@@ -260,6 +260,32 @@ fn apply_system(
                 "fleet key recorded"
             );
         }
+        SystemTx::ReportBlame {
+            session_id,
+            culprits,
+            reason,
+            evidence_digest,
+        } => {
+            if state.blame(session_id)?.is_some() {
+                return Err(TxRejection::BlameAlreadyReported(*session_id));
+            }
+            check_blame(culprits, reason)?;
+            for &c in culprits {
+                let n = state
+                    .blame_count(c)?
+                    .checked_add(1)
+                    .ok_or(TxRejection::Overflow)?;
+                state.put(blame_count_key(c), n.to_be_bytes().to_vec());
+            }
+            let report = BlameReport {
+                culprits: culprits.clone(),
+                reason: reason.clone(),
+                evidence_digest: *evidence_digest,
+                height: ctx.height,
+            };
+            state.put(blame_key(session_id), report.encode());
+            tracing::warn!(session = %hex::encode(session_id), ?culprits, %reason, "blame reported");
+        }
         SystemTx::SettleLockOut {
             lockout_id,
             outcome,
@@ -367,6 +393,23 @@ fn check_fleet_key(
     if threshold == 0 || usize::from(threshold) > holders.len() {
         return Err(TxRejection::BadFleetKey(
             "the threshold must be 1..=holders",
+        ));
+    }
+    Ok(())
+}
+
+fn check_blame(culprits: &[u16], reason: &str) -> Result<(), TxRejection> {
+    if culprits.is_empty() || culprits.len() > MAX_FLEET_KEY_HOLDERS {
+        return Err(TxRejection::BadBlameReport("1 to 256 culprits are needed"));
+    }
+    if culprits[0] == 0 || !culprits.windows(2).all(|w| w[0] < w[1]) {
+        return Err(TxRejection::BadBlameReport(
+            "culprits must be signer indices ≥ 1, strictly increasing",
+        ));
+    }
+    if reason.is_empty() || reason.len() > MAX_BLAME_REASON_BYTES {
+        return Err(TxRejection::BadBlameReport(
+            "the reason must be 1..=256 bytes",
         ));
     }
     Ok(())

@@ -13,8 +13,8 @@ use super::consensus::{Consensus, ConsensusError};
 use super::execute::{apply, TxContext};
 use super::invariant::{self, InvariantViolation};
 use super::state::{
-    admin_key, deposit_address_prefix, Account, AssetTotals, DepositAddress, DepositRecord,
-    FleetKeyRecord, KeygenRequest, LockOutRecord, Overlay, DEPOSIT_ADDRESS_PREFIX,
+    admin_key, deposit_address_prefix, Account, AssetTotals, BlameReport, DepositAddress,
+    DepositRecord, FleetKeyRecord, KeygenRequest, LockOutRecord, Overlay, DEPOSIT_ADDRESS_PREFIX,
     FLEET_KEY_PREFIX, LOCKOUT_PREFIX,
 };
 use super::{Address, Amount, Asset, BlockTx, TxRejection};
@@ -536,6 +536,16 @@ impl ChainReader {
                 Ok(Some((id, r)))
             }
         }
+    }
+
+    /// The blame report of an aborted fleet session (OPS-02), if reported.
+    pub fn blame_report(&self, session_id: &[u8; 32]) -> Result<Option<BlameReport>, ChainError> {
+        self.view().blame(session_id).map_err(Self::corrupt)
+    }
+
+    /// How many blame reports name `signer`.
+    pub fn blame_count(&self, signer: u16) -> Result<u64, ChainError> {
+        self.view().blame_count(signer).map_err(Self::corrupt)
     }
 
     /// Key generation requests whose key is not recorded yet, oldest first: the DKGs the

@@ -89,6 +89,12 @@ pub enum TxRejection {
         /// Longest destination.
         max: usize,
     },
+    /// This session's blame is already on chain.
+    #[error("the blame of session {} is already reported", hex::encode(.0))]
+    BlameAlreadyReported([u8; 32]),
+    /// A blame report that cannot be recorded.
+    #[error("invalid blame report: {0}")]
+    BadBlameReport(&'static str),
     /// No key generation request with this id.
     #[error("no key generation request with id {0}")]
     UnknownKeygenRequest(u64),
@@ -133,7 +139,8 @@ impl TxRejection {
             | TxRejection::UnknownAsset(_)
             | TxRejection::ZeroAmount
             | TxRejection::BadDestination { .. }
-            | TxRejection::BadFleetKey(_) => RejectionClass::InvalidArgument,
+            | TxRejection::BadFleetKey(_)
+            | TxRejection::BadBlameReport(_) => RejectionClass::InvalidArgument,
             TxRejection::Unauthorized { .. } => RejectionClass::PermissionDenied,
             TxRejection::BadNonce { .. }
             | TxRejection::Overdraft { .. }
@@ -143,6 +150,7 @@ impl TxRejection {
             | TxRejection::WrongLockOutState { .. }
             | TxRejection::UnknownKeygenRequest(_)
             | TxRejection::FleetKeyAlreadyRecorded(_)
+            | TxRejection::BlameAlreadyReported(_)
             | TxRejection::Overflow
             | TxRejection::Exhausted(_) => RejectionClass::FailedPrecondition,
             TxRejection::Store(_) => RejectionClass::Internal,

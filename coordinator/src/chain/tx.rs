@@ -21,6 +21,10 @@ pub const CREDIT_DEPOSIT_TAG: &str = "custody.chain.v1/credit-deposit";
 pub const RECORD_FLEET_KEY_TAG: &str = "custody.chain.v1/record-fleet-key";
 /// Tag of the system transaction that settles a lock-out.
 pub const SETTLE_LOCKOUT_TAG: &str = "custody.chain.v1/settle-lockout";
+/// Domain tag of [`SystemTx::ReportBlame`].
+pub const REPORT_BLAME_TAG: &str = "custody.chain.v1/report-blame";
+/// Longest reason of a blame report, in bytes.
+pub const MAX_BLAME_REASON_BYTES: usize = 256;
 
 /// Longest external destination (an address on the external chain), in bytes.
 pub const MAX_DESTINATION_BYTES: usize = 128;
@@ -266,6 +270,19 @@ pub enum SystemTx {
         /// Who holds a share, strictly increasing.
         holders: Vec<u16>,
     },
+    /// A signing-fleet session aborted and named culprits (OPS-02): the chain records who,
+    /// why and the digest of the evidence (the culprits' signed envelopes, which the
+    /// coordinator keeps; anyone with the signers' pinned node keys can check them).
+    ReportBlame {
+        /// The aborted session, reported once.
+        session_id: [u8; 32],
+        /// The signer indices the protocol named, strictly increasing.
+        culprits: Vec<u16>,
+        /// What failed, for a person (at most [`MAX_BLAME_REASON_BYTES`]).
+        reason: String,
+        /// [`crate::fleet::evidence_digest`] of the evidence envelopes.
+        evidence_digest: [u8; 32],
+    },
     /// End a lock-out.
     SettleLockOut {
         /// The lock-out.
@@ -321,6 +338,19 @@ impl BlockTx {
                 super::state::encode_holders(&mut w, holders);
                 w.finish()
             }
+            BlockTx::System(SystemTx::ReportBlame {
+                session_id,
+                culprits,
+                reason,
+                evidence_digest,
+            }) => {
+                let mut w = Writer::tagged(REPORT_BLAME_TAG);
+                w.fixed(session_id);
+                super::state::encode_holders(&mut w, culprits);
+                w.var(reason.as_bytes());
+                w.fixed(evidence_digest);
+                w.finish()
+            }
             BlockTx::System(SystemTx::SettleLockOut {
                 lockout_id,
                 outcome,
@@ -365,6 +395,16 @@ impl BlockTx {
                 chain_code: r.array()?,
                 threshold: r.u16()?,
                 holders: super::state::decode_holders(&mut r)?,
+            };
+            r.finish()?;
+            return Ok(BlockTx::System(tx));
+        }
+        if let Ok(mut r) = Reader::tagged(bytes, REPORT_BLAME_TAG) {
+            let tx = SystemTx::ReportBlame {
+                session_id: r.array()?,
+                culprits: super::state::decode_holders(&mut r)?,
+                reason: r.string("reason", MAX_BLAME_REASON_BYTES)?,
+                evidence_digest: r.array()?,
             };
             r.finish()?;
             return Ok(BlockTx::System(tx));
@@ -469,6 +509,12 @@ mod tests {
         all.push(BlockTx::System(SystemTx::SettleLockOut {
             lockout_id: [8; 32],
             outcome: LockOutOutcome::Refunded,
+        }));
+        all.push(BlockTx::System(SystemTx::ReportBlame {
+            session_id: [9; 32],
+            culprits: vec![2, 4],
+            reason: "presign round 2: Πelog of Γ fails".into(),
+            evidence_digest: [10; 32],
         }));
         for tx in all {
             let bytes = tx.encode();

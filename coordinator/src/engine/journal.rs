@@ -264,6 +264,8 @@ fn items(r: &mut Reader<'_>) -> Result<u32, DecodeError> {
     Ok(n)
 }
 
+const BLAME_EVIDENCE_TAG: &str = "custody.journal.v1/blame-evidence";
+
 fn key(prefix: &[u8], id: &[u8]) -> Vec<u8> {
     [prefix, id].concat()
 }
@@ -327,6 +329,46 @@ impl Journal {
             .db
             .get(key(b"rr/", id))?
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// Keeps the evidence of a blame reported on chain (the chain holds its digest).
+    pub fn put_blame_evidence(
+        &self,
+        session_id: &[u8; 32],
+        evidence: &[Vec<u8>],
+    ) -> Result<(), EngineError> {
+        let mut w = custody_proto::chain::codec::Writer::tagged(BLAME_EVIDENCE_TAG);
+        w.u32(u32::try_from(evidence.len()).map_err(|_| {
+            EngineError::CorruptJournal("more evidence envelopes than fit a u32".into())
+        })?);
+        for e in evidence {
+            w.var(e);
+        }
+        self.db.insert(key(b"be/", session_id), w.finish())?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// The evidence of a reported blame, as [`Journal::put_blame_evidence`] kept it.
+    pub fn blame_evidence(
+        &self,
+        session_id: &[u8; 32],
+    ) -> Result<Option<Vec<Vec<u8>>>, EngineError> {
+        let Some(v) = self.db.get(key(b"be/", session_id))? else {
+            return Ok(None);
+        };
+        let corrupt = |e: custody_proto::chain::DecodeError| {
+            EngineError::CorruptJournal(format!("blame evidence: {e}"))
+        };
+        let mut r =
+            custody_proto::chain::codec::Reader::tagged(&v, BLAME_EVIDENCE_TAG).map_err(corrupt)?;
+        let n = r.u32().map_err(corrupt)?;
+        let mut out = Vec::new();
+        for _ in 0..n {
+            out.push(r.var("evidence", usize::MAX).map_err(corrupt)?.to_vec());
+        }
+        r.finish().map_err(corrupt)?;
+        Ok(Some(out))
     }
 
     /// The deposit watcher's frontier for `asset`.
@@ -399,6 +441,18 @@ mod tests {
             failures: 3,
             last_error: Some("aborted".into()),
         }
+    }
+
+    #[test]
+    fn blame_evidence_round_trips_and_is_absent_until_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(dir.path()).unwrap();
+        assert_eq!(j.blame_evidence(&[1; 32]).unwrap(), None);
+        let evidence = vec![vec![1, 2, 3], vec![], vec![9; 1000]];
+        j.put_blame_evidence(&[1; 32], &evidence).unwrap();
+        assert_eq!(j.blame_evidence(&[1; 32]).unwrap(), Some(evidence));
+        j.put_blame_evidence(&[2; 32], &[]).unwrap();
+        assert_eq!(j.blame_evidence(&[2; 32]).unwrap(), Some(vec![]));
     }
 
     #[test]

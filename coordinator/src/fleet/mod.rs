@@ -44,6 +44,10 @@ use reliability::{Observation, Reliability};
 /// How often a waiting session is polled.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
+/// How long a signer in a running session may stay unreachable before the session is given
+/// up as failed (the signer is then cooled down and another subset is tried).
+pub const UNREACHABLE_GRACE: Duration = Duration::from_secs(3);
+
 /// One signer: its index and its gRPC endpoint (`https://HOST:PORT`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignerEndpoint {
@@ -192,6 +196,80 @@ pub struct FleetClient {
     controls: BTreeMap<u16, SignerControlClient<Channel>>,
     reliability: Mutex<Reliability>,
     pool: Mutex<PresignPool>,
+    blames: Mutex<Vec<BlameRecord>>,
+}
+
+/// An aborted session's blame as a signer reported it (OPS-02): the culprits, the reason and
+/// the evidence (the culprits' encoded, node-signed envelopes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlameRecord {
+    /// The session.
+    pub session_id: [u8; 32],
+    /// Signer indices named, strictly increasing.
+    pub culprits: Vec<u16>,
+    /// What failed.
+    pub reason: String,
+    /// The evidence envelopes.
+    pub evidence: Vec<Vec<u8>>,
+}
+
+/// Tag of [`evidence_digest`].
+pub const EVIDENCE_DIGEST_TAG: &[u8] = b"custody.blame-evidence.v1";
+
+/// SHA-256(tag ‖ count u32 ‖ (length u32 ‖ envelope)*): what the chain records of a blame's
+/// evidence.
+pub fn evidence_digest(evidence: &[Vec<u8>]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(EVIDENCE_DIGEST_TAG);
+    h.update(
+        u32::try_from(evidence.len())
+            .unwrap_or(u32::MAX)
+            .to_be_bytes(),
+    );
+    for e in evidence {
+        h.update(u32::try_from(e.len()).unwrap_or(u32::MAX).to_be_bytes());
+        h.update(e);
+    }
+    h.finalize().into()
+}
+
+impl BlameRecord {
+    /// The record of `session`'s blame, if it names anyone: culprits sorted and deduplicated,
+    /// the reason cut to at most `max_reason` bytes (on a character boundary; "unspecified"
+    /// if empty).
+    pub fn from_report(
+        session_id: [u8; 32],
+        culprits: &[u32],
+        reason: &str,
+        evidence: &[Vec<u8>],
+        max_reason: usize,
+    ) -> Option<Self> {
+        let mut culprits: Vec<u16> = culprits
+            .iter()
+            .filter_map(|&c| u16::try_from(c).ok())
+            .filter(|&c| c > 0)
+            .collect();
+        culprits.sort_unstable();
+        culprits.dedup();
+        if culprits.is_empty() {
+            return None;
+        }
+        let mut cut = reason.len().min(max_reason);
+        while !reason.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let reason = match reason[..cut].trim() {
+            "" => "unspecified".to_owned(),
+            r => r.to_owned(),
+        };
+        Some(Self {
+            session_id,
+            culprits,
+            reason,
+            evidence: evidence.to_vec(),
+        })
+    }
 }
 
 impl std::fmt::Debug for FleetClient {
@@ -257,6 +335,7 @@ impl FleetClient {
             controls,
             reliability,
             pool: Mutex::new(PresignPool::default()),
+            blames: Mutex::new(Vec::new()),
         })
     }
 
@@ -346,6 +425,7 @@ impl FleetClient {
     ) -> Result<BTreeMap<u16, SessionStatusResponse>, FleetError> {
         let start = Instant::now();
         let mut done = BTreeMap::new();
+        let mut unreachable_since: BTreeMap<u16, Instant> = BTreeMap::new();
         loop {
             for &s in signers {
                 if done.contains_key(&s) {
@@ -358,9 +438,20 @@ impl FleetClient {
                     })
                     .await
                 {
-                    Ok(r) => r.into_inner(),
-                    // A signer that cannot be asked right now may answer on the next poll.
-                    Err(e) if transport_or_refusal(s, e.clone()).is_retryable() => continue,
+                    Ok(r) => {
+                        unreachable_since.remove(&s);
+                        r.into_inner()
+                    }
+                    // A signer that cannot be asked right now may answer on the next poll;
+                    // one that stays unreachable for UNREACHABLE_GRACE is given up on (its
+                    // session cannot finish without it), rather than waiting out `limit`.
+                    Err(e) if transport_or_refusal(s, e.clone()).is_retryable() => {
+                        let since = *unreachable_since.entry(s).or_insert_with(Instant::now);
+                        if since.elapsed() > UNREACHABLE_GRACE {
+                            return Err(transport_or_refusal(s, e));
+                        }
+                        continue;
+                    }
                     Err(e) => return Err(transport_or_refusal(s, e)),
                 };
                 match SessionState::try_from(status.state) {
@@ -369,6 +460,17 @@ impl FleetClient {
                     }
                     Ok(SessionState::Aborted) => {
                         let blame = status.blame.unwrap_or_default();
+                        if let Some(record) = BlameRecord::from_report(
+                            *session,
+                            &blame.culprits,
+                            &blame.reason,
+                            &blame.evidence,
+                            crate::chain::tx::MAX_BLAME_REASON_BYTES,
+                        ) {
+                            if let Ok(mut b) = self.blames.lock() {
+                                b.push(record);
+                            }
+                        }
                         return Err(FleetError::Aborted {
                             culprits: blame
                                 .culprits
@@ -620,6 +722,14 @@ impl FleetClient {
         result.ok_or_else(|| FleetError::Config("no signers".into()))
     }
 
+    /// The blames of aborted sessions seen since the last call (to report on chain).
+    pub fn take_blames(&self) -> Vec<BlameRecord> {
+        self.blames
+            .lock()
+            .map(|mut b| std::mem::take(&mut *b))
+            .unwrap_or_default()
+    }
+
     /// Presignatures made ahead for `key` (at its epoch) and `path`, over every signer set.
     pub fn pooled(&self, key: &FleetKey, path: &[u32]) -> usize {
         self.pool
@@ -806,6 +916,33 @@ mod tests {
             sig.to_bytes().to_vec(),
             u32::from(rec.to_byte()),
         )
+    }
+
+    #[test]
+    fn blame_records_are_normalised_and_digested() {
+        let r = BlameRecord::from_report(
+            [1; 32],
+            &[3, 0, 2, 3, 70_000],
+            "é".repeat(200).as_str(),
+            &[vec![1], vec![2, 3]],
+            256,
+        )
+        .unwrap();
+        assert_eq!(r.culprits, vec![2, 3]);
+        assert_eq!(r.reason.len(), 256, "cut on a character boundary");
+        assert!(BlameRecord::from_report([1; 32], &[0], "x", &[], 256).is_none());
+        assert_eq!(
+            BlameRecord::from_report([1; 32], &[1], "  ", &[], 256)
+                .unwrap()
+                .reason,
+            "unspecified"
+        );
+        // Length-prefixed: moving a byte between envelopes changes the digest.
+        assert_ne!(
+            evidence_digest(&[vec![1], vec![2, 3]]),
+            evidence_digest(&[vec![1, 2], vec![3]])
+        );
+        assert_ne!(evidence_digest(&[]), evidence_digest(&[vec![]]));
     }
 
     #[test]

@@ -29,8 +29,8 @@ use std::collections::BTreeMap;
 use custody_proto::chain::merkle_root;
 
 pub use records::{
-    Account, AssetTotals, CommittedOrder, DepositAddress, DepositRecord, FleetKeyRecord,
-    KeygenRequest, LockOutRecord, LockOutStatus, MAX_FLEET_KEY_HOLDERS,
+    Account, AssetTotals, BlameReport, CommittedOrder, DepositAddress, DepositRecord,
+    FleetKeyRecord, KeygenRequest, LockOutRecord, LockOutStatus, MAX_FLEET_KEY_HOLDERS,
 };
 
 use super::{Address, Asset, TxRejection};
@@ -83,6 +83,15 @@ pub(crate) const FLEET_KEY_PREFIX: &[u8] = b"s/fleetkey/";
 
 pub(crate) fn fleet_key_key(request_id: u64) -> Vec<u8> {
     [FLEET_KEY_PREFIX, &request_id.to_be_bytes()].concat()
+}
+
+pub(crate) fn blame_key(session_id: &[u8; 32]) -> Vec<u8> {
+    [b"s/blame/".as_slice(), session_id].concat()
+}
+
+/// How many reports name `signer`: a u64 counter.
+pub(crate) fn blame_count_key(signer: u16) -> Vec<u8> {
+    [b"s/blamecount/".as_slice(), &signer.to_be_bytes()].concat()
 }
 
 pub(crate) fn keygen_key(id: u64) -> Vec<u8> {
@@ -185,6 +194,18 @@ impl<'a> Overlay<'a> {
 
     pub(crate) fn fleet_key(&self, request_id: u64) -> Result<Option<FleetKeyRecord>, TxRejection> {
         self.decoded(&fleet_key_key(request_id), FleetKeyRecord::decode)
+    }
+
+    pub(crate) fn blame(&self, session_id: &[u8; 32]) -> Result<Option<BlameReport>, TxRejection> {
+        self.decoded(&blame_key(session_id), BlameReport::decode)
+    }
+
+    pub(crate) fn blame_count(&self, signer: u16) -> Result<u64, TxRejection> {
+        Ok(self
+            .get(&blame_count_key(signer))?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+            .map(u64::from_be_bytes)
+            .unwrap_or(0))
     }
 
     pub(crate) fn keygen(&self, id: u64) -> Result<Option<KeygenRequest>, TxRejection> {

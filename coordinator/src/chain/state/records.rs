@@ -374,6 +374,42 @@ impl FleetKeyRecord {
     }
 }
 
+/// A signing-fleet session that aborted naming culprits, as the chain records it (OPS-02).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlameReport {
+    /// The signers named, strictly increasing.
+    pub culprits: Vec<u16>,
+    /// What failed.
+    pub reason: String,
+    /// Digest of the evidence envelopes the coordinator keeps.
+    pub evidence_digest: [u8; 32],
+    /// Height of the block that recorded it.
+    pub height: u64,
+}
+
+impl BlameReport {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::tagged("custody.chain.v1/state/blame");
+        encode_holders(&mut w, &self.culprits);
+        w.var(self.reason.as_bytes());
+        w.fixed(&self.evidence_digest);
+        w.u64(self.height);
+        w.finish()
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::tagged(bytes, "custody.chain.v1/state/blame")?;
+        let b = Self {
+            culprits: decode_holders(&mut r)?,
+            reason: r.string("reason", crate::chain::tx::MAX_BLAME_REASON_BYTES)?,
+            evidence_digest: r.array()?,
+            height: r.u64()?,
+        };
+        r.finish()?;
+        Ok(b)
+    }
+}
+
 /// Writes a holder list: count (u16) then each index (u16).
 pub(crate) fn encode_holders(w: &mut Writer, holders: &[u16]) {
     // Execution refuses more than MAX_FLEET_KEY_HOLDERS, so the count fits.
