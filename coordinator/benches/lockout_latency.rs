@@ -36,7 +36,7 @@ use coordinator::node::{Node, NodeConfig};
 use coordinator::runner::{Engine, KeygenSettings};
 use custody_proto::tls::TlsMaterial;
 use serde_json::json;
-use support::anvil::{Anvil, DEV_ACCOUNT_0};
+use support::anvil::DEV_ACCOUNT_0;
 use support::signers::Signers;
 
 const ETH: u128 = 1_000_000_000_000_000_000;
@@ -189,7 +189,7 @@ fn main() {
 
 async fn run(args: Args) {
     let dir = tempfile::tempdir().unwrap();
-    let anvil = Anvil::start(31337);
+    let anvil = support::anvil::start(31337);
     let rpc = JsonRpcClient::new(&anvil.url, None, Duration::from_secs(10)).unwrap();
 
     let validator_public =
