@@ -214,6 +214,13 @@ pub fn run(options: DevnetOptions) -> Result<(), DevnetError> {
         )));
     }
     prepare_dir(&options)?;
+    // Absolute from here on: the coordinator's config names files in other directories, and
+    // it resolves relative paths against its own directory.
+    let mut options = options;
+    options.dir = std::fs::canonicalize(&options.dir).map_err(|source| DevnetError::Io {
+        what: format!("resolving {}", options.dir.display()),
+        source,
+    })?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -396,7 +403,8 @@ async fn start_and_drive(
         coordinator_log.display()
     );
     println!(
-        "  try: custody --endpoint {endpoint} --tls-dir {} status",
+        "  try: {} --endpoint {endpoint} --tls-dir {} status",
+        options.coordinator_bin.with_file_name("custody").display(),
         files.client_tls.display()
     );
 
