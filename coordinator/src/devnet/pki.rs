@@ -7,7 +7,8 @@
 //! DIR/ca.pem                      fleet CA (ca.key beside it)
 //! DIR/signer-N/signer.toml        signer N (node.log, data/ beside it)
 //! DIR/coordinator-1/              the coordinator's certificate (custody://coordinator/1)
-//! DIR/client-devnet/              the API client certificate (custody://client/devnet)
+//! DIR/client-devnet/              the API client certificate (custody://client/devnet) and
+//!                                 a copy of ca.pem, for `custody --tls-dir`
 //! DIR/coordinator/coordinator.toml, validator.key, data/, coordinator.log
 //! DIR/accounts/admin.key, user.key
 //! ```
@@ -88,6 +89,10 @@ pub fn write_fleet(dir: &Path, signers: u16, ports: &[u16]) -> Result<FleetFiles
             "the PKI writer made no coordinator or client certificate".into(),
         ));
     };
+    // `custody --tls-dir` wants ca.pem beside the client's cert.pem and key.pem.
+    let client_ca = client_tls.join("ca.pem");
+    std::fs::copy(&layout.ca_cert, &client_ca)
+        .map_err(io(format!("writing {}", client_ca.display())))?;
     Ok(FleetFiles {
         ca: layout.ca_cert,
         signer_configs: layout.signer_configs,
