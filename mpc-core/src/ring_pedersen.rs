@@ -269,14 +269,17 @@ impl RingPedersenParams {
         }
     }
 
-    /// t^z mod N̂ for z ≥ 0 (Πprm's verifier; uses the tables or the owner's CRT if present).
+    /// t^z mod N̂ for a **public** z ≥ 0 (Πprm's verifier; uses the tables or the owner's CRT
+    /// if present). With tables it runs in variable time (signed window digits over the tables
+    /// of t and t⁻¹, zero digits skipped: [`FixedBaseTable::pow_public_signed`]), so never
+    /// pass a secret exponent.
     pub fn pow_t(&self, z: &BigUint) -> BigUint {
         match self.accel.as_deref() {
             None => crate::arith::pow_mod(&self.t, z, &self.n),
             Some(Accelerator::Owner(owner)) => {
                 owner.commit(&BigInt::ZERO, &BigInt::from(z.clone()))
             }
-            Some(Accelerator::Tables { t, .. }) => t.pow(z),
+            Some(Accelerator::Tables { t, t_inv, .. }) => t.pow_public_signed(t_inv, z),
         }
     }
 
@@ -482,9 +485,19 @@ mod tests {
                 assert_eq!(owner.commit(&x, &y), want, "owner {xb} {yb}");
             }
         }
-        let z = crate::arith::random_bits(&mut rng, 3072);
-        assert_eq!(tables.pow_t(&z), params.pow_t(&z));
-        assert_eq!(owner.pow_t(&z), params.pow_t(&z));
+        // Πprm's exponents (below N̂), the edges, and one past the tables (fallback)
+        for z in [
+            crate::arith::random_bits(&mut rng, 3072),
+            BigUint::ZERO,
+            BigUint::one(),
+            params.n() - 1u32,
+            params.n().clone(),
+            (BigUint::one() << 3072u32) - 1u32,
+            crate::arith::random_bits(&mut rng, long),
+        ] {
+            assert_eq!(tables.pow_t(&z), params.pow_t(&z));
+            assert_eq!(owner.pow_t(&z), params.pow_t(&z));
+        }
         let b = crate::arith::random_unit(&mut rng, params.n());
         let e = BigInt::from(-123_456_789i64);
         assert_eq!(owner.mul_pow(&b, &b, &e), params.mul_pow(&b, &b, &e));
