@@ -21,7 +21,9 @@ use num_bigint::BigUint;
 use rand_core::CryptoRngCore;
 
 use super::{ensure, tags, FailureKind, ProofContext, ProofError};
-use crate::arith::{crt_combine, is_unit_mod, mod_inverse, random_below, SecretUint};
+use crate::arith::{
+    all_units_mod, crt_combine, is_unit_mod, mod_inverse, random_below, SecretUint,
+};
 use crate::encoding::{DecodeError, Reader, Writer};
 use crate::fixed_base::FixedBaseTable;
 use crate::monty::Montgomery;
@@ -258,8 +260,11 @@ impl PrmProof {
         for z in &self.responses {
             ensure(z < n, PROOF, FailureKind::Range, check::Z_RANGE)?;
         }
-        for a in &self.commitments {
-            ensure(is_unit_mod(a, n), PROOF, FailureKind::Unit, check::A_UNIT)?;
+        // one gcd for all m commitments; only if it fails, find the first non-unit to report
+        if !all_units_mod(&self.commitments, n) {
+            for a in &self.commitments {
+                ensure(is_unit_mod(a, n), PROOF, FailureKind::Unit, check::A_UNIT)?;
+            }
         }
         let e = challenge(ctx, params, &self.commitments);
         for ((a, z), e_i) in self.commitments.iter().zip(&self.responses).zip(&e) {
