@@ -18,7 +18,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use coordinator::adapter::bitcoin::{BitcoinAdapter, BitcoinConfig};
 use coordinator::adapter::ethereum::{EthTxType, EthereumAdapter, EthereumConfig};
-use coordinator::api::ExternalAddresses;
+use coordinator::api::{ApiSettings, ExternalAddresses};
 use coordinator::chain::{Asset, Chain, Consensus, Genesis, SoloConsensus};
 use coordinator::config::{self, Config};
 use coordinator::engine::{FleetSigner, Journal};
@@ -216,7 +216,8 @@ fn run(path: &std::path::Path) -> Result<(), RunError> {
         let chain = Chain::open(&config.data_dir.join("chain"), genesis, consensus)?;
         let (node, _producer) = Node::start(chain, config.node_config());
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let tasks = start_engine(&config, &tls, &node, stopped)?;
+        let journal = Arc::new(Journal::open(&config.data_dir.join("journal"))?);
+        let tasks = start_engine(&config, &tls, &node, Arc::clone(&journal), stopped)?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|source| RunError::Bind {
@@ -231,10 +232,13 @@ fn run(path: &std::path::Path) -> Result<(), RunError> {
             node,
             &tls,
             listener,
-            Duration::from_millis(config.wait_timeout_ms),
-            ExternalAddresses {
-                ethereum: config.ethereum.is_some(),
-                bitcoin_hrp: config.bitcoin.as_ref().map(|b| b.hrp.clone()),
+            ApiSettings {
+                wait_timeout: Duration::from_millis(config.wait_timeout_ms),
+                addresses: ExternalAddresses {
+                    ethereum: config.ethereum.is_some(),
+                    bitcoin_hrp: config.bitcoin.as_ref().map(|b| b.hrp.clone()),
+                },
+                journal: Some(journal),
             },
             shutdown_signal(),
         )
@@ -259,9 +263,9 @@ fn start_engine(
     config: &Config,
     tls: &TlsMaterial,
     node: &Node<SoloConsensus>,
+    journal: Arc<Journal>,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<Vec<tokio::task::JoinHandle<()>>, RunError> {
-    let journal = Arc::new(Journal::open(&config.data_dir.join("journal"))?);
     let fleet = match &config.fleet {
         Some(f) => Some(Arc::new(FleetSigner {
             client: FleetClient::connect(tls, &f.endpoints())?,

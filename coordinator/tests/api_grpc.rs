@@ -898,3 +898,86 @@ async fn recorded_fleet_key_is_in_status_and_events() {
         "{block:?}"
     );
 }
+
+#[tokio::test]
+async fn blame_reports_are_served_with_their_evidence() {
+    let h = Harness::start().await;
+    let mut client = h.client();
+    let e = client
+        .get_blame(pb::GetBlameRequest {
+            session_id: vec![3; 31],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    let e = client
+        .get_blame(pb::GetBlameRequest {
+            session_id: vec![3; 32],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+
+    // As the runner does: evidence into the journal, the report with its digest on chain.
+    let evidence = vec![vec![1u8, 2, 3], vec![4u8; 50]];
+    h.journal.put_blame_evidence(&[3; 32], &evidence).unwrap();
+    let included = h
+        .node
+        .submit_system_and_wait(SystemTx::ReportBlame {
+            session_id: [3; 32],
+            culprits: vec![2],
+            reason: "presign round 2: Πelog of Γ fails".into(),
+            evidence_digest: coordinator::fleet::evidence_digest(&evidence),
+        })
+        .await
+        .unwrap();
+    let blame = client
+        .get_blame(pb::GetBlameRequest {
+            session_id: vec![3; 32],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let report = blame.report.clone().unwrap();
+    assert_eq!(report.culprits, vec![2]);
+    assert_eq!(blame.height, included.height);
+    assert_eq!(blame.evidence, evidence);
+    assert_eq!(
+        report.evidence_digest,
+        coordinator::fleet::evidence_digest(&blame.evidence).to_vec()
+    );
+
+    // The event stream names it too.
+    let mut stream = client
+        .stream_events(pb::StreamEventsRequest {
+            from_height: included.height,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let block = tokio::time::timeout(Duration::from_secs(5), stream.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(
+        block
+            .transactions
+            .iter()
+            .any(|t| t.kind == Some(pb::transaction_event::Kind::SignerBlamed(report.clone()))),
+        "{block:?}"
+    );
+
+    // Evidence that does not match the recorded digest is not served as if it did.
+    h.journal
+        .put_blame_evidence(&[3; 32], &[vec![9u8]])
+        .unwrap();
+    let blame = client
+        .get_blame(pb::GetBlameRequest {
+            session_id: vec![3; 32],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(blame.evidence.is_empty());
+}

@@ -121,6 +121,39 @@ pub fn is_unit_mod(x: &BigUint, n: &BigUint) -> bool {
     !x.is_zero() && x < n && x.gcd(n).is_one()
 }
 
+/// True when every x is a unit modulo n (each 0 < x < n with gcd(x, n) = 1), decided with one
+/// gcd: a prime factor of n divides some x iff it divides their product, so the values are all
+/// units iff their product mod n is. This is exact for any n (no random coefficients, nothing
+/// probabilistic); for odd n the product is a Montgomery product, Π x·R^{−(k−1)} mod n, which
+/// is a unit iff Π x is (R is a power of two). For m values of a 3072-bit n it costs m
+/// Montgomery products (≈ 4 µs each) instead of m binary gcds (≈ 0.1 ms each). Public values
+/// only (variable time).
+pub fn all_units_mod<'a>(xs: impl IntoIterator<Item = &'a BigUint>, n: &BigUint) -> bool {
+    let Some(mont) = crate::monty::Montgomery::new(n) else {
+        return xs.into_iter().all(|x| is_unit_mod(x, n));
+    };
+    let len = mont.limbs();
+    let mut s = mont.scratch();
+    let mut tmp = vec![0u64; len];
+    let mut acc: Option<Vec<u64>> = None;
+    for x in xs {
+        if x.is_zero() || x >= n {
+            return false;
+        }
+        let mut limbs = x.to_u64_digits();
+        limbs.resize(len, 0);
+        match acc.as_mut() {
+            Some(a) => mont.mul_assign(a, &limbs, &mut tmp, &mut s),
+            None => acc = Some(limbs),
+        }
+    }
+    match acc {
+        None => true,
+        // one more Montgomery product (by 1) turns the limbs into a value below n
+        Some(a) => is_unit_mod(&mont.leave_montgomery(&a, &mut s), n),
+    }
+}
+
 /// Modular inverse of `a` modulo `m`, if it exists (m > 1).
 pub fn mod_inverse(a: &BigUint, m: &BigUint) -> Option<BigUint> {
     if m <= &BigUint::one() {
@@ -298,6 +331,59 @@ mod tests {
     use super::*;
     use rand::SeedableRng;
     use rand_chacha::ChaCha20Rng;
+
+    #[test]
+    fn all_units_agrees_with_one_gcd_per_value() {
+        let mut rng = ChaCha20Rng::seed_from_u64(21);
+        let [p, q] = crate::fixtures::safe_prime_pair(0);
+        let n = &p * &q;
+        let units: Vec<BigUint> = (0..20).map(|_| random_unit(&mut rng, &n)).collect();
+        assert!(all_units_mod(&units, &n));
+        assert!(all_units_mod(core::iter::empty(), &n));
+        assert!(all_units_mod(&[BigUint::one()], &n));
+        assert!(all_units_mod(&[&n - 1u32, BigUint::one()], &n));
+        // one bad value anywhere: a multiple of p, of q, 0, n, n + 1 (out of range)
+        let bad = [
+            &p * random_below(&mut rng, &q).max(BigUint::one()),
+            &q * BigUint::from(3u32),
+            p.clone(),
+            BigUint::zero(),
+            n.clone(),
+            &n + 1u32,
+        ];
+        for b in &bad {
+            for at in [0, 7, 20] {
+                let mut v = units.clone();
+                v.insert(at, b.clone());
+                assert!(!all_units_mod(&v, &n), "{b:x} at {at}");
+                assert_eq!(all_units_mod(&v, &n), v.iter().all(|x| is_unit_mod(x, &n)));
+            }
+        }
+        // a multiple of p and one of q whose product is a multiple of n (≡ 0)
+        assert!(!all_units_mod(&[p.clone(), q.clone()], &n));
+        // an even modulus: the per-value fallback
+        let even = BigUint::from(3u32 * 5 * 2);
+        assert!(all_units_mod(
+            &[BigUint::from(7u32), BigUint::from(11u32)],
+            &even
+        ));
+        assert!(!all_units_mod(
+            &[BigUint::from(7u32), BigUint::from(9u32)],
+            &even
+        ));
+        // a tiny odd modulus
+        let m = BigUint::from(15u32);
+        for a in 0u32..16 {
+            for b in 0u32..16 {
+                let v = [BigUint::from(a), BigUint::from(b)];
+                assert_eq!(
+                    all_units_mod(&v, &m),
+                    v.iter().all(|x| is_unit_mod(x, &m)),
+                    "{a} {b}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn jacobi_matches_euler_criterion_for_primes() {

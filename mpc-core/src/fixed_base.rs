@@ -112,6 +112,74 @@ impl FixedBaseTable {
         // one term with this table's own modulus: cannot fail
         multi_pow(&[(self, exp)]).unwrap_or_default()
     }
+
+    /// base^exp mod n in **variable time**, for a public exponent only (a verifier's
+    /// equation such as Πprm's t^{z_i}), given `inv`, a table of base⁻¹ mod n covering at
+    /// least as many windows. The exponent is recoded into signed digits d_i ∈ [−32, 32]
+    /// (e = Σ d_i·2^{6i}), a negative digit takes its entry from `inv`, zero digits are
+    /// skipped, and only 32 buckets are combined (64 products instead of 126 for unsigned
+    /// digits): about 10 % fewer products for a 3072-bit exponent. Falls back to [`Self::pow`]
+    /// if the moduli differ or the recoded exponent needs more windows than either table
+    /// has. The result is base^exp only if `inv` really holds base⁻¹ (the caller's duty).
+    pub fn pow_public_signed(&self, inv: &FixedBaseTable, exp: &BigUint) -> BigUint {
+        let bits = exp.bits() as usize;
+        let windows = bits.div_ceil(WINDOW);
+        // one window more than the exponent's for the last carry
+        if windows >= self.powers.len()
+            || windows >= inv.powers.len()
+            || inv.mont.modulus() != self.mont.modulus()
+        {
+            return self.pow(exp);
+        }
+        let mont = &self.mont;
+        let half = 1usize << (WINDOW - 1);
+        let mut s = mont.scratch();
+        let mut tmp = vec![0u64; mont.limbs()];
+        let mut buckets: Vec<Option<Vec<u64>>> = vec![None; half + 1];
+        let e = exp.to_u64_digits();
+        let mut carry = 0usize;
+        for i in 0..=windows {
+            let d = digit(&e, i * WINDOW) + carry;
+            // d ∈ [0, 2^W]: above half it becomes d − 2^W ∈ [−(half − 1), 0] and carries one
+            let (magnitude, negative) = if d > half {
+                carry = 1;
+                ((1usize << WINDOW) - d, true)
+            } else {
+                carry = 0;
+                (d, false)
+            };
+            if magnitude == 0 {
+                continue;
+            }
+            let power = if negative {
+                &inv.powers[i]
+            } else {
+                &self.powers[i]
+            };
+            match buckets[magnitude].as_mut() {
+                Some(b) => mont.mul_assign(b, power, &mut tmp, &mut s),
+                None => buckets[magnitude] = Some(power.clone()),
+            }
+        }
+        // Π_d bucket[d]^d = Π_d (Π_{d' ≥ d} bucket[d']), skipping empty buckets
+        let mut running: Option<Vec<u64>> = None;
+        let mut acc: Option<Vec<u64>> = None;
+        for bucket in buckets.iter().skip(1).rev() {
+            if let Some(b) = bucket {
+                match running.as_mut() {
+                    Some(r) => mont.mul_assign(r, b, &mut tmp, &mut s),
+                    None => running = Some(b.clone()),
+                }
+            }
+            if let Some(r) = running.as_ref() {
+                match acc.as_mut() {
+                    Some(a) => mont.mul_assign(a, r, &mut tmp, &mut s),
+                    None => acc = Some(r.clone()),
+                }
+            }
+        }
+        mont.leave_montgomery(&acc.unwrap_or_else(|| mont.one()), &mut s)
+    }
 }
 
 /// W-bit digit of `e` starting at bit `pos`.
@@ -248,6 +316,64 @@ mod tests {
         let tother = FixedBaseTable::new(&other, &s, 10);
         assert!(multi_pow(&[(&ts, &BigUint::one()), (&tother, &BigUint::one())]).is_none());
         assert!(multi_pow(&[]).is_none());
+    }
+
+    #[test]
+    fn signed_digits_match_modpow() {
+        let mut rng = ChaCha20Rng::seed_from_u64(7);
+        for mbits in [61u64, 64, 130, 1536, 3072] {
+            let m = random_bits(&mut rng, mbits) | BigUint::one() | (BigUint::one() << (mbits - 1));
+            let mont = Montgomery::new(&m).unwrap();
+            let b = loop {
+                let b = random_bits(&mut rng, mbits + 3);
+                if let Some(inv) = crate::arith::mod_inverse(&b, &m) {
+                    break (b, inv);
+                }
+            };
+            let (b, b_inv) = b;
+            let table = FixedBaseTable::new(&mont, &b, 400);
+            let inv = FixedBaseTable::new(&mont, &b_inv, 400);
+            let max = table.max_bits() as u64;
+            let mut exps: Vec<BigUint> = [0u64, 1, 5, 6, 7, 63, 64, 65, 397, 399, max - 1, max]
+                .iter()
+                .map(|&bits| random_bits(&mut rng, bits))
+                .collect();
+            // all-ones (a carry through every window), digits exactly 32 and 33, powers of
+            // two, the modulus and beyond (fallback past the table), exponent 0 and 1
+            exps.push((BigUint::one() << 402u32) - 1u32);
+            exps.push((BigUint::one() << (max - 1)) - 1u32);
+            exps.push((BigUint::one() << max) - 1u32);
+            exps.push(BigUint::from(32u32) + (BigUint::from(33u32) << 6u32));
+            exps.push(BigUint::from(32u32) << 396u32);
+            exps.push(BigUint::from(33u32) << 396u32);
+            exps.push(BigUint::one() << 100u32);
+            exps.push(m.clone());
+            exps.push(&m + 5u32);
+            exps.push(BigUint::one() << 800u32);
+            for e in &exps {
+                assert_eq!(
+                    table.pow_public_signed(&inv, e),
+                    b.modpow(e, &m),
+                    "mbits {mbits} e {e:x}"
+                );
+            }
+            // base 1 (its own inverse)
+            let one = FixedBaseTable::new(&mont, &BigUint::one(), 400);
+            for e in &exps {
+                assert_eq!(one.pow_public_signed(&one, e), BigUint::one());
+            }
+        }
+        // tables of another modulus: the fallback
+        let m = BigUint::from(1_000_003u32);
+        let (mont, other) = (
+            Montgomery::new(&m).unwrap(),
+            Montgomery::new(&(&m + 2u32)).unwrap(),
+        );
+        let b = BigUint::from(7u32);
+        let table = FixedBaseTable::new(&mont, &b, 60);
+        let wrong = FixedBaseTable::new(&other, &b, 60);
+        let e = BigUint::from(0xfff_ffffu32);
+        assert_eq!(table.pow_public_signed(&wrong, &e), b.modpow(&e, &m));
     }
 
     #[test]

@@ -28,7 +28,8 @@
 //! Paillier-Blum the distribution may differ, which only concerns that key's (dishonest) owner,
 //! who can decrypt anyway.
 //!
-//! h and w are derived from N by hashing (no trusted setup, reproducible); a modulus for which
+//! w is derived from N by hashing and h = w² (no trusted setup, reproducible; one exponentiation
+//! with exponent N gives both w^N and h^N = (w^N)² mod N²); a modulus for which
 //! no w with Jacobi symbol −1 turns up (a perfect square) gets no tables and encrypts the
 //! plain way.
 //!
@@ -40,8 +41,7 @@
 use alloc::vec::Vec;
 
 use num_bigint::BigUint;
-use num_integer::Integer;
-use num_traits::{One, Zero};
+use num_traits::One;
 use rand_core::CryptoRngCore;
 use sha2::{Digest, Sha512};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
@@ -59,7 +59,6 @@ pub(crate) const NONCE_EXTRA_BITS: usize = KAPPA_BITS as usize;
 /// probability 1/2 for a Blum modulus; never for a perfect square).
 const MAX_W_ATTEMPTS: u32 = 64;
 
-const LABEL_H: &[u8] = b"cggmp24/paillier-nonce/h";
 const LABEL_W: &[u8] = b"cggmp24/paillier-nonce/w";
 
 /// Hashes (label, N, counter) to an integer modulo N (|N| + 128 bits of SHA-512 output,
@@ -83,26 +82,23 @@ fn hash_to_zn(label: &[u8], n: &BigUint, counter: u32) -> BigUint {
     BigUint::from_bytes_be(&out[..want]) % n
 }
 
-/// The public bases of N: a square h ≠ 1 of Z*_N and a unit w with Jacobi symbol (w/N) = −1.
+/// The public bases of N: a unit w with Jacobi symbol (w/N) = −1, hashed from N, and the
+/// square h = w² mod N (≠ 1). Taking h = w² rather than a second hashed square makes
+/// h^N ≡ (w^N)² mod N² (a ≡ b mod N implies a^N ≡ b^N mod N²), so building the tables costs
+/// one exponentiation with exponent N instead of two. h generates the squares QR_N unless
+/// w ≡ ±1 modulo p or q (probability about 2/p + 2/q), as for any other hashed square.
 /// `None` if no such w turns up (N is a perfect square) or N is degenerate.
 pub(crate) fn derive_bases(n: &BigUint) -> Option<(BigUint, BigUint)> {
-    let mut h = None;
-    for counter in 0..MAX_W_ATTEMPTS {
-        let g = hash_to_zn(LABEL_H, n, counter);
-        if g.is_zero() || !g.gcd(n).is_one() {
-            continue;
-        }
-        let sq = &g * &g % n;
-        if !sq.is_one() {
-            h = Some(sq);
-            break;
-        }
-    }
-    let h = h?;
-    let w = (0..MAX_W_ATTEMPTS)
+    (0..MAX_W_ATTEMPTS)
         .map(|counter| hash_to_zn(LABEL_W, n, counter))
-        .find(|w| jacobi(w, n) == -1)?;
-    Some((h, w))
+        .filter(|w| jacobi(w, n) == -1)
+        .map(|w| (&w * &w % n, w))
+        .find(|(h, _)| !h.is_one())
+}
+
+/// h^N mod N² from w^N mod N² for h = w² mod N (see [`derive_bases`]).
+fn h_pow_n_from(w_pow_n: &BigUint, nn: &BigUint) -> BigUint {
+    w_pow_n * w_pow_n % nn
 }
 
 /// The four coset representatives u ∈ {1, −1, w, −w} modulo N and their N-th powers modulo
@@ -189,14 +185,14 @@ pub(crate) struct PublicNonceTables {
 }
 
 impl PublicNonceTables {
-    /// Builds the tables of N (one exponentiation h^N mod N² and about 2·(|N| + κ) squarings).
+    /// Builds the tables of N (one exponentiation w^N mod N² and about 2·(|N| + κ) squarings).
     /// `None` if N has no usable bases (see [`derive_bases`]).
     pub(crate) fn new(n: &BigUint, nn: &BigUint, mont_nn: &Montgomery) -> Option<Self> {
         let (h, w) = derive_bases(n)?;
         let mont_n = Montgomery::new(n)?;
         let exp_bits = n.bits() as usize + NONCE_EXTRA_BITS;
-        let h_pow_n = mont_nn.pow(&h, n);
         let w_pow_n = mont_nn.pow(&w, n);
+        let h_pow_n = h_pow_n_from(&w_pow_n, nn);
         Some(Self {
             h: FixedBaseTable::new_fixed_length(&mont_n, &h, exp_bits),
             h_pow_n: FixedBaseTable::new_fixed_length(mont_nn, &h_pow_n, exp_bits),
@@ -262,8 +258,8 @@ impl OwnerNonceTables {
             m.p.bits() as usize + NONCE_EXTRA_BITS,
             m.q.bits() as usize + NONCE_EXTRA_BITS,
         );
-        let h_pow_n = pow_n(&h);
         let w_pow_n = pow_n(&w);
+        let h_pow_n = h_pow_n_from(&w_pow_n, nn);
         Some(Self {
             h_p: FixedBaseTable::new_fixed_length(mont_p, &(&h % m.p), bits_p),
             h_q: FixedBaseTable::new_fixed_length(mont_q, &(&h % m.q), bits_q),
@@ -316,6 +312,7 @@ mod tests {
     use crate::arith::pow_mod;
     use crate::fixtures;
     use num_bigint::BigInt;
+    use num_traits::Zero;
 
     #[test]
     fn bases_have_the_promised_symbols() {

@@ -68,8 +68,18 @@ pub enum ApiError {
 /// The service implementation over a running node.
 pub struct CoordinatorService<C: Consensus> {
     node: Node<C>,
-    wait_timeout: Duration,
-    addresses: ExternalAddresses,
+    settings: ApiSettings,
+}
+
+/// What the API serves beyond the node itself.
+#[derive(Clone, Default)]
+pub struct ApiSettings {
+    /// How long `SubmitTransaction { wait }` waits.
+    pub wait_timeout: Duration,
+    /// External address formats for deposit paths.
+    pub addresses: ExternalAddresses,
+    /// The engine journal, for blame evidence (`GetBlame`); `None` serves reports without it.
+    pub journal: Option<std::sync::Arc<crate::engine::Journal>>,
 }
 
 /// Which external address formats the API can render for deposit paths: those of the chains
@@ -106,14 +116,9 @@ impl ExternalAddresses {
 }
 
 impl<C: Consensus + Send + 'static> CoordinatorService<C> {
-    /// A service over `node`; `SubmitTransaction` with `wait` gives up after `wait_timeout`;
-    /// deposit addresses are rendered in the `addresses` formats.
-    pub fn new(node: Node<C>, wait_timeout: Duration, addresses: ExternalAddresses) -> Self {
-        Self {
-            node,
-            wait_timeout,
-            addresses,
-        }
+    /// A service over `node` with `settings`.
+    pub fn new(node: Node<C>, settings: ApiSettings) -> Self {
+        Self { node, settings }
     }
 
     /// Runs a chain query on the blocking pool: the chain's mutex may be held by the block
@@ -140,13 +145,12 @@ pub async fn serve<C: Consensus + Send + 'static>(
     node: Node<C>,
     tls: &TlsMaterial,
     listener: TcpListener,
-    wait_timeout: Duration,
-    addresses: ExternalAddresses,
+    settings: ApiSettings,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ApiError> {
     let local = listener.local_addr().ok();
     let service = InterceptedService::new(
-        CoordinatorServer::new(CoordinatorService::new(node, wait_timeout, addresses))
+        CoordinatorServer::new(CoordinatorService::new(node, settings))
             .max_decoding_message_size(MAX_REQUEST_BYTES),
         CallerGate,
     );
@@ -220,13 +224,13 @@ impl<C: Consensus + Send + 'static> Coordinator for CoordinatorService<C> {
             lock_out_id,
         };
         if req.wait {
-            let included = tokio::time::timeout(self.wait_timeout, submitted.wait())
+            let included = tokio::time::timeout(self.settings.wait_timeout, submitted.wait())
                 .await
                 .map_err(|_| {
                     Status::deadline_exceeded(format!(
                         "transaction {} is still waiting after {:?}; query it later",
                         hex::encode(hash),
-                        self.wait_timeout
+                        self.settings.wait_timeout
                     ))
                 })?
                 .map_err(|e: SubmitError| convert::submit_status(&e))?;
@@ -261,7 +265,7 @@ impl<C: Consensus + Send + 'static> Coordinator for CoordinatorService<C> {
                     let path: Vec<u32> = d.path.indices().iter().map(|i| i.get()).collect();
                     let external = key
                         .as_ref()
-                        .and_then(|k| self.addresses.render(d.asset, k, &path))
+                        .and_then(|k| self.settings.addresses.render(d.asset, k, &path))
                         .unwrap_or_default();
                     convert::deposit_address(d, external)
                 })
@@ -351,6 +355,40 @@ impl<C: Consensus + Send + 'static> Coordinator for CoordinatorService<C> {
             certificate: proof.certificate.encode(),
             transaction: proof.leaf,
             proof: proof.proof.encode(),
+        }))
+    }
+
+    async fn get_blame(
+        &self,
+        request: Request<pb::GetBlameRequest>,
+    ) -> Result<Response<pb::Blame>, Status> {
+        let session_id: [u8; 32] = request
+            .get_ref()
+            .session_id
+            .as_slice()
+            .try_into()
+            .map_err(|_| Status::invalid_argument("session_id must be 32 bytes"))?;
+        let report = self
+            .query(move |c| c.blame_report(&session_id))
+            .await?
+            .ok_or_else(|| Status::not_found("no blame report for this session"))?;
+        let evidence = match &self.settings.journal {
+            Some(j) => j
+                .blame_evidence(&session_id)
+                .map_err(|e| Status::internal(format!("journal: {e}")))?
+                .filter(|ev| crate::fleet::evidence_digest(ev) == report.evidence_digest)
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        Ok(Response::new(pb::Blame {
+            report: Some(pb::SignerBlamed {
+                session_id: session_id.to_vec(),
+                culprits: report.culprits.iter().map(|&c| u32::from(c)).collect(),
+                reason: report.reason,
+                evidence_digest: report.evidence_digest.to_vec(),
+            }),
+            height: report.height,
+            evidence,
         }))
     }
 

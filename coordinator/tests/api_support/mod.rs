@@ -140,6 +140,8 @@ pub fn signed(u: &User, nonce: u64, body: TxBody) -> Vec<u8> {
 /// A running coordinator: node loop + mTLS API on loopback.
 pub struct Harness {
     pub dir: tempfile::TempDir,
+    /// The engine journal the API reads blame evidence from.
+    pub journal: std::sync::Arc<coordinator::engine::Journal>,
     pub pki: Pki,
     pub node: Node<SoloConsensus>,
     pub addr: std::net::SocketAddr,
@@ -179,15 +181,22 @@ impl Harness {
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let served = node.clone();
+        let journal = std::sync::Arc::new(
+            coordinator::engine::Journal::open(&dir.path().join("journal")).unwrap(),
+        );
+        let served_journal = std::sync::Arc::clone(&journal);
         tokio::spawn(async move {
             coordinator::api::serve(
                 served,
                 &server_tls,
                 listener,
-                Duration::from_secs(10),
-                coordinator::api::ExternalAddresses {
-                    ethereum: true,
-                    bitcoin_hrp: Some("rb".into()),
+                coordinator::api::ApiSettings {
+                    wait_timeout: Duration::from_secs(10),
+                    addresses: coordinator::api::ExternalAddresses {
+                        ethereum: true,
+                        bitcoin_hrp: Some("rb".into()),
+                    },
+                    journal: Some(served_journal),
                 },
                 async {
                     let _ = rx.await;
@@ -198,6 +207,7 @@ impl Harness {
         });
         Self {
             dir,
+            journal,
             pki,
             node,
             addr,
