@@ -85,6 +85,32 @@ fn start_coordinator(config: &Path, log: &Path) -> Coordinator {
     Coordinator { child, addr }
 }
 
+/// Runs the `custody` CLI against the coordinator at `addr` with the wallet's client
+/// certificate; its stdout, after checking it succeeded.
+fn custody(signers: &Signers, addr: &str, args: &[&str]) -> String {
+    let client = &signers.layout.client_dirs[0];
+    let out = Command::new(env!("CARGO_BIN_EXE_custody"))
+        .args(args)
+        .arg("--endpoint")
+        .arg(format!("https://{addr}"))
+        .arg("--ca")
+        .arg(&signers.layout.ca_cert)
+        .arg("--cert")
+        .arg(client.join("cert.pem"))
+        .arg("--tls-key")
+        .arg(client.join("key.pem"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "custody {args:?} failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 fn hex_string(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -344,8 +370,19 @@ async fn lock_in_and_lock_out_on_both_chains_with_a_restart_a_signer_down_and_qu
     );
 
     // 1. The chain asks for a key; the coordinator runs the DKG on the fleet and records it.
-    wallet.submit(&admin, 0, TxBody::RequestKeygen).await;
-    let key = wait_for("the fleet key", Duration::from_secs(300), &log, || {
+    //    Through the `custody` CLI as an operator runs it: it waits for the key.
+    let admin_key = dir.path().join("admin.key");
+    std::fs::write(&admin_key, hex_string(&admin.key.to_bytes())).unwrap();
+    let out = custody(
+        &signers,
+        &coordinator.addr,
+        &["keygen", "--key", admin_key.to_str().unwrap()],
+    );
+    assert!(
+        out.contains("fleet key 0") && out.contains("(2-of-3"),
+        "{out}"
+    );
+    let key = wait_for("the fleet key", Duration::from_secs(10), &log, || {
         let mut c = wallet.client.clone();
         async move {
             c.get_status(pb::GetStatusRequest {})
@@ -515,27 +552,29 @@ async fn lock_in_and_lock_out_on_both_chains_with_a_restart_a_signer_down_and_qu
     signers.stop(1).await;
     let btc_dest = outside(&btc_adapter, 0x77);
     let start_height = btc_adapter.tip_height().await.unwrap();
-    let r = wallet
-        .submit(
-            &alice,
-            3,
-            TxBody::RequestLockOut {
-                asset: Asset::MBTC,
-                to_external: btc_dest.fleet.address.clone(),
-                amount: BTC * 3 / 10,
-            },
-        )
-        .await;
-    let btc_lock_out = r.lock_out_id.clone();
-    wallet
-        .wait_stage(
-            &btc_lock_out,
-            pb::LockOutStage::Burned,
-            "the BTC lock-out burned",
-            Duration::from_secs(120),
-            &log,
-        )
-        .await;
+    //    Through the CLI, which waits until the lock-out is burned.
+    let alice_key = dir.path().join("alice.key");
+    std::fs::write(&alice_key, hex_string(&alice.key.to_bytes())).unwrap();
+    let amount = (BTC * 3 / 10).to_string();
+    let out = custody(
+        &signers,
+        &coordinator.addr,
+        &[
+            "lock-out",
+            "--key",
+            alice_key.to_str().unwrap(),
+            "--asset",
+            "mbtc",
+            "--to",
+            &btc_dest.fleet.address,
+            "--amount",
+            &amount,
+            "--wait",
+            "--timeout-secs",
+            "120",
+        ],
+    );
+    assert!(out.contains(": burned"), "{out}");
     let tip = btc_adapter.tip_height().await.unwrap();
     let paid = btc_adapter
         .deposits(std::slice::from_ref(&btc_dest.fleet), start_height, tip)

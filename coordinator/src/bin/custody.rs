@@ -105,6 +105,12 @@ enum Command {
         /// Amount in the smallest unit (wei, satoshi).
         #[arg(long)]
         amount: String,
+        /// Wait (spinner) until the lock-out is burned or refunded, showing its stage.
+        #[arg(long)]
+        wait: bool,
+        /// With --wait: give up waiting after this many seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout_secs: u64,
     },
     /// Show an account's nonce and balances.
     Account {
@@ -114,6 +120,16 @@ enum Command {
         /// The account address.
         #[arg(long)]
         address: Option<String>,
+    },
+    /// As the chain's admin: request a key generation, then wait (spinner) until the
+    /// coordinator's DKG on the signer fleet has recorded the key, and print it.
+    Keygen {
+        /// The admin's account key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// Give up waiting after this many seconds (the request stays on chain).
+        #[arg(long, default_value_t = 600)]
+        timeout_secs: u64,
     },
     /// Show where a lock-out stands.
     LockOutStatus {
@@ -236,13 +252,7 @@ impl Api {
         body: TxBody,
     ) -> Result<pb::SubmitTransactionResponse, CliError> {
         let (tx, nonce) = self.inner.sign(key, body).await?;
-        let spinner = ProgressBar::new_spinner();
-        spinner.set_style(
-            ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-        );
-        spinner.set_message(format!("waiting for a block to include nonce {nonce}"));
-        spinner.enable_steady_tick(Duration::from_millis(100));
+        let spinner = spinner(&format!("waiting for a block to include nonce {nonce}"));
         let result = self.inner.submit_and_wait(tx).await;
         spinner.finish_and_clear();
         let r = result?;
@@ -254,6 +264,18 @@ impl Api {
         );
         Ok(r)
     }
+}
+
+/// A spinner with `message` and the elapsed time.
+fn spinner(message: &str) -> ProgressBar {
+    let spinner = ProgressBar::new_spinner();
+    spinner.set_style(
+        ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    spinner.set_message(message.to_owned());
+    spinner.enable_steady_tick(Duration::from_millis(100));
+    spinner
 }
 
 fn read_key(path: &Path) -> Result<SigningKey, CliError> {
@@ -426,6 +448,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             asset,
             to,
             amount: a,
+            wait,
+            timeout_secs,
         } => {
             let body = TxBody::RequestLockOut {
                 asset: asset.into(),
@@ -433,9 +457,70 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 amount: amount(&a)?,
             };
             let key = read_key(&key)?;
-            let r = Api::connect(&cli.conn)?.sign_and_submit(&key, body).await?;
+            let mut api = Api::connect(&cli.conn)?;
+            let r = api.sign_and_submit(&key, body).await?;
             println!("lock-out id {}", hex::encode(&r.lock_out_id));
-            Ok(())
+            if !wait {
+                return Ok(());
+            }
+            let id: [u8; 32] =
+                r.lock_out_id.as_slice().try_into().map_err(|_| {
+                    CliError::Usage("the coordinator returned no lock-out id".into())
+                })?;
+            let spinner = spinner("lock-out: locked");
+            let deadline = std::time::Instant::now() + Duration::from_secs(timeout_secs);
+            loop {
+                let l = api.inner.lock_out(&id).await?;
+                let stage = pb::LockOutStage::try_from(l.stage).ok();
+                spinner.set_message(format!("lock-out: {}", stage_name(l.stage)));
+                if matches!(
+                    stage,
+                    Some(pb::LockOutStage::Burned | pb::LockOutStage::Refunded)
+                ) {
+                    spinner.finish_and_clear();
+                    println!("lock-out {}: {}", hex::encode(id), stage_name(l.stage));
+                    return Ok(());
+                }
+                if std::time::Instant::now() > deadline {
+                    spinner.finish_and_clear();
+                    return Err(CliError::Usage(format!(
+                        "lock-out still {} after {timeout_secs} s; follow it with `custody lock-out-status {}`",
+                        stage_name(l.stage),
+                        hex::encode(id)
+                    )));
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+        Command::Keygen { key, timeout_secs } => {
+            let key = read_key(&key)?;
+            let mut api = Api::connect(&cli.conn)?;
+            let before = api.status().await?.fleet_key.map(|k| k.request_id);
+            api.sign_and_submit(&key, TxBody::RequestKeygen).await?;
+            let spinner = spinner("DKG on the signer fleet (GJKR + CGGMP24 aux info)");
+            let deadline = std::time::Instant::now() + Duration::from_secs(timeout_secs);
+            loop {
+                let status = api.status().await?;
+                if let Some(k) = status.fleet_key.filter(|k| Some(k.request_id) != before) {
+                    spinner.finish_and_clear();
+                    println!(
+                        "fleet key {} ({}-of-{}, key id {}, recorded at height {})",
+                        hex::encode(&k.public_key),
+                        k.threshold,
+                        k.holders.len(),
+                        hex::encode(&k.key_id),
+                        k.height
+                    );
+                    return Ok(());
+                }
+                if std::time::Instant::now() > deadline {
+                    spinner.finish_and_clear();
+                    return Err(CliError::Usage(format!(
+                        "no key recorded after {timeout_secs} s (the request stays on chain; see the coordinator's log, and `custody status`)"
+                    )));
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
         }
         Command::Account { key, address } => {
             let who = match (key, address) {
