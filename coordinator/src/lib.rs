@@ -14,6 +14,7 @@
 //! | [`client`] | a caller of the public API (the `custody` CLI and the devnet use it) |
 //! | [`devnet`] | `coordinator devnet`: dev chains, 5 signers, a coordinator, a scripted lock-in and lock-out |
 //! | [`fleet`] | sessions on the signer fleet over mTLS: DKG, presign, sign; signers by reliability |
+//! | [`signals`] | Ctrl-C / SIGTERM for the binaries |
 //! | [`runner`] | the engine loop of `coordinator run`: DKG for key requests, watcher and saga per asset |
 #![forbid(unsafe_code)]
 
@@ -27,3 +28,4 @@ pub mod engine;
 pub mod fleet;
 pub mod node;
 pub mod runner;
+pub mod signals;
