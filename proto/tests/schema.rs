@@ -45,6 +45,7 @@ fn coordinator_v1_serves_the_public_api() {
             "GetTransactionProof",
             "GetOrderProof",
             "GetStatus",
+            "GetBlame",
             "StreamEvents",
         ]
     );
