@@ -877,18 +877,7 @@ async fn recorded_fleet_key_is_in_status_and_events() {
         .unwrap();
     assert!(btc.address.starts_with("rb1q"), "{btc:?}");
 
-    let mut stream = client
-        .stream_events(pb::StreamEventsRequest {
-            from_height: included.height,
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let block = tokio::time::timeout(Duration::from_secs(5), stream.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let block = first_block_from(&mut client, included.height).await;
     assert_eq!(block.height, included.height);
     assert!(
         block.transactions.iter().any(|t| t.kind
@@ -948,18 +937,7 @@ async fn blame_reports_are_served_with_their_evidence() {
     );
 
     // The event stream names it too.
-    let mut stream = client
-        .stream_events(pb::StreamEventsRequest {
-            from_height: included.height,
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let block = tokio::time::timeout(Duration::from_secs(5), stream.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let block = first_block_from(&mut client, included.height).await;
     assert!(
         block
             .transactions
@@ -980,4 +958,23 @@ async fn blame_reports_are_served_with_their_evidence() {
         .unwrap()
         .into_inner();
     assert!(blame.evidence.is_empty());
+}
+
+/// The first block `StreamEvents` gives from `height` (within 5 s).
+async fn first_block_from(
+    client: &mut CoordinatorClient<tonic::transport::Channel>,
+    height: u64,
+) -> pb::BlockEvents {
+    let mut stream = client
+        .stream_events(pb::StreamEventsRequest {
+            from_height: height,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    tokio::time::timeout(Duration::from_secs(5), stream.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
 }
