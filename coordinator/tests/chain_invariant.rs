@@ -11,7 +11,8 @@ use common::*;
 use coordinator::chain::{
     lockout_id, Asset, BlockTx, LockOutOutcome, LockOutStatus, SystemTx, TxBody,
 };
-use custody_proto::chain::OrderCommitment;
+use custody_proto::chain::{CancellationCommitment, OrderCommitment};
+use custody_proto::order::{DigestRule, OrderInput, SigningOrder};
 use proptest::prelude::*;
 
 const USERS: usize = 3;
@@ -46,6 +47,15 @@ enum Op {
         k: usize,
     },
     Refund {
+        k: usize,
+    },
+    /// Commit a cancellation of the k-th lock-out's order with this fee.
+    Cancel {
+        k: usize,
+        fee: u128,
+    },
+    /// Settle the k-th lock-out as cancelled.
+    Cancelled {
         k: usize,
     },
     Replay {
@@ -83,6 +93,8 @@ fn op() -> impl Strategy<Value = Op> {
         (0usize..8).prop_map(|k| Op::Commit { k }),
         (0usize..8).prop_map(|k| Op::Burn { k }),
         (0usize..8).prop_map(|k| Op::Refund { k }),
+        (0usize..8, 0u128..300).prop_map(|(k, fee)| Op::Cancel { k, fee }),
+        (0usize..8).prop_map(|k| Op::Cancelled { k }),
         u.clone().prop_map(|u| Op::Replay { u }),
         (u, amt).prop_map(|(u, amount)| Op::Forged { u, amount }),
     ]
@@ -95,6 +107,10 @@ struct ModelLockOut {
     asset: usize,
     amount: u128,
     status: LockOutStatus,
+    /// Its committed order's `not_after` is before every block time.
+    expired: bool,
+    /// The committed cancellation's fee.
+    fee: u128,
 }
 
 #[derive(Clone, Default)]
@@ -175,14 +191,35 @@ fn step(m: &mut Model, users: &[User], op: &Op) -> (BlockTx, bool) {
                     asset,
                     amount,
                     status: LockOutStatus::Locked,
+                    expired: false,
+                    fee: 0,
                 });
                 m.nonces[u] += 1;
                 m.balances[u][asset] -= amount;
             }
             (tx, ok)
         }
-        Op::Commit { k } | Op::Burn { k } | Op::Refund { k } => {
-            let Some(l) = (!m.lockouts.is_empty()).then(|| k % m.lockouts.len()) else {
+        Op::Commit { k }
+        | Op::Burn { k }
+        | Op::Refund { k }
+        | Op::Cancel { k, .. }
+        | Op::Cancelled { k } => {
+            // Cancelling steps prefer a lock-out in the state they need, so that whole
+            // cancellations happen in most cases; without one they pick any (and are refused).
+            let fits = |lo: &ModelLockOut| match *op {
+                Op::Cancel { .. } => lo.status == LockOutStatus::OrderCommitted && lo.expired,
+                Op::Cancelled { .. } => lo.status == LockOutStatus::Cancelling,
+                _ => false,
+            };
+            let fitting: Vec<usize> = (0..m.lockouts.len())
+                .filter(|&i| fits(&m.lockouts[i]))
+                .collect();
+            let picked = if fitting.is_empty() {
+                (!m.lockouts.is_empty()).then(|| k % m.lockouts.len())
+            } else {
+                Some(fitting[k % fitting.len()])
+            };
+            let Some(l) = picked else {
                 // No lock-out yet: settle one that does not exist.
                 let tx = BlockTx::System(SystemTx::SettleLockOut {
                     lockout_id: [k as u8; 32],
@@ -191,34 +228,77 @@ fn step(m: &mut Model, users: &[User], op: &Op) -> (BlockTx, bool) {
                 return (tx, false);
             };
             let lo = &mut m.lockouts[l];
-            let (tx, ok) = match op {
-                Op::Commit { .. } => (
-                    BlockTx::System(SystemTx::CommitOrder(
-                        OrderCommitment::new(lo.id, vec![k as u8 + 1]).unwrap(),
+            let settle = |outcome| {
+                BlockTx::System(SystemTx::SettleLockOut {
+                    lockout_id: lo.id,
+                    outcome,
+                })
+            };
+            // Even k: an order that has already expired (not_after 0), so it may be cancelled;
+            // odd k: one that never expires.
+            let expires = k % 2 == 0;
+            let (tx, ok) = match *op {
+                Op::Commit { .. } => {
+                    let order = SigningOrder {
+                        fleet_id: "fleet".into(),
+                        key_id: [1; 32],
+                        not_after: if expires { 0 } else { u64::MAX },
+                        inputs: vec![OrderInput {
+                            path: vec![],
+                            rule: DigestRule::Keccak256,
+                            message: vec![k as u8],
+                        }],
+                    };
+                    (
+                        BlockTx::System(SystemTx::CommitOrder(
+                            OrderCommitment::new(lo.id, order.encode().unwrap()).unwrap(),
+                        )),
+                        lo.status == LockOutStatus::Locked,
+                    )
+                }
+                Op::Cancel { fee, .. } => (
+                    BlockTx::System(SystemTx::CommitCancellation(
+                        CancellationCommitment::new(lo.id, fee, vec![k as u8 + 1]).unwrap(),
                     )),
-                    lo.status == LockOutStatus::Locked,
+                    lo.status == LockOutStatus::OrderCommitted && lo.expired && fee <= lo.amount,
                 ),
                 Op::Burn { .. } => (
-                    BlockTx::System(SystemTx::SettleLockOut {
-                        lockout_id: lo.id,
-                        outcome: LockOutOutcome::Burned,
-                    }),
-                    lo.status == LockOutStatus::OrderCommitted,
+                    settle(LockOutOutcome::Burned),
+                    matches!(
+                        lo.status,
+                        LockOutStatus::OrderCommitted | LockOutStatus::Cancelling
+                    ),
+                ),
+                Op::Cancelled { .. } => (
+                    settle(LockOutOutcome::Cancelled),
+                    lo.status == LockOutStatus::Cancelling,
                 ),
                 _ => (
-                    BlockTx::System(SystemTx::SettleLockOut {
-                        lockout_id: lo.id,
-                        outcome: LockOutOutcome::Refunded,
-                    }),
-                    lo.status.is_pending(),
+                    settle(LockOutOutcome::Refunded),
+                    matches!(
+                        lo.status,
+                        LockOutStatus::Locked | LockOutStatus::OrderCommitted
+                    ),
                 ),
             };
             if ok {
-                match op {
-                    Op::Commit { .. } => lo.status = LockOutStatus::OrderCommitted,
+                match *op {
+                    Op::Commit { .. } => {
+                        lo.status = LockOutStatus::OrderCommitted;
+                        lo.expired = expires;
+                    }
+                    Op::Cancel { fee, .. } => {
+                        lo.status = LockOutStatus::Cancelling;
+                        lo.fee = fee;
+                    }
                     Op::Burn { .. } => {
                         lo.status = LockOutStatus::Burned;
                         m.burned[lo.asset] += lo.amount;
+                    }
+                    Op::Cancelled { .. } => {
+                        lo.status = LockOutStatus::Cancelled;
+                        m.burned[lo.asset] += lo.fee;
+                        m.balances[lo.owner][lo.asset] += lo.amount - lo.fee;
                     }
                     _ => {
                         lo.status = LockOutStatus::Refunded;
@@ -260,7 +340,7 @@ fn step(m: &mut Model, users: &[User], op: &Op) -> (BlockTx, bool) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
     fn random_transactions_keep_the_model_and_the_invariant(

@@ -421,8 +421,8 @@ fn lock_out_saga_with_the_proof_a_signer_checks() {
         &proof.proof,
     )
     .unwrap();
-    assert_eq!(committed.lockout_id, id);
-    assert_eq!(committed.order, order);
+    assert_eq!(committed.lockout_id(), id);
+    assert_eq!(committed.order(), order.as_slice());
     // The same through the generic queries.
     let (leaf, p) = chain
         .transaction_proof(proof.header.height, 1)
@@ -438,7 +438,9 @@ fn lock_out_saga_with_the_proof_a_signer_checks() {
         Err(CertificateError::BadSignature(0))
     );
     // A different order is not proven by this proof.
-    let mut tampered = committed.clone();
+    let custody_proto::chain::CommittedSigning::Order(mut tampered) = committed.clone() else {
+        panic!("a committed order proves an order commitment");
+    };
     tampered.order.push(0);
     assert!(proof
         .proof

@@ -1,7 +1,9 @@
 //! The contract engine on Bitcoin, against a real bcoin 1.0.2 regtest node and a real chain
 //! in sled: two deposits credited at depth z, a lock-out that needs both coins (two inputs,
 //! two signatures, change to the fleet's change path) paid and burned, and the change output
-//! never credited as a deposit. The signer fleet is stood in for by
+//! never credited as a deposit; then a lock-out whose signing started and whose order expired
+//! unsigned is cancelled on bcoin (its inputs spent back to the change address) and refunded
+//! less the cancellation's fee. The signer fleet is stood in for by
 //! `support::local_fleet::LocalFleet` (see there); the production `FleetSigner` is exercised by
 //! the devnet / end-to-end tests.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -10,21 +12,27 @@ mod bcoin_node;
 mod common;
 mod support;
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bcoin_node::{activate_segwit, mine, miner_pays, outside, BcoinNode};
 use common::{signed, user, CHAIN_ID};
-use coordinator::adapter::ChainAdapter;
+use coordinator::adapter::{ChainAdapter, FleetSignature};
 use coordinator::chain::{lockout_id, Asset, BlockTx, Chain, LockOutStatus, SoloConsensus, TxBody};
 use coordinator::engine::addresses::{change_path, fleet_address};
 use coordinator::engine::keys::record_fleet_key;
-use coordinator::engine::{DepositWatcher, EngineConfig, Journal, LockOutSaga, SagaStatus};
+use coordinator::engine::{
+    DepositWatcher, EngineConfig, Journal, LockOutSaga, OrderSigner, SagaStatus, SignError,
+};
+use coordinator::fleet::{FleetKey, SignJob};
 use support::local_fleet::LocalFleet;
 
 const BTC: u128 = 100_000_000;
 
+/// Added to every block's time once a test needs blocks past an order's `not_after`.
+static TIME_SHIFT_MS: AtomicU64 = AtomicU64::new(0);
+
 fn block(chain: &mut Chain<SoloConsensus>, txs: &[BlockTx]) {
-    let time = 1_000 * (chain.height() + 1);
+    let time = 1_000 * (chain.height() + 1) + TIME_SHIFT_MS.load(Ordering::SeqCst);
     let outcome = chain.produce_block(txs, time).unwrap();
     for (i, r) in outcome.results.iter().enumerate() {
         assert!(r.is_ok(), "transaction {i} refused: {r:?}");
@@ -187,5 +195,110 @@ async fn btc_deposits_credited_lock_out_with_change_paid_and_burned_change_not_c
     let totals = chain.totals(Asset::MBTC).unwrap();
     assert_eq!(totals.credited, credited, "change is not a deposit");
     assert_eq!(totals.burned, amount);
+    chain.invariant_check().unwrap();
+
+    // A second lock-out starts signing, every session fails, and its order expires: the
+    // saga cancels it. The cancellation spends the payment's inputs (the change coin) back
+    // to the change address; at depth z Kim gets the amount back less its fee.
+    struct FailingSessions;
+    impl OrderSigner for FailingSessions {
+        async fn ready(&self, _key: &FleetKey) -> Result<(), SignError> {
+            Ok(())
+        }
+        async fn sign(&self, _job: &SignJob) -> Result<FleetSignature, SignError> {
+            Err(SignError::Failed("test: session aborted".into()))
+        }
+    }
+    let kim_before = chain.balance(&kim.address, Asset::MBTC).unwrap();
+    let second = BTC / 5;
+    assert!(kim_before > second);
+    block(
+        &mut chain,
+        &[signed(
+            &kim,
+            2,
+            TxBody::RequestLockOut {
+                asset: Asset::MBTC,
+                to_external: dest.fleet.address.clone(),
+                amount: second,
+            },
+        )],
+    );
+    let id2 = lockout_id(&kim.address, 2);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let out = saga.step(&chain, now).await.unwrap();
+    block(&mut chain, &out.txs);
+    let failing = LockOutSaga {
+        asset: Asset::MBTC,
+        adapter: &a,
+        signer: &FailingSessions,
+        key: &fleet.key,
+        journal: &journal,
+        config: &config,
+    };
+    let out = failing.step(&chain, now).await.unwrap();
+    assert!(
+        matches!(out.statuses[..], [(_, SagaStatus::Signing(Some(_)))]),
+        "{out:?}"
+    );
+    let late = now + config.order_ttl_secs + 1;
+    TIME_SHIFT_MS.store(late * 1000, Ordering::SeqCst);
+    let out = failing.step(&chain, late).await.unwrap();
+    assert_eq!(out.statuses, vec![(id2, SagaStatus::CancellationProposed)]);
+    block(&mut chain, &out.txs);
+    let record = chain.lockout(&id2).unwrap().unwrap();
+    assert_eq!(record.status, LockOutStatus::Cancelling);
+    let fee = record.cancellation.unwrap().fee;
+    let calls = fleet.calls.load(Ordering::SeqCst);
+    let mut seen = Vec::new();
+    for _ in 0..20 {
+        let out = saga.step(&chain, late).await.unwrap();
+        seen.extend(out.statuses.into_iter().map(|(_, s)| s));
+        block(&mut chain, &out.txs);
+        if !chain.lockout(&id2).unwrap().unwrap().status.is_pending() {
+            break;
+        }
+        mine(&a, 1, &miner.fleet.address).await;
+    }
+    assert_eq!(
+        seen.last(),
+        Some(&SagaStatus::CancelledProposed),
+        "{seen:?}"
+    );
+    let payment = journal.lockout(&id2).unwrap().unwrap();
+    let cancel = journal.cancellation(&id2).unwrap().unwrap();
+    assert_eq!(
+        fleet.calls.load(Ordering::SeqCst) - calls,
+        cancel.withdrawal.inputs.len(),
+        "one signature per cancellation input"
+    );
+    assert_eq!(cancel.withdrawal.spends, payment.withdrawal.spends);
+    assert_eq!(cancel.withdrawal.fee, fee);
+    assert_eq!(
+        chain.lockout(&id2).unwrap().unwrap().status,
+        LockOutStatus::Cancelled
+    );
+    assert_eq!(
+        chain.balance(&kim.address, Asset::MBTC).unwrap(),
+        kim_before - fee
+    );
+    let totals = chain.totals(Asset::MBTC).unwrap();
+    assert_eq!(totals.burned, amount + fee);
+    // On bcoin: nothing more reached the destination, and the change address holds the
+    // cancelled inputs less the fee.
+    let tip = a.tip_height().await.unwrap();
+    let paid = a
+        .deposits(std::slice::from_ref(&dest.fleet), config.start_height, tip)
+        .await
+        .unwrap();
+    assert_eq!(paid.len(), 1, "only the first lock-out paid out");
+    let change_outputs = a
+        .deposits(std::slice::from_ref(&change), config.start_height, tip)
+        .await
+        .unwrap();
+    assert_eq!(change_outputs.len(), 2, "{change_outputs:?}");
     chain.invariant_check().unwrap();
 }

@@ -19,17 +19,17 @@ use coordinator::adapter::ethereum::{EthereumAdapter, EthereumConfig};
 use coordinator::adapter::jsonrpc::JsonRpcClient;
 use coordinator::adapter::{
     AdapterError, ChainAdapter, ExternalChain, FleetAddress, FleetSignature, ObservedDeposit,
-    SignedWithdrawal, Spend, TxStatus, UnsignedWithdrawal, WithdrawalPlan,
+    SignedWithdrawal, Spend, SpentBy, TxStatus, UnsignedWithdrawal, WithdrawalPlan,
 };
 use coordinator::chain::{
-    lockout_id, Asset, BlockOutcome, BlockTx, Chain, LockOutStatus, SoloConsensus, SystemTx,
-    TxBody, TxRejection,
+    lockout_id, Asset, BlockOutcome, BlockTx, Chain, LockOutOutcome, LockOutStatus, SoloConsensus,
+    SystemTx, TxBody, TxRejection,
 };
 use coordinator::engine::addresses::fleet_address;
 use coordinator::engine::keys::{latest_fleet_key, record_fleet_key};
 use coordinator::engine::{
-    DepositWatcher, EngineConfig, Journal, LockOutSaga, OrderSigner, SagaStatus, SignError,
-    StepOutcome,
+    DepositWatcher, EngineConfig, Journal, LockOutEntry, LockOutSaga, OrderSigner, SagaStatus,
+    SignError, StepOutcome,
 };
 use coordinator::fleet::{FleetKey, SignJob};
 use serde_json::json;
@@ -107,6 +107,21 @@ impl ChainAdapter for TestAdapter {
     async fn status(&self, txid: &str) -> Result<TxStatus, AdapterError> {
         self.inner.status(txid).await
     }
+    async fn build_cancellation(
+        &self,
+        payment: &UnsignedWithdrawal,
+        change: &FleetAddress,
+    ) -> Result<UnsignedWithdrawal, AdapterError> {
+        self.inner.build_cancellation(payment, change).await
+    }
+    async fn spent_by(
+        &self,
+        payment: &UnsignedWithdrawal,
+        cancellation: &UnsignedWithdrawal,
+        depth: u64,
+    ) -> Result<SpentBy, AdapterError> {
+        self.inner.spent_by(payment, cancellation, depth).await
+    }
 }
 
 struct Env {
@@ -118,6 +133,8 @@ struct Env {
     journal: Journal,
     config: EngineConfig,
     fleet: LocalFleet,
+    /// Added to every block's time: the chain compares an order's `not_after` with it.
+    time_shift_ms: u64,
 }
 
 /// `u`'s request (at `nonce`) to lock out `amount` wei to [`DEST`].
@@ -186,6 +203,7 @@ impl Env {
             journal,
             config,
             fleet,
+            time_shift_ms: 0,
         };
         // The admin asks for a key; the DKG's result (here the local master key) is recorded
         // on chain, and the engine reads it back from there.
@@ -210,6 +228,7 @@ impl Env {
             journal,
             config,
             fleet,
+            time_shift_ms,
         } = self;
         drop(chain);
         drop(journal);
@@ -224,6 +243,7 @@ impl Env {
             journal,
             config,
             fleet,
+            time_shift_ms,
         }
     }
 
@@ -259,7 +279,7 @@ impl Env {
 
     /// Produces a block with `txs`; every one must be accepted and the invariant hold.
     fn block(&mut self, txs: &[BlockTx]) -> BlockOutcome {
-        let time = 1_000 * (self.chain.height() + 1);
+        let time = 1_000 * (self.chain.height() + 1) + self.time_shift_ms;
         let outcome = self.chain.produce_block(txs, time).unwrap();
         for (i, r) in outcome.results.iter().enumerate() {
             assert!(r.is_ok(), "transaction {i} refused: {r:?}");
@@ -639,9 +659,11 @@ async fn quorum_lost_before_signing_refunds() {
 }
 
 /// Once signing has started, losing the quorum does not refund: the saga keeps the lock-out
-/// committed and retries.
+/// committed and retries. When the order expires with its signature missing, the saga
+/// cancels it on the external chain (same nonce, nothing paid out) and, once the
+/// cancellation is z deep, returns the amount less the cancellation's fee.
 #[tokio::test]
-async fn signing_failure_after_start_never_refunds() {
+async fn signing_failure_after_start_never_refunds_and_expiry_cancels() {
     let mut env = Env::start().await;
     let gina = user(7);
     let id = env.funded_lock_out(&gina, 2 * ETH, ETH).await;
@@ -679,20 +701,184 @@ async fn signing_failure_after_start_never_refunds() {
     env.fleet.down.store(true, Ordering::SeqCst);
     let out = env.step().await;
     assert!(out.txs.is_empty(), "{out:?}");
-    // An order past not_after with signing started needs a cancellation, not a refund.
+    // An order past not_after with signing started is cancelled, not refunded: the
+    // cancellation (same nonce, 0 wei to the fleet address itself) is journaled and
+    // committed; the chain accepts it only once a block's time is past the order's not_after.
     let late = now_secs() + env.config.order_ttl_secs + 1;
-    let out = env.saga().step(&env.chain, late).await.unwrap();
-    assert!(out.txs.is_empty());
-    assert!(matches!(
+    let out = saga.step(&env.chain, late).await.unwrap();
+    assert_eq!(
         Env::status_of(&out, &id),
-        Some(SagaStatus::NeedsCancellation(_))
+        Some(SagaStatus::CancellationProposed)
+    );
+    let refused = env
+        .chain
+        .produce_block(&out.txs, 1_000 * (env.chain.height() + 1));
+    assert!(
+        matches!(
+            refused.unwrap().results[0],
+            Err(TxRejection::BadCancellation { .. })
+        ),
+        "a cancellation before the order expired on chain"
+    );
+    env.time_shift_ms = late * 1000;
+    env.block(&out.txs);
+    let record = env.chain.lockout(&id).unwrap().unwrap();
+    assert_eq!(record.status, LockOutStatus::Cancelling);
+    let fee = record.cancellation.as_ref().unwrap().fee;
+    assert!(fee > 0 && fee < ETH, "{fee}");
+    let payment = env.journal.lockout(&id).unwrap().unwrap();
+    assert!(payment.signing_started);
+    assert_eq!(payment.failures, 4);
+    let cancel = env.journal.cancellation(&id).unwrap().unwrap();
+    assert_eq!(cancel.withdrawal.spends, payment.withdrawal.spends);
+    // A refund is refused now: the payment could still be mined.
+    let refund = env.chain.check(&BlockTx::System(SystemTx::SettleLockOut {
+        lockout_id: id,
+        outcome: LockOutOutcome::Refunded,
+    }));
+    assert!(matches!(refund, Err(TxRejection::WrongLockOutState { .. })));
+    // The quorum is back: the fleet signs the cancellation under its own chain authorization
+    // (the signers' code checks it), it is broadcast and mined; at depth z the lock-out is
+    // settled Cancelled: the amount less the fee goes back.
+    env.fleet.down.store(false, Ordering::SeqCst);
+    let calls = env.fleet.calls.load(Ordering::SeqCst);
+    let fleet_address = payment_sender(&payment);
+    let mut seen = Vec::new();
+    for _ in 0..12 {
+        let out = env.saga().step(&env.chain, late).await.unwrap();
+        seen.push(Env::status_of(&out, &id).unwrap());
+        env.block(&out.txs);
+        if !env.chain.lockout(&id).unwrap().unwrap().status.is_pending() {
+            break;
+        }
+        env.mine(1).await;
+    }
+    assert_eq!(
+        seen.last(),
+        Some(&SagaStatus::CancelledProposed),
+        "{seen:?}"
+    );
+    assert_eq!(
+        env.fleet.calls.load(Ordering::SeqCst),
+        calls + 1,
+        "one cancellation signature"
+    );
+    let record = env.chain.lockout(&id).unwrap().unwrap();
+    assert_eq!(record.status, LockOutStatus::Cancelled);
+    assert_eq!(
+        env.chain
+            .account(&gina.address)
+            .unwrap()
+            .balance(Asset::METH),
+        2 * ETH - fee
+    );
+    let totals = env.chain.totals(Asset::METH).unwrap();
+    assert_eq!(
+        (totals.burned, totals.locked, totals.supply),
+        (fee, 0, 2 * ETH - fee)
+    );
+    // On anvil: the nonce is used, nothing reached the destination, and the fleet address
+    // paid at most the committed fee.
+    let count: String = env
+        .rpc
+        .call("eth_getTransactionCount", json!([fleet_address, "latest"]))
+        .await
+        .unwrap();
+    assert_eq!(count, "0x1");
+    assert_eq!(env.eth_balance(DEST).await, 0);
+    assert!(env.eth_balance(&fleet_address).await >= 2 * ETH - fee);
+    // The next lock-out takes the next nonce and is paid out.
+    let id2 = env.request_lock_out(&gina, 2, ETH / 2);
+    let seen = env.drive(&id2, 20).await;
+    assert_eq!(seen.last(), Some(&SagaStatus::BurnProposed), "{seen:?}");
+    let next = env.journal.lockout(&id2).unwrap().unwrap();
+    assert!(matches!(
+        next.withdrawal.spends[..],
+        [Spend::Nonce { nonce: 1, .. }]
     ));
-    let entry = env.journal.lockout(&id).unwrap().unwrap();
-    assert!(entry.signing_started);
-    assert_eq!(entry.failures, 4);
+    assert_eq!(env.eth_balance(DEST).await, next.withdrawal.sent);
+}
+
+/// The sending address of an Ethereum payment (its nonce spend).
+fn payment_sender(entry: &LockOutEntry) -> String {
+    match &entry.withdrawal.spends[..] {
+        [Spend::Nonce { address, .. }] => address.clone(),
+        other => panic!("not an Ethereum payment: {other:?}"),
+    }
+}
+
+/// A signer combined the payment's signature although the coordinator never got it (the
+/// journal lost it), and broadcasts it after the order expired and its cancellation was
+/// committed. The chain content decides: the payment was mined, so the lock-out is burned and
+/// the cancellation is never signed.
+#[tokio::test]
+async fn payment_mined_over_its_cancellation_is_burned() {
+    let mut env = Env::start().await;
+    let ivy = user(9);
+    let id = env.funded_lock_out(&ivy, 2 * ETH, ETH).await;
+    let out = env.step().await;
+    env.block(&out.txs);
+    // Signed, but the answer lost before it was attached.
+    env.adapter.fail_attach.store(1, Ordering::SeqCst);
+    let out = env.step().await;
+    assert!(out.txs.is_empty());
+    let mut entry = env.journal.lockout(&id).unwrap().unwrap();
+    let rogue = env
+        .adapter
+        .inner
+        .attach_signatures(
+            &entry.withdrawal,
+            &entry
+                .signatures
+                .iter()
+                .flatten()
+                .copied()
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+    entry.signatures = vec![None; entry.signatures.len()];
+    env.journal.put_lockout(&id, &entry).unwrap();
+    // The order expires; the cancellation is committed.
+    let late = now_secs() + env.config.order_ttl_secs + 1;
+    env.time_shift_ms = late * 1000;
+    let out = env.saga().step(&env.chain, late).await.unwrap();
+    assert_eq!(
+        Env::status_of(&out, &id),
+        Some(SagaStatus::CancellationProposed)
+    );
+    env.block(&out.txs);
+    // The rogue payment reaches the node first and is mined to depth z.
+    env.adapter.inner.broadcast(&rogue).await.unwrap();
+    env.mine(env.config.depth).await;
+    let cancel = env.journal.cancellation(&id).unwrap().unwrap();
+    assert_eq!(
+        env.adapter
+            .spent_by(&entry.withdrawal, &cancel.withdrawal, env.config.depth)
+            .await
+            .unwrap(),
+        SpentBy::Payment
+    );
+    let calls = env.fleet.calls.load(Ordering::SeqCst);
+    let out = env.saga().step(&env.chain, late).await.unwrap();
+    assert_eq!(Env::status_of(&out, &id), Some(SagaStatus::BurnProposed));
+    env.block(&out.txs);
     assert_eq!(
         env.chain.lockout(&id).unwrap().unwrap().status,
-        LockOutStatus::OrderCommitted
+        LockOutStatus::Burned
+    );
+    assert_eq!(
+        env.fleet.calls.load(Ordering::SeqCst),
+        calls,
+        "cancellation never signed"
+    );
+    assert_eq!(env.eth_balance(DEST).await, entry.withdrawal.sent);
+    assert_eq!(env.chain.totals(Asset::METH).unwrap().burned, ETH);
+    assert_eq!(
+        env.chain
+            .account(&ivy.address)
+            .unwrap()
+            .balance(Asset::METH),
+        ETH
     );
 }
 

@@ -15,7 +15,7 @@
 //! | [`ValidatorSet`] | Ed25519 keys with voting power, pinned by hash |
 //! | [`CommitCertificate`], [`vote_signing_bytes`] | > 2/3 of the power signed the block |
 //! | [`merkle_root`], [`InclusionProof`] | RFC 6962 tree over transactions |
-//! | [`OrderCommitment`] | the leaf that commits a lock-out order |
+//! | [`OrderCommitment`], [`CancellationCommitment`] | the leaves that commit a lock-out order or its cancellation |
 //! | [`verify_committed_order`] | the signer's check: certified block, inclusion, order |
 
 mod certificate;
@@ -38,7 +38,10 @@ pub use merkle::{
     empty_root, leaf_hash, merkle_root, node_hash, InclusionProof, MerkleError,
     INCLUSION_PROOF_TAG, MAX_PROOF_HASHES,
 };
-pub use order::{OrderCommitment, MAX_ORDER_BYTES, ORDER_COMMITMENT_TAG};
+pub use order::{
+    CancellationCommitment, CommittedSigning, OrderCommitment, CANCELLATION_COMMITMENT_TAG,
+    MAX_ORDER_BYTES, ORDER_COMMITMENT_TAG,
+};
 pub use validators::{
     Validator, ValidatorSet, ValidatorSetError, MAX_VALIDATORS, VALIDATOR_SET_TAG,
 };

@@ -74,6 +74,8 @@ fn coordinator_v1_serves_the_public_api() {
             "LOCK_OUT_STAGE_ORDER_COMMITTED",
             "LOCK_OUT_STAGE_BURNED",
             "LOCK_OUT_STAGE_REFUNDED",
+            "LOCK_OUT_STAGE_CANCELLING",
+            "LOCK_OUT_STAGE_CANCELLED",
         ]
     );
 }

@@ -42,7 +42,7 @@ use self::tx::{address_of, checksummed, hash_hex, parse_address, Transfer, Unsig
 use super::jsonrpc::{JsonRpcClient, RpcError};
 use super::{
     AdapterError, ChainAdapter, ExternalChain, FleetAddress, FleetSignature, ObservedDeposit,
-    SighashRule, SignedWithdrawal, SigningInput, Spend, TxStatus, UnsignedWithdrawal,
+    SighashRule, SignedWithdrawal, SigningInput, Spend, SpentBy, TxStatus, UnsignedWithdrawal,
     WithdrawalPlan,
 };
 
@@ -248,6 +248,32 @@ impl EthereumAdapter {
             priority_fee_per_gas: priority.min(max_fee_per_gas),
         })
     }
+}
+
+/// A fee per gas raised by one eighth plus one wei: above the 10 % that nodes require of a
+/// transaction replacing another with the same nonce in their pool.
+fn bumped(fee_per_gas: u128) -> u128 {
+    fee_per_gas
+        .saturating_add(fee_per_gas / 8)
+        .saturating_add(1)
+}
+
+/// The payment's decoded transaction, its sender and its single signing input.
+fn payment_parts(
+    payment: &UnsignedWithdrawal,
+) -> Result<(bool, Transfer, Address, &SigningInput), AdapterError> {
+    if payment.chain != ExternalChain::Ethereum {
+        return Err(AdapterError::Invalid("not an Ethereum transaction".into()));
+    }
+    let [input] = payment.inputs.as_slice() else {
+        return Err(AdapterError::Invalid(
+            "an Ethereum transaction has exactly one signing input".into(),
+        ));
+    };
+    let (legacy, fields) = UnsignedTx::decode_preimage(&payment.unsigned_tx)?
+        .fields()
+        .ok_or_else(|| AdapterError::Invalid("not a plain transfer".into()))?;
+    Ok((legacy, fields, address_of(&input.public_key), input))
 }
 
 /// `1 +` the highest nonce `plan.reserved` holds for `address`, if any. Addresses are compared
@@ -544,6 +570,145 @@ impl ChainAdapter for EthereumAdapter {
             Some(_) => TxStatus::Pending,
             None => TxStatus::Unknown,
         })
+    }
+
+    /// The same nonce from the same address, 0 wei to that address itself, 21 000 gas, and
+    /// fees per gas of at least one eighth above the payment's (so that a node holding the
+    /// payment in its pool takes the cancellation in its place) and at least what
+    /// [`FeePolicy`] asks now. `change` is not used: nothing leaves the sending address but
+    /// the fee.
+    async fn build_cancellation(
+        &self,
+        payment: &UnsignedWithdrawal,
+        _change: &FleetAddress,
+    ) -> Result<UnsignedWithdrawal, AdapterError> {
+        let (legacy, paid, from, input) = payment_parts(payment)?;
+        if paid.chain_id != self.config.chain_id {
+            return Err(AdapterError::Invalid(format!(
+                "the payment is for chain {}, this adapter for {}",
+                paid.chain_id, self.config.chain_id
+            )));
+        }
+        let now = self.fees().await?;
+        let max_fee_per_gas = now.max_fee_per_gas.max(bumped(paid.max_fee_per_gas));
+        let max_priority_fee_per_gas = now
+            .priority_fee_per_gas
+            .max(bumped(paid.max_priority_fee_per_gas))
+            .min(max_fee_per_gas);
+        let fee = u128::from(TRANSFER_GAS)
+            .checked_mul(max_fee_per_gas)
+            .ok_or_else(|| AdapterError::Invalid("gas × fee per gas overflows".into()))?;
+        let unsigned = UnsignedTx::transfer(
+            legacy,
+            &Transfer {
+                chain_id: paid.chain_id,
+                nonce: paid.nonce,
+                gas_limit: TRANSFER_GAS,
+                max_fee_per_gas,
+                max_priority_fee_per_gas,
+                to: from,
+                value: 0,
+            },
+        );
+        let preimage = unsigned.signing_preimage();
+        let digest = keccak256(&preimage);
+        tracing::info!(from = %checksummed(&from), nonce = paid.nonce, fee, "ethereum cancellation built");
+        Ok(UnsignedWithdrawal {
+            chain: ExternalChain::Ethereum,
+            unsigned_tx: preimage.clone(),
+            inputs: vec![SigningInput {
+                path: input.path.clone(),
+                public_key: input.public_key,
+                preimage,
+                rule: SighashRule::Keccak256,
+                digest: digest.0,
+            }],
+            sent: 0,
+            fee,
+            spends: payment.spends.clone(),
+        })
+    }
+
+    /// Decided by the sending address's nonce: once the state `depth − 1` blocks below the tip
+    /// counts past the payment's nonce, the block that used the nonce is found (binary search
+    /// over `eth_getTransactionCount` by height) and its transaction from that address with
+    /// that nonce is the payment (same destination and value) or the cancellation (0 wei to
+    /// itself). Any other transaction there means the fleet key signed something the chain
+    /// did not commit, and is an error.
+    async fn spent_by(
+        &self,
+        payment: &UnsignedWithdrawal,
+        cancellation: &UnsignedWithdrawal,
+        depth: u64,
+    ) -> Result<SpentBy, AdapterError> {
+        let (_, paid, from, _) = payment_parts(payment)?;
+        let (_, cancel, cancel_from, _) = payment_parts(cancellation)?;
+        if cancel_from != from || cancel.nonce != paid.nonce {
+            return Err(AdapterError::Invalid(
+                "the cancellation does not use the payment's address and nonce".into(),
+            ));
+        }
+        let tip = self.node.block_number().await?;
+        let Some(deep) = tip.checked_sub(depth.saturating_sub(1)) else {
+            return Ok(SpentBy::Undecided);
+        };
+        if self.node.nonce_at(&from, deep).await? <= paid.nonce {
+            return Ok(SpentBy::Undecided);
+        }
+        let height = self.block_of_nonce(&from, paid.nonce, deep).await?;
+        let block = self
+            .node
+            .block(Some(height), true)
+            .await?
+            .ok_or_else(|| AdapterError::Unexpected(format!("no block {height}")))?;
+        let mined = block
+            .transactions
+            .iter()
+            .find(|t| t.from == from && t.nonce == paid.nonce)
+            .ok_or_else(|| {
+                AdapterError::Unexpected(format!(
+                    "block {height} holds no transaction of {} with nonce {}",
+                    checksummed(&from),
+                    paid.nonce
+                ))
+            })?;
+        if mined.to == Some(from) && mined.value.is_zero() {
+            Ok(SpentBy::Cancellation)
+        } else if mined.to == Some(paid.to) && mined.value == U256::from(paid.value) {
+            Ok(SpentBy::Payment)
+        } else {
+            Err(AdapterError::Unexpected(format!(
+                "nonce {} of {} was used by transaction {}, which is neither the payment nor its cancellation",
+                paid.nonce,
+                checksummed(&from),
+                hash_hex(&mined.hash)
+            )))
+        }
+    }
+}
+
+impl EthereumAdapter {
+    /// The lowest block height whose state counts more than `nonce` transactions from `from`
+    /// (the block that holds the transaction with that nonce), searched in `0..=high`, where
+    /// the count at `high` is known to be above `nonce`. Needs the node to answer
+    /// `eth_getTransactionCount` for old blocks (anvil does; a pruned node answers only for
+    /// its recent state window, and this then fails with the node's error).
+    async fn block_of_nonce(
+        &self,
+        from: &Address,
+        nonce: u64,
+        high: u64,
+    ) -> Result<u64, AdapterError> {
+        let (mut low, mut high) = (0u64, high);
+        while low < high {
+            let mid = low + (high - low) / 2;
+            if self.node.nonce_at(from, mid).await? > nonce {
+                high = mid;
+            } else {
+                low = mid + 1;
+            }
+        }
+        Ok(high)
     }
 }
 

@@ -170,6 +170,18 @@ pub enum TxStatus {
     },
 }
 
+/// Which of a lock-out's payment and its cancellation used up their common nonce or outputs
+/// on the external chain, with the required depth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpentBy {
+    /// Neither is mined to the required depth yet.
+    Undecided,
+    /// The payment is mined to the required depth: the lock-out is paid out.
+    Payment,
+    /// The cancellation is mined to the required depth: the payment can never be mined.
+    Cancellation,
+}
+
 /// Why an adapter call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AdapterError {
@@ -233,4 +245,27 @@ pub trait ChainAdapter: Send + Sync {
 
     /// Where the transaction `txid` stands.
     fn status(&self, txid: &str) -> impl Future<Output = Result<TxStatus, AdapterError>> + Send;
+
+    /// Builds the transaction that cancels `payment` (whitepaper §3.4.3, a lock-out that
+    /// cannot be completed is returned): it uses up exactly the payment's nonce or outputs
+    /// and pays nothing out of the fleet (Ethereum: the same nonce, 0 wei to the sending
+    /// address itself, a higher fee than the payment's; Bitcoin: every input of the payment,
+    /// one output to `change`). Its [`UnsignedWithdrawal::fee`] is the most it costs, and its
+    /// spends are the payment's.
+    fn build_cancellation(
+        &self,
+        payment: &UnsignedWithdrawal,
+        change: &FleetAddress,
+    ) -> impl Future<Output = Result<UnsignedWithdrawal, AdapterError>> + Send;
+
+    /// Which of `payment` and `cancellation` (built by [`ChainAdapter::build_cancellation`]
+    /// from it) is mined with at least `depth` confirmations. Decided from the chain's
+    /// content, not from transaction ids the coordinator knows: a signer may have combined a
+    /// signature of its own in a session whose result the coordinator never received.
+    fn spent_by(
+        &self,
+        payment: &UnsignedWithdrawal,
+        cancellation: &UnsignedWithdrawal,
+        depth: u64,
+    ) -> impl Future<Output = Result<SpentBy, AdapterError>> + Send;
 }

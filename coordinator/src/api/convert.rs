@@ -101,6 +101,8 @@ pub fn stage(s: LockOutStatus) -> i32 {
         LockOutStatus::OrderCommitted => pb::LockOutStage::OrderCommitted,
         LockOutStatus::Burned => pb::LockOutStage::Burned,
         LockOutStatus::Refunded => pb::LockOutStage::Refunded,
+        LockOutStatus::Cancelling => pb::LockOutStage::Cancelling,
+        LockOutStatus::Cancelled => pb::LockOutStage::Cancelled,
     }) as i32
 }
 
@@ -121,6 +123,13 @@ pub fn lock_out(id: &[u8; 32], l: &LockOutRecord) -> pb::LockOut {
             .unwrap_or_default(),
         order_height: l.order.as_ref().map(|o| o.height).unwrap_or(0),
         order_index: l.order.as_ref().map(|o| o.index).unwrap_or(0),
+        cancellation: l
+            .cancellation
+            .as_ref()
+            .map(|c| c.order.clone())
+            .unwrap_or_default(),
+        cancellation_fee: amount(l.cancellation.as_ref().map_or(0, |c| c.fee)),
+        cancellation_height: l.cancellation.as_ref().map_or(0, |c| c.height),
     }
 }
 
@@ -193,6 +202,13 @@ pub fn block_events(b: &Block) -> pb::BlockEvents {
                         order: c.order,
                     }))
                 }
+                Ok(BlockTx::System(SystemTx::CommitCancellation(c))) => {
+                    Some(Kind::CancellationCommitted(pb::CancellationCommitted {
+                        lock_out_id: c.lockout_id.to_vec(),
+                        order: c.order,
+                        fee: amount(c.fee),
+                    }))
+                }
                 Ok(BlockTx::System(SystemTx::SettleLockOut {
                     lockout_id,
                     outcome,
@@ -201,6 +217,7 @@ pub fn block_events(b: &Block) -> pb::BlockEvents {
                     stage: stage(match outcome {
                         LockOutOutcome::Burned => LockOutStatus::Burned,
                         LockOutOutcome::Refunded => LockOutStatus::Refunded,
+                        LockOutOutcome::Cancelled => LockOutStatus::Cancelled,
                     }),
                 })),
                 Ok(BlockTx::System(SystemTx::RecordFleetKey {

@@ -311,6 +311,10 @@ fn stage_name(code: i32) -> &'static str {
         Ok(pb::LockOutStage::OrderCommitted) => "order committed (being signed and paid out)",
         Ok(pb::LockOutStage::Burned) => "burned (paid out on the external chain)",
         Ok(pb::LockOutStage::Refunded) => "refunded",
+        Ok(pb::LockOutStage::Cancelling) => {
+            "cancelling (the order expired unsigned; a cancelling transaction is being mined)"
+        }
+        Ok(pb::LockOutStage::Cancelled) => "cancelled (refunded less the cancellation's fee)",
         _ => "unknown",
     }
 }
@@ -351,6 +355,11 @@ fn print_event(e: &pb::BlockEvents) {
                     hex::encode(&o.lock_out_id)
                 )
             }
+            Some(Kind::CancellationCommitted(c)) => format!(
+                "cancellation committed for lock-out {} (fee at most {})",
+                hex::encode(&c.lock_out_id),
+                c.fee
+            ),
             Some(Kind::LockOutSettled(s)) => format!(
                 "lock-out {} {}",
                 hex::encode(&s.lock_out_id),
@@ -475,7 +484,11 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 spinner.set_message(format!("lock-out: {}", stage_name(l.stage)));
                 if matches!(
                     stage,
-                    Some(pb::LockOutStage::Burned | pb::LockOutStage::Refunded)
+                    Some(
+                        pb::LockOutStage::Burned
+                            | pb::LockOutStage::Refunded
+                            | pb::LockOutStage::Cancelled
+                    )
                 ) {
                     spinner.finish_and_clear();
                     println!("lock-out {}: {}", hex::encode(id), stage_name(l.stage));

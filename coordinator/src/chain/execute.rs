@@ -1,7 +1,8 @@
 //! The transaction rules: how each transaction changes the state, or why it is refused.
 //! Every replica runs the same rules on the same block and reaches the same state root.
 
-use custody_proto::chain::OrderCommitment;
+use custody_proto::chain::{CancellationCommitment, OrderCommitment};
+use custody_proto::order::SigningOrder;
 use mpc_core::hd::DerivationPath;
 use sha2::{Digest, Sha256};
 
@@ -10,8 +11,8 @@ use super::state::{
     fleet_key_key, keygen_key, lockout_key,
 };
 use super::state::{
-    BlameReport, CommittedOrder, DepositAddress, DepositRecord, FleetKeyRecord, KeygenRequest,
-    LockOutRecord, LockOutStatus, Overlay, MAX_FLEET_KEY_HOLDERS,
+    BlameReport, CommittedCancellation, CommittedOrder, DepositAddress, DepositRecord,
+    FleetKeyRecord, KeygenRequest, LockOutRecord, LockOutStatus, Overlay, MAX_FLEET_KEY_HOLDERS,
 };
 use super::tx::{MAX_BLAME_REASON_BYTES, MAX_DESTINATION_BYTES};
 use super::{
@@ -39,6 +40,8 @@ pub(crate) struct TxContext<'c> {
     pub(crate) chain_id: &'c str,
     pub(crate) height: u64,
     pub(crate) index: u32,
+    /// The block's time (header `time_unix_ms`).
+    pub(crate) time_unix_ms: u64,
 }
 
 /// Applies `tx` to `state`'s pending writes, or refuses it. The caller keeps or drops the
@@ -155,6 +158,7 @@ fn apply_signed(
                 status: LockOutStatus::Locked,
                 requested_height: ctx.height,
                 order: None,
+                cancellation: None,
             };
             state.put(lockout_key(&id), record.encode());
             state.put_totals(*asset, &totals);
@@ -229,6 +233,7 @@ fn apply_system(
             });
             state.put(lockout_key(lockout_id), record.encode());
         }
+        SystemTx::CommitCancellation(c) => commit_cancellation(state, ctx, c)?,
         SystemTx::RecordFleetKey {
             request_id,
             key_id,
@@ -293,18 +298,34 @@ fn apply_system(
             let mut record = state
                 .lockout(lockout_id)?
                 .ok_or(TxRejection::UnknownLockOut(*lockout_id))?;
-            let allowed = match outcome {
-                LockOutOutcome::Burned => record.status == LockOutStatus::OrderCommitted,
-                LockOutOutcome::Refunded => record.status.is_pending(),
+            // Burned: the payment won (also over a committed cancellation). Refunded: only
+            // before any cancellation, since a cancelling lock-out may still be paid out.
+            // Cancelled: only a cancelling one, and the refund is less its committed fee.
+            let (allowed, action) = match outcome {
+                LockOutOutcome::Burned => (
+                    matches!(
+                        record.status,
+                        LockOutStatus::OrderCommitted | LockOutStatus::Cancelling
+                    ),
+                    "burning",
+                ),
+                LockOutOutcome::Refunded => (
+                    matches!(
+                        record.status,
+                        LockOutStatus::Locked | LockOutStatus::OrderCommitted
+                    ),
+                    "refunding",
+                ),
+                LockOutOutcome::Cancelled => (
+                    record.status == LockOutStatus::Cancelling,
+                    "settling a cancellation",
+                ),
             };
             if !allowed {
                 return Err(TxRejection::WrongLockOutState {
                     id: *lockout_id,
                     status: record.status,
-                    action: match outcome {
-                        LockOutOutcome::Burned => "burning",
-                        LockOutOutcome::Refunded => "refunding",
-                    },
+                    action,
                 });
             }
             let mut totals = state.totals(record.asset)?;
@@ -312,29 +333,91 @@ fn apply_system(
                 .locked
                 .checked_sub(record.amount)
                 .ok_or(TxRejection::Overflow)?;
-            match outcome {
-                LockOutOutcome::Burned => {
-                    totals.supply = totals
-                        .supply
-                        .checked_sub(record.amount)
+            // What leaves the mapped supply, and what goes back to the owner.
+            let (destroyed, returned, status) = match outcome {
+                LockOutOutcome::Burned => (record.amount, 0, LockOutStatus::Burned),
+                LockOutOutcome::Refunded => (0, record.amount, LockOutStatus::Refunded),
+                LockOutOutcome::Cancelled => {
+                    let fee = record
+                        .cancellation
+                        .as_ref()
+                        .map(|c| c.fee)
+                        .ok_or(TxRejection::UnknownLockOut(*lockout_id))?;
+                    let back = record
+                        .amount
+                        .checked_sub(fee)
                         .ok_or(TxRejection::Overflow)?;
-                    totals.burned = totals
-                        .burned
-                        .checked_add(record.amount)
-                        .ok_or(TxRejection::Overflow)?;
-                    record.status = LockOutStatus::Burned;
+                    (fee, back, LockOutStatus::Cancelled)
                 }
-                LockOutOutcome::Refunded => {
-                    let mut owner = state.account(&record.owner)?;
-                    credit(&mut owner, record.asset, record.amount)?;
-                    state.put_account(&record.owner, &owner);
-                    record.status = LockOutStatus::Refunded;
-                }
+            };
+            totals.supply = totals
+                .supply
+                .checked_sub(destroyed)
+                .ok_or(TxRejection::Overflow)?;
+            totals.burned = totals
+                .burned
+                .checked_add(destroyed)
+                .ok_or(TxRejection::Overflow)?;
+            if returned > 0 {
+                let mut owner = state.account(&record.owner)?;
+                credit(&mut owner, record.asset, returned)?;
+                state.put_account(&record.owner, &owner);
             }
+            record.status = status;
             state.put_totals(record.asset, &totals);
             state.put(lockout_key(lockout_id), record.encode());
         }
     }
+    Ok(())
+}
+
+/// `CommitCancellation` (whitepaper §3.4.3, a lock-out that cannot be signed is returned;
+/// DESIGN §6): allowed for a lock-out whose order is committed and **expired** at this
+/// block's time (its `not_after` passed, so no signer signs it any more), once, with a fee
+/// no larger than the locked amount (the refund is the amount less the fee).
+fn commit_cancellation(
+    state: &mut Overlay<'_>,
+    ctx: &TxContext<'_>,
+    c: &CancellationCommitment,
+) -> Result<(), TxRejection> {
+    let id = c.lockout_id;
+    let mut record = state.lockout(&id)?.ok_or(TxRejection::UnknownLockOut(id))?;
+    if record.status != LockOutStatus::OrderCommitted {
+        return Err(TxRejection::WrongLockOutState {
+            id,
+            status: record.status,
+            action: "committing a cancellation",
+        });
+    }
+    let bad = |reason: String| TxRejection::BadCancellation { id, reason };
+    let committed = record
+        .order
+        .as_ref()
+        .ok_or_else(|| bad("no committed order".into()))?;
+    let order = SigningOrder::decode(&committed.order)
+        .map_err(|e| bad(format!("the committed order does not decode: {e}")))?;
+    let now_secs = ctx.time_unix_ms / 1000;
+    if order.not_after >= now_secs {
+        return Err(bad(format!(
+            "the order is valid until {} and the block time is {now_secs}",
+            order.not_after
+        )));
+    }
+    if c.fee > record.amount {
+        return Err(bad(format!(
+            "the fee {} is more than the locked amount {}",
+            c.fee, record.amount
+        )));
+    }
+    record.status = LockOutStatus::Cancelling;
+    record.cancellation = Some(CommittedCancellation {
+        order: c.order.clone(),
+        fee: c.fee,
+        height: ctx.height,
+        index: ctx.index,
+    });
+    state.put(lockout_key(&id), record.encode());
+    tracing::warn!(lockout = %super::rejection::hex32(&id), fee = c.fee, "cancellation committed");
     Ok(())
 }
 

@@ -157,6 +157,7 @@ mod tests {
             status,
             requested_height: 1,
             order: None,
+            cancellation: None,
         };
         t.insert(lockout_key(&[id; 32]), l.encode()).unwrap();
     }

@@ -234,6 +234,7 @@ impl<C: Consensus> Chain<C> {
             chain_id: &self.reader.genesis.chain_id,
             height: self.tip.height.saturating_add(1),
             index: 0,
+            time_unix_ms: self.tip.time_unix_ms,
         };
         apply(&mut view, &ctx, tx)
     }
@@ -271,6 +272,7 @@ impl<C: Consensus> Chain<C> {
                 chain_id: &self.reader.genesis.chain_id,
                 height,
                 index,
+                time_unix_ms,
             };
             match apply(&mut view, &ctx, tx) {
                 Ok(()) => {
@@ -385,6 +387,7 @@ impl<C: Consensus> Chain<C> {
                 chain_id: &self.reader.genesis.chain_id,
                 height,
                 index,
+                time_unix_ms: h.time_unix_ms,
             };
             match apply(&mut view, &ctx, &tx) {
                 Ok(()) => view.keep_transaction(),
@@ -629,27 +632,43 @@ impl ChainReader {
     /// The proof a signer checks before signing the order of `lockout_id`; `None` until the
     /// order is committed.
     pub fn order_proof(&self, lockout_id: &[u8; 32]) -> Result<Option<OrderProof>, ChainError> {
-        let Some(committed) = self.lockout(lockout_id)?.and_then(|l| l.order) else {
-            return Ok(None);
-        };
+        match self.lockout(lockout_id)?.and_then(|l| l.order) {
+            Some(c) => self.proof_at(c.height, c.index).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The proof a signer checks before signing the cancellation of `lockout_id`'s order;
+    /// `None` until a cancellation is committed.
+    pub fn cancellation_proof(
+        &self,
+        lockout_id: &[u8; 32],
+    ) -> Result<Option<OrderProof>, ChainError> {
+        match self.lockout(lockout_id)?.and_then(|l| l.cancellation) {
+            Some(c) => self.proof_at(c.height, c.index).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Header, certificate, leaf and inclusion proof of transaction `index` of block `height`.
+    fn proof_at(&self, height: u64, index: u32) -> Result<OrderProof, ChainError> {
         let block = self
-            .block(committed.height)?
-            .ok_or_else(|| ChainError::Corrupt(format!("missing block {}", committed.height)))?;
-        let i = usize::try_from(committed.index).unwrap_or(usize::MAX);
+            .block(height)?
+            .ok_or_else(|| ChainError::Corrupt(format!("missing block {height}")))?;
+        let i = usize::try_from(index).unwrap_or(usize::MAX);
         let (Some(leaf), Some(proof)) =
             (block.transactions.get(i).cloned(), block.inclusion_proof(i))
         else {
             return Err(ChainError::Corrupt(format!(
-                "no transaction {} in block {}",
-                committed.index, committed.height
+                "no transaction {index} in block {height}"
             )));
         };
-        Ok(Some(OrderProof {
+        Ok(OrderProof {
             header: block.header,
             certificate: block.certificate,
             leaf,
             proof,
-        }))
+        })
     }
 
     /// Checks conservation of mapped value over the whole committed state (see

@@ -39,7 +39,7 @@ pub use invariant::InvariantViolation;
 pub use ledger::{BlockOutcome, Chain, ChainError, ChainReader, OrderProof};
 pub use rejection::{RejectionClass, TxRejection};
 pub use state::{
-    Account, AssetTotals, BlameReport, DepositAddress, DepositRecord, FleetKeyRecord,
-    KeygenRequest, LockOutRecord, LockOutStatus,
+    Account, AssetTotals, BlameReport, CommittedCancellation, DepositAddress, DepositRecord,
+    FleetKeyRecord, KeygenRequest, LockOutRecord, LockOutStatus,
 };
 pub use tx::{BlockTx, LockOutOutcome, SignedTransaction, SystemTx, Transaction, TxBody};

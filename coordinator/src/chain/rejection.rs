@@ -83,6 +83,14 @@ pub enum TxRejection {
         /// The refused step.
         action: &'static str,
     },
+    /// A cancellation the chain cannot commit (order not expired, fee above the amount).
+    #[error("cancellation of lock-out {} refused: {reason}", hex32(.id))]
+    BadCancellation {
+        /// The lock-out.
+        id: [u8; 32],
+        /// Why.
+        reason: String,
+    },
     /// The external destination is empty, too long or not printable ASCII.
     #[error("the external destination must be 1..={max} printable ASCII characters")]
     BadDestination {
@@ -148,6 +156,7 @@ impl TxRejection {
             | TxRejection::NoDepositAddress { .. }
             | TxRejection::UnknownLockOut(_)
             | TxRejection::WrongLockOutState { .. }
+            | TxRejection::BadCancellation { .. }
             | TxRejection::UnknownKeygenRequest(_)
             | TxRejection::FleetKeyAlreadyRecorded(_)
             | TxRejection::BlameAlreadyReported(_)

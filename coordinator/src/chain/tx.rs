@@ -4,7 +4,9 @@
 //! these encodings.
 
 use custody_proto::chain::codec::{Reader, Writer};
-use custody_proto::chain::{DecodeError, OrderCommitment, MAX_CHAIN_ID_BYTES};
+use custody_proto::chain::{
+    CancellationCommitment, DecodeError, OrderCommitment, MAX_CHAIN_ID_BYTES,
+};
 use k256::ecdsa::signature::{Signer, Verifier};
 use k256::ecdsa::{Signature, SigningKey, VerifyingKey};
 
@@ -230,6 +232,10 @@ pub enum LockOutOutcome {
     Burned,
     /// The lock-out failed or timed out: the locked amount returns to its owner.
     Refunded,
+    /// The committed cancellation was mined to depth z: the locked amount minus the
+    /// cancellation's committed fee returns to its owner; the fee is destroyed (it left the
+    /// fleet's external address).
+    Cancelled,
 }
 
 /// A transaction the proposer puts in a block from what it observed (its chain adapters,
@@ -255,6 +261,9 @@ pub enum SystemTx {
     },
     /// The order of a lock-out is final: signers may sign it.
     CommitOrder(OrderCommitment),
+    /// The committed order of a lock-out expired with its signing started: signers may sign
+    /// this cancellation, which uses up the same nonce or outputs and pays nothing out.
+    CommitCancellation(CancellationCommitment),
     /// The DKG that key generation request `request_id` asked for produced this key.
     RecordFleetKey {
         /// The key generation request.
@@ -308,6 +317,7 @@ impl BlockTx {
         match self {
             BlockTx::Signed(s) => s.encode(),
             BlockTx::System(SystemTx::CommitOrder(c)) => c.encode(),
+            BlockTx::System(SystemTx::CommitCancellation(c)) => c.encode(),
             BlockTx::System(SystemTx::CreditDeposit {
                 asset,
                 deposit_id,
@@ -360,6 +370,7 @@ impl BlockTx {
                 w.u8(match outcome {
                     LockOutOutcome::Burned => 1,
                     LockOutOutcome::Refunded => 2,
+                    LockOutOutcome::Cancelled => 3,
                 });
                 w.finish()
             }
@@ -414,6 +425,7 @@ impl BlockTx {
             let outcome = match r.u8()? {
                 1 => LockOutOutcome::Burned,
                 2 => LockOutOutcome::Refunded,
+                3 => LockOutOutcome::Cancelled,
                 _ => {
                     return Err(DecodeError::Invalid {
                         field: "outcome",
@@ -427,6 +439,11 @@ impl BlockTx {
                 lockout_id,
                 outcome,
             }));
+        }
+        if Reader::tagged(bytes, custody_proto::chain::CANCELLATION_COMMITMENT_TAG).is_ok() {
+            return Ok(BlockTx::System(SystemTx::CommitCancellation(
+                CancellationCommitment::decode(bytes)?,
+            )));
         }
         if Reader::tagged(bytes, custody_proto::chain::ORDER_COMMITMENT_TAG).is_ok() {
             return Ok(BlockTx::System(SystemTx::CommitOrder(
@@ -506,10 +523,19 @@ mod tests {
             threshold: 2,
             holders: vec![1, 2, 3],
         }));
-        all.push(BlockTx::System(SystemTx::SettleLockOut {
-            lockout_id: [8; 32],
-            outcome: LockOutOutcome::Refunded,
-        }));
+        all.push(BlockTx::System(SystemTx::CommitCancellation(
+            CancellationCommitment::new([8; 32], 42_000, vec![3, 4]).unwrap(),
+        )));
+        for outcome in [
+            LockOutOutcome::Burned,
+            LockOutOutcome::Refunded,
+            LockOutOutcome::Cancelled,
+        ] {
+            all.push(BlockTx::System(SystemTx::SettleLockOut {
+                lockout_id: [8; 32],
+                outcome,
+            }));
+        }
         all.push(BlockTx::System(SystemTx::ReportBlame {
             session_id: [9; 32],
             culprits: vec![2, 4],

@@ -371,7 +371,7 @@ pub async fn run(env: &mut Env<'_>) -> Result<Summary, DevnetError> {
                     ));
                     lock_outs[i] = Some(done);
                 }
-                Ok(pb::LockOutStage::Refunded) => {
+                Ok(pb::LockOutStage::Refunded | pb::LockOutStage::Cancelled) => {
                     return Err(DevnetError::Flow(format!(
                         "the {asset} lock-out {} was refunded (see the coordinator log)",
                         hex::encode(id)
@@ -380,6 +380,9 @@ pub async fn run(env: &mut Env<'_>) -> Result<Summary, DevnetError> {
                 Ok(pb::LockOutStage::OrderCommitted) => {
                     parts.push(format!("{asset}: order committed, signing and paying out"))
                 }
+                Ok(pb::LockOutStage::Cancelling) => parts.push(format!(
+                    "{asset}: its order expired unsigned, cancelling on the external chain"
+                )),
                 _ => parts.push(format!("{asset}: locked, waiting for its order")),
             }
         }

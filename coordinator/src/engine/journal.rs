@@ -5,6 +5,7 @@
 //! | key | value |
 //! |---|---|
 //! | `lo/` lock-out id | [`LockOutEntry`]: the committed order, the adapter's unsigned transaction and its spends, whether signing started, the signatures obtained, the raw transaction broadcast |
+//! | `ca/` lock-out id | [`LockOutEntry`] of the lock-out's cancellation (its order, unsigned transaction, signatures, broadcast), written before `CommitCancellation` is proposed |
 //! | `rr/` lock-out id | why a lock-out was refunded (UTF-8) |
 //! | `fr/` asset code | the deposit watcher's frontier (u64 BE) |
 //!
@@ -316,6 +317,23 @@ impl Journal {
         Ok(out)
     }
 
+    /// The entry of a lock-out's cancellation, if the engine planned one.
+    pub fn cancellation(&self, id: &[u8; 32]) -> Result<Option<LockOutEntry>, EngineError> {
+        match self.db.get(key(b"ca/", id))? {
+            None => Ok(None),
+            Some(v) => LockOutEntry::decode(&v)
+                .map(Some)
+                .map_err(|e| EngineError::CorruptJournal(e.to_string())),
+        }
+    }
+
+    /// Writes a cancellation entry and flushes it to disk before returning.
+    pub fn put_cancellation(&self, id: &[u8; 32], entry: &LockOutEntry) -> Result<(), EngineError> {
+        self.db.insert(key(b"ca/", id), entry.encode())?;
+        self.db.flush()?;
+        Ok(())
+    }
+
     /// Records why a lock-out is refunded.
     pub fn put_refund_reason(&self, id: &[u8; 32], reason: &str) -> Result<(), EngineError> {
         self.db.insert(key(b"rr/", id), reason.as_bytes())?;
@@ -485,10 +503,16 @@ mod tests {
             j.put_lockout(&id, &entry()).unwrap();
             j.put_refund_reason(&[5; 32], "no funds").unwrap();
             j.put_frontier(Asset::MBTC, 77).unwrap();
+            let mut cancel = entry();
+            cancel.order = vec![9, 9];
+            j.put_cancellation(&id, &cancel).unwrap();
         }
         let j = Journal::open(dir.path()).unwrap();
         assert_eq!(j.lockout(&id).unwrap(), Some(entry()));
+        // The cancellation is kept apart: not listed among the payments.
         assert_eq!(j.lockouts().unwrap(), vec![(id, entry())]);
+        assert_eq!(j.cancellation(&id).unwrap().unwrap().order, vec![9, 9]);
+        assert_eq!(j.cancellation(&[5; 32]).unwrap(), None);
         assert_eq!(
             j.refund_reason(&[5; 32]).unwrap().as_deref(),
             Some("no funds")

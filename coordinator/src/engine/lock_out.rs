@@ -28,20 +28,41 @@
 //!   * each input without a journaled signature is signed with the chain authorization
 //!     (`ChainAuthorization` from [`Chain::order_proof`]); each signature is journaled as it
 //!     arrives and never requested again;
-//!   * all signed → attach, journal the raw transaction and its id, broadcast.
+//!   * all signed → attach, journal the raw transaction and its id, broadcast;
+//!   * signatures missing and the order expired → cancel (below).
+//! * **Cancelling** — see below.
 //!
-//! # When refunding is safe
+//! # When refunding is safe, and cancelling
 //!
 //! Only while **no signing session for the order has been started**. Once one has, a signer
 //! that withheld its partial signature (or a coordinator that lost the answer) may still be
 //! able to combine a valid signature and spend the order's nonce or outputs later; refunding
 //! then would pay the user twice. So after `signing_started` the saga retries signing and
-//! broadcasting and never refunds on its own. A lock-out whose signing cannot complete (the
-//! order's `not_after` passed without every signature) stays `OrderCommitted` with status
-//! [`SagaStatus::NeedsCancellation`]: releasing it needs a cancel transaction that consumes
-//! the same nonce or outputs on the external chain, confirmed to depth z, before a refund.
-//! **That cancel flow is not implemented yet.** Likewise a payment mined but reverted
-//! (Ethereum receipt status 0) is reported as [`SagaStatus::NeedsAttention`] and left alone.
+//! broadcasting and never refunds on its own. A lock-out whose signing cannot complete before
+//! the order's `not_after` is **cancelled** (whitepaper §3.4.3: a lock-out that cannot be
+//! completed returns the asset; DESIGN §6):
+//!
+//! * **Expired, signing started, signatures missing** — the adapter builds the cancellation
+//!   ([`ChainAdapter::build_cancellation`]: Ethereum, the same nonce paying 0 wei to the
+//!   sending address with a higher fee; Bitcoin, every input of the payment back to the
+//!   change address). It is journaled (`ca/`), then `CommitCancellation` (fee and order) is
+//!   proposed; the chain accepts it only for a committed order whose `not_after` is before
+//!   the block's time, with a fee no larger than the locked amount. The lock-out becomes
+//!   `Cancelling`. A cancellation that costs more than the lock-out, or that the adapter
+//!   cannot build, is [`SagaStatus::NeedsAttention`].
+//! * **Cancelling** — first [`ChainAdapter::spent_by`]: the payment mined to depth z →
+//!   `SettleLockOut Burned` (someone combined its signature after all; the user was paid);
+//!   the cancellation mined to depth z → `SettleLockOut Cancelled`, which returns the amount
+//!   less the cancellation's committed fee. Otherwise the cancellation is signed under its
+//!   own chain authorization (signers check it like an order), journaled, broadcast, and kept
+//!   in the node. The decision reads the external chain's content, not transaction ids the
+//!   coordinator holds, since a signer may have combined a signature of its own.
+//! * A cancellation whose own order expires unsigned (the quorum stayed away for
+//!   `order_ttl_secs`) is [`SagaStatus::NeedsAttention`]: a second cancellation is not
+//!   planned automatically.
+//!
+//! A payment mined but reverted (Ethereum receipt status 0) is reported as
+//! [`SagaStatus::NeedsAttention`] and left alone.
 //!
 //! # Nothing twice
 //!
@@ -66,15 +87,16 @@
 //! * One coordinator plans and journals orders; a committed order this coordinator's
 //!   journal does not hold (another proposer planned it) is reported, not signed.
 
-use custody_proto::chain::{OrderCommitment, MAX_ORDER_BYTES};
+use custody_proto::chain::{CancellationCommitment, OrderCommitment, MAX_ORDER_BYTES};
 use custody_proto::order::{DigestRule, OrderInput, SigningOrder};
 use custody_proto::signer::v1::{Authorization, ChainAuthorization};
 
 use crate::adapter::{
-    AdapterError, ChainAdapter, FleetSignature, SighashRule, Spend, TxStatus, WithdrawalPlan,
+    AdapterError, ChainAdapter, FleetSignature, SighashRule, Spend, SpentBy, TxStatus,
+    UnsignedWithdrawal, WithdrawalPlan,
 };
 use crate::chain::{
-    Asset, BlockTx, ChainReader, LockOutOutcome, LockOutRecord, LockOutStatus, SystemTx,
+    Asset, BlockTx, ChainReader, LockOutOutcome, LockOutRecord, LockOutStatus, OrderProof, SystemTx,
 };
 use crate::fleet::{FleetKey, SignJob};
 
@@ -99,9 +121,12 @@ pub enum SagaStatus {
     },
     /// `SettleLockOut Burned` proposed.
     BurnProposed,
-    /// Signing started but cannot finish (the order expired): a cancel transaction on the
-    /// external chain is needed before any refund (not implemented).
-    NeedsCancellation(String),
+    /// The order expired with signing started: `CommitCancellation` proposed.
+    CancellationProposed,
+    /// The cancellation is committed and being signed, broadcast or mined (detail).
+    Cancelling(String),
+    /// The cancellation is final: `SettleLockOut Cancelled` proposed.
+    CancelledProposed,
     /// Something an operator must look at (committed order without a journal entry, a
     /// reverted payment, a node that refuses the signed transaction).
     NeedsAttention(String),
@@ -136,6 +161,24 @@ pub struct LockOutSaga<'a, A, S> {
     pub journal: &'a Journal,
     /// Depth, timeouts, fleet id.
     pub config: &'a EngineConfig,
+}
+
+/// Which external transaction of a lock-out a journal entry is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// The payment to the destination.
+    Payment,
+    /// Its cancellation.
+    Cancellation,
+}
+
+impl std::fmt::Display for Part {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Part::Payment => "payment",
+            Part::Cancellation => "cancellation",
+        })
+    }
 }
 
 /// Whether an order's account nonces let it start signing.
@@ -201,6 +244,9 @@ impl<A: ChainAdapter, S: OrderSigner> LockOutSaga<'_, A, S> {
             }
             let (tx, status) = match record.status {
                 LockOutStatus::Locked => self.locked(chain, &id, &record, now_unix_secs).await?,
+                LockOutStatus::Cancelling => {
+                    self.cancelling(chain, &id, &record, now_unix_secs).await?
+                }
                 _ => self.committed(chain, &id, &record, now_unix_secs).await?,
             };
             tracing::info!(lockout = %hex_id(&id), ?status, "lock-out step");
@@ -339,24 +385,9 @@ impl<A: ChainAdapter, S: OrderSigner> LockOutSaga<'_, A, S> {
             }
             Err(e) => return Ok((None, SagaStatus::Retry(e.to_string()))),
         };
-        let order = SigningOrder {
-            fleet_id: self.config.fleet_id.clone(),
-            key_id: self.key.key_id,
-            not_after: now.saturating_add(self.config.order_ttl_secs),
-            inputs: withdrawal
-                .inputs
-                .iter()
-                .map(|i| OrderInput {
-                    path: i.path.clone(),
-                    rule: digest_rule(i.rule),
-                    message: i.preimage.clone(),
-                })
-                .collect(),
-        };
-        let order = match order.encode() {
-            Ok(o) if o.len() <= MAX_ORDER_BYTES => o,
-            Ok(_) => return self.refund(id, "the order is too large".into()),
-            Err(e) => return self.refund(id, format!("no valid order: {e}")),
+        let order = match self.order_of(&withdrawal, now) {
+            Ok(o) => o,
+            Err(why) => return self.refund(id, format!("no valid order: {why}")),
         };
         let tx = commit_tx(id, order.clone())?;
         // Journaled before it is proposed: a restart proposes this order, not a new one.
@@ -415,67 +446,111 @@ impl<A: ChainAdapter, S: OrderSigner> LockOutSaga<'_, A, S> {
             entry.signing_started = true;
             self.journal.put_lockout(id, &entry)?;
         }
-        // 3. Sign what is missing.
+        // 3. Sign what is missing. An order that expired first is cancelled, never refunded.
         if entry.signatures.iter().any(Option::is_none) {
             let order = SigningOrder::decode(&entry.order)
                 .map_err(|e| EngineError::CorruptJournal(e.to_string()))?;
             if now >= order.not_after {
-                return Ok((
-                    None,
-                    SagaStatus::NeedsCancellation(format!(
-                        "the order expired with signing started and {} of {} signatures",
-                        entry.signatures.iter().filter(|s| s.is_some()).count(),
-                        entry.signatures.len()
-                    )),
-                ));
+                return self.cancel(id, record, &entry, now).await;
             }
             let proof = chain.order_proof(id)?.ok_or_else(|| {
                 EngineError::CorruptJournal("committed lock-out without an order proof".into())
             })?;
-            let authorization = Authorization {
-                order: Vec::new(),
-                signatures: Vec::new(),
-                chain: Some(ChainAuthorization {
-                    header: proof.header.encode(),
-                    certificate: proof.certificate.encode(),
-                    order_commitment: proof.leaf,
-                    inclusion_proof: proof.proof.encode(),
-                }),
-            };
-            for i in 0..entry.signatures.len() {
-                if entry.signatures.get(i).is_some_and(Option::is_some) {
-                    continue;
-                }
-                let Some(input) = entry.withdrawal.inputs.get(i) else {
-                    return Err(EngineError::CorruptJournal(
-                        "signature slot without input".into(),
-                    ));
-                };
-                let job = SignJob {
-                    key: self.key.clone(),
-                    path: input.path.clone(),
-                    authorization: authorization.clone(),
-                    input_index: u32::try_from(i)
-                        .map_err(|_| EngineError::CorruptJournal("input index".into()))?,
-                    digest: input.digest,
-                };
-                match self.signer.sign(&job).await {
-                    Ok(sig) => {
-                        if let Some(slot) = entry.signatures.get_mut(i) {
-                            *slot = Some(sig);
-                        }
-                        self.journal.put_lockout(id, &entry)?;
-                    }
-                    Err(e) => {
-                        entry.failures = entry.failures.saturating_add(1);
-                        entry.last_error = Some(e.to_string());
-                        self.journal.put_lockout(id, &entry)?;
-                        return Ok((None, SagaStatus::Signing(entry.last_error.clone())));
-                    }
-                }
+            if let Err(why) = self
+                .sign_missing(id, Part::Payment, &mut entry, proof)
+                .await?
+            {
+                return Ok((None, SagaStatus::Signing(Some(why))));
             }
         }
         // 4. Attach, journal, broadcast.
+        match self
+            .attach_and_broadcast(id, Part::Payment, &mut entry)
+            .await?
+        {
+            Ok(txid) => Ok((
+                None,
+                SagaStatus::Broadcast {
+                    txid,
+                    status: TxStatus::Pending,
+                },
+            )),
+            Err(status) => Ok((None, status)),
+        }
+    }
+
+    /// Writes `entry` as the journal entry of `part`.
+    fn save(&self, id: &[u8; 32], part: Part, entry: &LockOutEntry) -> Result<(), EngineError> {
+        match part {
+            Part::Payment => self.journal.put_lockout(id, entry),
+            Part::Cancellation => self.journal.put_cancellation(id, entry),
+        }
+    }
+
+    /// Asks the fleet for each input of `entry` without a journaled signature, under the
+    /// chain authorization `proof`; each signature is journaled as it arrives and never
+    /// requested again. `Err(reason)` when a session failed (counted in the entry).
+    async fn sign_missing(
+        &self,
+        id: &[u8; 32],
+        part: Part,
+        entry: &mut LockOutEntry,
+        proof: OrderProof,
+    ) -> Result<Result<(), String>, EngineError> {
+        let authorization = Authorization {
+            order: Vec::new(),
+            signatures: Vec::new(),
+            chain: Some(ChainAuthorization {
+                header: proof.header.encode(),
+                certificate: proof.certificate.encode(),
+                order_commitment: proof.leaf,
+                inclusion_proof: proof.proof.encode(),
+            }),
+        };
+        for i in 0..entry.signatures.len() {
+            if entry.signatures.get(i).is_some_and(Option::is_some) {
+                continue;
+            }
+            let Some(input) = entry.withdrawal.inputs.get(i) else {
+                return Err(EngineError::CorruptJournal(
+                    "signature slot without input".into(),
+                ));
+            };
+            let job = SignJob {
+                key: self.key.clone(),
+                path: input.path.clone(),
+                authorization: authorization.clone(),
+                input_index: u32::try_from(i)
+                    .map_err(|_| EngineError::CorruptJournal("input index".into()))?,
+                digest: input.digest,
+            };
+            match self.signer.sign(&job).await {
+                Ok(sig) => {
+                    if let Some(slot) = entry.signatures.get_mut(i) {
+                        *slot = Some(sig);
+                    }
+                    self.save(id, part, entry)?;
+                }
+                Err(e) => {
+                    entry.failures = entry.failures.saturating_add(1);
+                    entry.last_error = Some(e.to_string());
+                    self.save(id, part, entry)?;
+                    return Ok(Err(e.to_string()));
+                }
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// Attaches every signature, journals the raw transaction **before** the first broadcast,
+    /// and hands it to the node: `Ok(txid)` when the node took it, otherwise the status to
+    /// report.
+    async fn attach_and_broadcast(
+        &self,
+        id: &[u8; 32],
+        part: Part,
+        entry: &mut LockOutEntry,
+    ) -> Result<Result<String, SagaStatus>, EngineError> {
         let signatures: Vec<FleetSignature> = entry.signatures.iter().flatten().copied().collect();
         let signed = match self
             .adapter
@@ -483,27 +558,229 @@ impl<A: ChainAdapter, S: OrderSigner> LockOutSaga<'_, A, S> {
         {
             Ok(s) => s,
             Err(e) => {
-                return Ok((
-                    None,
-                    SagaStatus::NeedsAttention(format!("signatures do not attach: {e}")),
-                ))
+                return Ok(Err(SagaStatus::NeedsAttention(format!(
+                    "{part} signatures do not attach: {e}"
+                ))))
             }
         };
         entry.broadcast = Some(signed.clone());
-        self.journal.put_lockout(id, &entry)?;
-        tracing::info!(lockout = %hex_id(id), txid = %signed.txid, "broadcasting lock-out payment");
+        self.save(id, part, entry)?;
+        tracing::info!(lockout = %hex_id(id), txid = %signed.txid, %part, "broadcasting");
         if let Err(e) = self.adapter.broadcast(&signed).await {
             entry.last_error = Some(e.to_string());
-            self.journal.put_lockout(id, &entry)?;
-            return Ok((None, SagaStatus::Retry(format!("broadcast: {e}"))));
+            self.save(id, part, entry)?;
+            return Ok(Err(SagaStatus::Retry(format!("{part} broadcast: {e}"))));
         }
-        Ok((
-            None,
-            SagaStatus::Broadcast {
-                txid: signed.txid,
-                status: TxStatus::Pending,
-            },
-        ))
+        Ok(Ok(signed.txid))
+    }
+
+    /// The payment's order expired with its signing started (a signature may exist
+    /// somewhere): plan its cancellation — the adapter's transaction that uses up the same
+    /// nonce or outputs and pays nothing out — journal it, and propose `CommitCancellation`.
+    /// The cancellation order is valid for `order_ttl_secs` like a payment order. A
+    /// cancellation that costs more than the locked amount, or that the adapter cannot build,
+    /// is left to an operator.
+    async fn cancel(
+        &self,
+        id: &[u8; 32],
+        record: &LockOutRecord,
+        payment: &LockOutEntry,
+        now: u64,
+    ) -> Result<(Option<BlockTx>, SagaStatus), EngineError> {
+        if let Some(planned) = self.journal.cancellation(id)? {
+            return Ok((
+                Some(cancellation_tx(id, planned.withdrawal.fee, planned.order)?),
+                SagaStatus::CancellationProposed,
+            ));
+        }
+        let change = fleet_address(self.key, self.adapter, &change_path(self.asset))?;
+        let withdrawal = match self
+            .adapter
+            .build_cancellation(&payment.withdrawal, &change)
+            .await
+        {
+            Ok(w) => w,
+            Err(e @ (AdapterError::InsufficientFunds(_) | AdapterError::Invalid(_))) => {
+                return Ok((
+                    None,
+                    SagaStatus::NeedsAttention(format!(
+                        "the order expired with signing started and cannot be cancelled: {e}"
+                    )),
+                ))
+            }
+            Err(e) => return Ok((None, SagaStatus::Retry(format!("cancellation: {e}")))),
+        };
+        if withdrawal.fee > record.amount {
+            return Ok((
+                None,
+                SagaStatus::NeedsAttention(format!(
+                    "the order expired with signing started; its cancellation would cost {} and the lock-out is {}",
+                    withdrawal.fee, record.amount
+                )),
+            ));
+        }
+        let order = match self.order_of(&withdrawal, now) {
+            Ok(o) => o,
+            Err(why) => {
+                return Ok((
+                    None,
+                    SagaStatus::NeedsAttention(format!("no valid cancellation order: {why}")),
+                ))
+            }
+        };
+        let tx = cancellation_tx(id, withdrawal.fee, order.clone())?;
+        tracing::warn!(
+            lockout = %hex_id(id),
+            fee = withdrawal.fee,
+            signatures = payment.signatures.iter().filter(|s| s.is_some()).count(),
+            of = payment.signatures.len(),
+            "order expired with signing started: cancelling it"
+        );
+        // Journaled before it is proposed, as an order is.
+        self.journal
+            .put_cancellation(id, &LockOutEntry::planned(order, withdrawal))?;
+        Ok((Some(tx), SagaStatus::CancellationProposed))
+    }
+
+    /// A cancelling lock-out: settle as soon as the chain shows which of payment and
+    /// cancellation used up the spends at depth z (`Burned` or `Cancelled`), else move the
+    /// cancellation on: follow its broadcast, or sign it and broadcast it.
+    async fn cancelling(
+        &self,
+        chain: &ChainReader,
+        id: &[u8; 32],
+        record: &LockOutRecord,
+        now: u64,
+    ) -> Result<(Option<BlockTx>, SagaStatus), EngineError> {
+        let (Some(payment), Some(mut entry)) =
+            (self.journal.lockout(id)?, self.journal.cancellation(id)?)
+        else {
+            return Ok((
+                None,
+                SagaStatus::NeedsAttention(
+                    "cancellation committed but not in this coordinator's journal".into(),
+                ),
+            ));
+        };
+        if record.cancellation.as_ref().map(|c| &c.order) != Some(&entry.order) {
+            return Ok((
+                None,
+                SagaStatus::NeedsAttention(
+                    "the committed cancellation is not the journaled one".into(),
+                ),
+            ));
+        }
+        // 1. The chain's view first.
+        match self
+            .adapter
+            .spent_by(&payment.withdrawal, &entry.withdrawal, self.config.depth)
+            .await
+        {
+            Ok(SpentBy::Payment) => {
+                tracing::warn!(lockout = %hex_id(id), "the payment was mined over its cancellation: burning");
+                return Ok((
+                    Some(settle(*id, LockOutOutcome::Burned)),
+                    SagaStatus::BurnProposed,
+                ));
+            }
+            Ok(SpentBy::Cancellation) => {
+                tracing::info!(lockout = %hex_id(id), "cancellation final: refunding less its fee");
+                return Ok((
+                    Some(settle(*id, LockOutOutcome::Cancelled)),
+                    SagaStatus::CancelledProposed,
+                ));
+            }
+            Ok(SpentBy::Undecided) => {}
+            Err(e @ AdapterError::Unexpected(_)) => {
+                return Ok((None, SagaStatus::NeedsAttention(e.to_string())))
+            }
+            Err(e) => return Ok((None, SagaStatus::Retry(format!("spent by: {e}")))),
+        }
+        // 2. Broadcast already: keep it in the node.
+        if let Some(signed) = entry.broadcast.clone() {
+            let status = match self.adapter.status(&signed.txid).await {
+                Ok(s) => s,
+                Err(e) => return Ok((None, SagaStatus::Retry(format!("status: {e}")))),
+            };
+            if status == TxStatus::Unknown {
+                if let Err(e) = self.adapter.broadcast(&signed).await {
+                    entry.last_error = Some(e.to_string());
+                    self.journal.put_cancellation(id, &entry)?;
+                    return Ok((
+                        None,
+                        SagaStatus::Cancelling(format!(
+                            "the node does not take cancellation {} ({e}); the payment may be in its pool",
+                            signed.txid
+                        )),
+                    ));
+                }
+            }
+            return Ok((
+                None,
+                SagaStatus::Cancelling(format!("cancellation {} is {status:?}", signed.txid)),
+            ));
+        }
+        // 3. Sign it.
+        let order = SigningOrder::decode(&entry.order)
+            .map_err(|e| EngineError::CorruptJournal(e.to_string()))?;
+        if now >= order.not_after && entry.signatures.iter().any(Option::is_none) {
+            return Ok((
+                None,
+                SagaStatus::NeedsAttention(
+                    "the cancellation's order expired before it was signed".into(),
+                ),
+            ));
+        }
+        if !entry.signing_started {
+            entry.signing_started = true;
+            self.journal.put_cancellation(id, &entry)?;
+        }
+        let proof = chain.cancellation_proof(id)?.ok_or_else(|| {
+            EngineError::CorruptJournal("cancelling lock-out without a cancellation proof".into())
+        })?;
+        if let Err(why) = self
+            .sign_missing(id, Part::Cancellation, &mut entry, proof)
+            .await?
+        {
+            return Ok((
+                None,
+                SagaStatus::Cancelling(format!("signing the cancellation: {why}")),
+            ));
+        }
+        // 4. Attach, journal, broadcast.
+        match self
+            .attach_and_broadcast(id, Part::Cancellation, &mut entry)
+            .await?
+        {
+            Ok(txid) => Ok((
+                None,
+                SagaStatus::Cancelling(format!("cancellation {txid} broadcast")),
+            )),
+            Err(status) => Ok((None, status)),
+        }
+    }
+
+    /// The `custody.order.v2` bytes for `withdrawal`, valid for `order_ttl_secs` from `now`.
+    fn order_of(&self, withdrawal: &UnsignedWithdrawal, now: u64) -> Result<Vec<u8>, String> {
+        let order = SigningOrder {
+            fleet_id: self.config.fleet_id.clone(),
+            key_id: self.key.key_id,
+            not_after: now.saturating_add(self.config.order_ttl_secs),
+            inputs: withdrawal
+                .inputs
+                .iter()
+                .map(|i| OrderInput {
+                    path: i.path.clone(),
+                    rule: digest_rule(i.rule),
+                    message: i.preimage.clone(),
+                })
+                .collect(),
+        };
+        match order.encode() {
+            Ok(o) if o.len() <= MAX_ORDER_BYTES => Ok(o),
+            Ok(_) => Err("the order is too large".into()),
+            Err(e) => Err(e.to_string()),
+        }
     }
 
     async fn follow_broadcast(
@@ -561,6 +838,12 @@ impl<A: ChainAdapter, S: OrderSigner> LockOutSaga<'_, A, S> {
             )),
         }
     }
+}
+
+fn cancellation_tx(id: &[u8; 32], fee: u128, order: Vec<u8>) -> Result<BlockTx, EngineError> {
+    CancellationCommitment::new(*id, fee, order)
+        .map(|c| BlockTx::System(SystemTx::CommitCancellation(c)))
+        .map_err(|e| EngineError::CorruptJournal(format!("cancellation commitment: {e}")))
 }
 
 fn commit_tx(id: &[u8; 32], order: Vec<u8>) -> Result<BlockTx, EngineError> {

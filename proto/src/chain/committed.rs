@@ -4,7 +4,7 @@
 use super::{
     BlockHeader, CertificateError, CommitCertificate, DecodeError, InclusionProof, MerkleError,
 };
-use super::{OrderCommitment, ValidatorSet};
+use super::{CommittedSigning, ValidatorSet};
 
 /// Why an order is not proven committed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,8 +23,9 @@ pub enum OrderProofError {
 
 /// Checks, in this order, that `certificate` commits `header` under the pinned `set` on
 /// `chain_id`, that `leaf` is a leaf of `header.tx_root` by `proof`, and that `leaf` is an
-/// [`OrderCommitment`]; returns the committed order. The caller then checks that the
-/// digest it is asked to sign is derived from this order, and its own policy.
+/// [`OrderCommitment`](super::OrderCommitment) or a
+/// [`CancellationCommitment`](super::CancellationCommitment); returns it. The caller then
+/// checks that the digest it is asked to sign is derived from its order, and its own policy.
 pub fn verify_committed_order(
     set: &ValidatorSet,
     chain_id: &str,
@@ -32,8 +33,8 @@ pub fn verify_committed_order(
     certificate: &CommitCertificate,
     leaf: &[u8],
     proof: &InclusionProof,
-) -> Result<OrderCommitment, OrderProofError> {
+) -> Result<CommittedSigning, OrderProofError> {
     certificate.verify(set, chain_id, header)?;
     proof.verify(&header.tx_root, leaf)?;
-    Ok(OrderCommitment::decode(leaf)?)
+    Ok(CommittedSigning::decode(leaf)?)
 }

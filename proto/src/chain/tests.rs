@@ -382,6 +382,29 @@ fn order_commitment_is_strict() {
     assert!(OrderCommitment::decode(&header(1).encode()).is_err());
 }
 
+#[test]
+fn cancellation_commitment_is_strict_and_distinct_from_an_order() {
+    let c = CancellationCommitment::new([4; 32], 21_000 * 7, b"cancel tx".to_vec()).unwrap();
+    let bytes = c.encode();
+    assert_eq!(CancellationCommitment::decode(&bytes).unwrap(), c);
+    assert_exact(&bytes, CancellationCommitment::decode);
+    assert!(CancellationCommitment::new([4; 32], 1, Vec::new()).is_err());
+    assert!(CancellationCommitment::new([4; 32], 1, vec![0; MAX_ORDER_BYTES + 1]).is_err());
+    // Each leaf decodes as what it is, and only as that.
+    assert_eq!(
+        CommittedSigning::decode(&bytes).unwrap(),
+        CommittedSigning::Cancellation(c.clone())
+    );
+    assert!(OrderCommitment::decode(&bytes).is_err());
+    let order = OrderCommitment::new([4; 32], b"cancel tx".to_vec()).unwrap();
+    assert!(CancellationCommitment::decode(&order.encode()).is_err());
+    let signing = CommittedSigning::decode(&order.encode()).unwrap();
+    assert_eq!(signing, CommittedSigning::Order(order));
+    assert_eq!(signing.lockout_id(), c.lockout_id);
+    assert_eq!(signing.order(), c.order.as_slice());
+    assert!(CommittedSigning::decode(&header(1).encode()).is_err());
+}
+
 proptest! {
     #[test]
     fn header_encoding_is_canonical(
@@ -440,7 +463,7 @@ fn committed_order_is_verified_end_to_end() {
     let proof = InclusionProof::build(&leaves, 1).unwrap();
     assert_eq!(
         verify_committed_order(&s, CHAIN, &h, &c, &leaves[1], &proof).unwrap(),
-        order
+        CommittedSigning::Order(order)
     );
     // Pinned set of another validator.
     let other = set(&[&key(2)], &[1]);
@@ -458,6 +481,17 @@ fn committed_order_is_verified_end_to_end() {
         verify_committed_order(&s, CHAIN, &h, &c, &forged, &proof),
         Err(OrderProofError::Inclusion(MerkleError::RootMismatch))
     ));
+    // A certified cancellation is accepted as what it is.
+    let cancel = CancellationCommitment::new([3; 32], 9, b"cancel".to_vec()).unwrap();
+    let leaves2 = vec![cancel.encode(), b"x".to_vec()];
+    let mut h2 = header(5);
+    h2.tx_root = merkle_root(&leaves2);
+    let c2 = certify(&h2, 0, &[(0, &k)]);
+    let proof2 = InclusionProof::build(&leaves2, 0).unwrap();
+    assert_eq!(
+        verify_committed_order(&s, CHAIN, &h2, &c2, &leaves2[0], &proof2).unwrap(),
+        CommittedSigning::Cancellation(cancel)
+    );
     // A real leaf that is not an order.
     let proof0 = InclusionProof::build(&leaves, 0).unwrap();
     assert!(matches!(

@@ -6,8 +6,8 @@
 //! verifies the block's commit certificate, the order's Merkle inclusion").
 
 use custody_proto::chain::{
-    verify_committed_order, BlockHeader, CommitCertificate, InclusionProof, OrderProofError,
-    ValidatorSet,
+    verify_committed_order, BlockHeader, CommitCertificate, CommittedSigning, InclusionProof,
+    OrderProofError, ValidatorSet,
 };
 use custody_proto::signer::v1::ChainAuthorization;
 
@@ -33,6 +33,10 @@ pub struct CommittedOrder {
     pub lockout_id: [u8; 32],
     /// Height of the block that committed it.
     pub height: u64,
+    /// Whether the block committed a cancellation of the lock-out (a transaction that uses
+    /// up the payment's nonce or outputs) rather than its payment. Both are signed alike:
+    /// the chain decided, and only one of the two can ever be mined.
+    pub cancellation: bool,
 }
 
 impl ChainPin {
@@ -69,9 +73,10 @@ impl ChainPin {
             other => GateRefusal::Denied(other.to_string()),
         })?;
         Ok(CommittedOrder {
-            order: commitment.order,
-            lockout_id: commitment.lockout_id,
+            order: commitment.order().to_vec(),
+            lockout_id: commitment.lockout_id(),
             height: header.height,
+            cancellation: matches!(commitment, CommittedSigning::Cancellation(_)),
         })
     }
 }

@@ -198,6 +198,12 @@ impl PolicyGate {
                 )
             })?;
             let committed = pin.verify(proof)?;
+            tracing::debug!(
+                lockout = %hex::encode(committed.lockout_id),
+                height = committed.height,
+                cancellation = committed.cancellation,
+                "chain authorization verified"
+            );
             return Ok((committed.order.into(), Some(committed.height)));
         }
         if authorization.order.len() > order::MAX_ORDER_BYTES {

@@ -56,7 +56,7 @@ use serde_json::json;
 use super::jsonrpc::{JsonRpcClient, RpcError};
 use super::{
     AdapterError, ChainAdapter, ExternalChain, FleetAddress, FleetSignature, ObservedDeposit,
-    SighashRule, SignedWithdrawal, SigningInput, Spend, TxStatus, UnsignedWithdrawal,
+    SighashRule, SignedWithdrawal, SigningInput, Spend, SpentBy, TxStatus, UnsignedWithdrawal,
     WithdrawalPlan,
 };
 
@@ -766,6 +766,119 @@ impl ChainAdapter for BitcoinAdapter {
             confirmations: tip - height + 1,
             success: true,
         })
+    }
+
+    /// Every input of the payment, in the same order and from the same keys, and one output
+    /// of everything they hold less the fee (the configured rate × the worst-case vsize) to
+    /// `change`. Without replace-by-fee (see the module docs) it only gets into a block when
+    /// the payment is not in the node's mempool; if the payment is, the payment is mined and
+    /// [`ChainAdapter::spent_by`] says so.
+    async fn build_cancellation(
+        &self,
+        payment: &UnsignedWithdrawal,
+        change: &FleetAddress,
+    ) -> Result<UnsignedWithdrawal, AdapterError> {
+        if payment.chain != ExternalChain::Bitcoin {
+            return Err(AdapterError::Invalid("not a Bitcoin withdrawal".into()));
+        }
+        let (paid, spent) = tx::decode_unsigned(&payment.unsigned_tx)?;
+        if payment.inputs.len() != paid.input.len() {
+            return Err(AdapterError::Invalid(format!(
+                "{} inputs, {} signing inputs",
+                paid.input.len(),
+                payment.inputs.len()
+            )));
+        }
+        let script = self.fleet_script(change)?;
+        let total = spent
+            .iter()
+            .try_fold(0u64, |sum, o| sum.checked_add(o.value.to_sat()))
+            .ok_or_else(|| AdapterError::Invalid("input amounts overflow".into()))?;
+        let vsize = tx::estimate_vsize(paid.input.len(), &[script.len()]);
+        let fee = vsize
+            .checked_mul(self.config.fee_rate_sat_per_vb)
+            .ok_or_else(|| AdapterError::Invalid("fee overflows".into()))?;
+        let back = total
+            .checked_sub(fee)
+            .filter(|b| *b >= self.config.dust_limit)
+            .ok_or_else(|| {
+                AdapterError::InsufficientFunds(format!(
+                    "the payment's inputs hold {total} sat; a cancellation fee of {fee} sat leaves less than the dust limit"
+                ))
+            })?;
+        let unsigned = Transaction {
+            version: transaction::Version::TWO,
+            lock_time: absolute::LockTime::ZERO,
+            input: paid
+                .input
+                .iter()
+                .map(|i| TxIn {
+                    previous_output: i.previous_output,
+                    script_sig: ScriptBuf::new(),
+                    sequence: Sequence::MAX,
+                    witness: Witness::new(),
+                })
+                .collect(),
+            output: vec![TxOut {
+                value: Amount::from_sat(back),
+                script_pubkey: script,
+            }],
+        };
+        let mut inputs = Vec::with_capacity(spent.len());
+        for (index, (txout, signer)) in spent.iter().zip(&payment.inputs).enumerate() {
+            if address::p2wpkh_script(&signer.public_key)? != txout.script_pubkey {
+                return Err(AdapterError::Invalid(format!(
+                    "input {index}: the signing key does not own the spent output"
+                )));
+            }
+            let key_hash = address::pubkey_hash(&signer.public_key)?;
+            let preimage = sighash::p2wpkh_preimage(&unsigned, index, txout, &key_hash)
+                .ok_or_else(|| AdapterError::Invalid(format!("no input {index}")))?;
+            inputs.push(SigningInput {
+                path: signer.path.clone(),
+                public_key: signer.public_key,
+                digest: sighash::sha256d(&preimage),
+                preimage,
+                rule: SighashRule::DoubleSha256,
+            });
+        }
+        tracing::info!(
+            inputs = inputs.len(),
+            total,
+            fee,
+            "bitcoin cancellation built"
+        );
+        Ok(UnsignedWithdrawal {
+            chain: ExternalChain::Bitcoin,
+            unsigned_tx: tx::encode_unsigned(&unsigned, &spent),
+            inputs,
+            sent: 0,
+            fee: u128::from(fee),
+            spends: payment.spends.clone(),
+        })
+    }
+
+    /// By transaction id: a segwit transaction's id does not cover its witnesses, so the
+    /// unsigned payment and cancellation already have the ids any signed form of them will
+    /// have. Each is looked up with [`ChainAdapter::status`].
+    async fn spent_by(
+        &self,
+        payment: &UnsignedWithdrawal,
+        cancellation: &UnsignedWithdrawal,
+        depth: u64,
+    ) -> Result<SpentBy, AdapterError> {
+        let final_at = |status: TxStatus| matches!(status, TxStatus::Confirmed { confirmations, .. } if confirmations >= depth);
+        for (which, unsigned) in [
+            (SpentBy::Payment, payment),
+            (SpentBy::Cancellation, cancellation),
+        ] {
+            let (tx, _) = tx::decode_unsigned(&unsigned.unsigned_tx)?;
+            let txid = tx.compute_txid().to_string();
+            if final_at(self.status(&txid).await?) {
+                return Ok(which);
+            }
+        }
+        Ok(SpentBy::Undecided)
     }
 }
 

@@ -92,6 +92,10 @@ pub struct Block {
 pub struct BlockTx {
     /// Transaction hash.
     pub hash: B256,
+    /// Sender.
+    pub from: Address,
+    /// The sender's account nonce it used.
+    pub nonce: u64,
     /// Recipient (`None` for contract creation).
     pub to: Option<Address>,
     /// Wei moved by the transaction itself.
@@ -132,6 +136,8 @@ struct RawBlock {
 #[serde(rename_all = "camelCase")]
 struct RawBlockTx {
     hash: String,
+    from: String,
+    nonce: String,
     to: Option<String>,
     value: String,
 }
@@ -185,6 +191,8 @@ impl BlockTx {
         })?;
         Ok(Self {
             hash: hash32("transaction hash", &raw.hash)?,
+            from: node_address("transaction from", &raw.from)?,
+            nonce: quantity_u64("transaction nonce", &raw.nonce)?,
             to: raw
                 .to
                 .as_deref()
@@ -269,6 +277,18 @@ impl Node {
             .string(
                 "eth_getTransactionCount",
                 serde_json::json!([format!("{address:#x}"), "pending"]),
+            )
+            .await?;
+        quantity_u64("transaction count", &n)
+    }
+
+    /// `eth_getTransactionCount(address, height)`: how many transactions `address` had sent
+    /// in the best chain up to and including block `height` (needs the state of that block).
+    pub async fn nonce_at(&self, address: &Address, height: u64) -> Result<u64, AdapterError> {
+        let n = self
+            .string(
+                "eth_getTransactionCount",
+                serde_json::json!([format!("{address:#x}"), format!("{height:#x}")]),
             )
             .await?;
         quantity_u64("transaction count", &n)
@@ -399,8 +419,8 @@ mod tests {
         let good = serde_json::json!({
             "number": "0x4", "hash": format!("0x{}", "11".repeat(32)), "baseFeePerGas": "0x3b9aca00",
             "transactions": [
-                { "hash": format!("0x{}", "22".repeat(32)), "to": "0x70997970c51812dc3a010c7d01b50e0d17dc79c8", "value": "0x1000" },
-                { "hash": format!("0x{}", "33".repeat(32)), "to": null, "value": "0x0" }
+                { "hash": format!("0x{}", "22".repeat(32)), "from": "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266", "nonce": "0x7", "to": "0x70997970c51812dc3a010c7d01b50e0d17dc79c8", "value": "0x1000" },
+                { "hash": format!("0x{}", "33".repeat(32)), "from": "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266", "nonce": "0x8", "to": null, "value": "0x0" }
             ]
         });
         let block = Block::parse(serde_json::from_value(good.clone()).unwrap(), true).unwrap();
@@ -409,12 +429,16 @@ mod tests {
         assert_eq!(block.transactions.len(), 2);
         assert_eq!(block.transactions[0].value, U256::from(0x1000));
         assert_eq!(block.transactions[1].to, None);
+        assert_eq!(block.transactions[1].nonce, 8);
 
         let mut bad = good.clone();
         bad["transactions"][0]["value"] = "1000".into();
         assert!(Block::parse(serde_json::from_value(bad).unwrap(), true).is_err());
         let mut bad = good.clone();
         bad["transactions"][0] = format!("0x{}", "22".repeat(32)).into();
+        assert!(Block::parse(serde_json::from_value(bad).unwrap(), true).is_err());
+        let mut bad = good.clone();
+        bad["transactions"][0]["nonce"] = "0x07".into();
         assert!(Block::parse(serde_json::from_value(bad).unwrap(), true).is_err());
         let mut bad = good;
         bad["transactions"][0]["to"] = "0x7099".into();

@@ -125,6 +125,38 @@ impl UnsignedTx {
         }
     }
 
+    /// The transfer's fields, with `legacy` telling the type; `None` for a contract creation
+    /// (which this adapter never builds) or a legacy transaction without chain id.
+    pub fn fields(&self) -> Option<(bool, Transfer)> {
+        let (legacy, t) = match self {
+            Self::Eip1559(tx) => (
+                false,
+                Transfer {
+                    chain_id: tx.chain_id,
+                    nonce: tx.nonce,
+                    gas_limit: tx.gas_limit,
+                    max_fee_per_gas: tx.max_fee_per_gas,
+                    max_priority_fee_per_gas: tx.max_priority_fee_per_gas,
+                    to: *tx.to.to()?,
+                    value: u128::try_from(tx.value).ok()?,
+                },
+            ),
+            Self::Legacy(tx) => (
+                true,
+                Transfer {
+                    chain_id: tx.chain_id?,
+                    nonce: tx.nonce,
+                    gas_limit: tx.gas_limit,
+                    max_fee_per_gas: tx.gas_price,
+                    max_priority_fee_per_gas: tx.gas_price,
+                    to: *tx.to.to()?,
+                    value: u128::try_from(tx.value).ok()?,
+                },
+            ),
+        };
+        Some((legacy, t))
+    }
+
     /// The exact bytes whose Keccak-256 is signed (see the module docs).
     pub fn signing_preimage(&self) -> Vec<u8> {
         let mut out = Vec::new();

@@ -29,8 +29,9 @@ use std::collections::BTreeMap;
 use custody_proto::chain::merkle_root;
 
 pub use records::{
-    Account, AssetTotals, BlameReport, CommittedOrder, DepositAddress, DepositRecord,
-    FleetKeyRecord, KeygenRequest, LockOutRecord, LockOutStatus, MAX_FLEET_KEY_HOLDERS,
+    Account, AssetTotals, BlameReport, CommittedCancellation, CommittedOrder, DepositAddress,
+    DepositRecord, FleetKeyRecord, KeygenRequest, LockOutRecord, LockOutStatus,
+    MAX_FLEET_KEY_HOLDERS,
 };
 
 use super::{Address, Asset, TxRejection};

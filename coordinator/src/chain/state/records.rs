@@ -132,6 +132,13 @@ pub enum LockOutStatus {
     Burned,
     /// Failed or timed out; the amount went back to the owner.
     Refunded,
+    /// The order expired with its signing started; a cancelling external transaction (same
+    /// nonce or outputs, paying nothing out) is committed and waits to be mined. Still
+    /// pending: it ends `Cancelled` (the cancellation won) or `Burned` (the payment won).
+    Cancelling,
+    /// The cancellation was mined to depth z: the amount minus the cancellation's fee went
+    /// back to the owner; the fee is destroyed (it left the external chain's fleet address).
+    Cancelled,
 }
 
 impl LockOutStatus {
@@ -141,6 +148,8 @@ impl LockOutStatus {
             LockOutStatus::OrderCommitted => 2,
             LockOutStatus::Burned => 3,
             LockOutStatus::Refunded => 4,
+            LockOutStatus::Cancelling => 5,
+            LockOutStatus::Cancelled => 6,
         }
     }
 
@@ -150,6 +159,8 @@ impl LockOutStatus {
             2 => LockOutStatus::OrderCommitted,
             3 => LockOutStatus::Burned,
             4 => LockOutStatus::Refunded,
+            5 => LockOutStatus::Cancelling,
+            6 => LockOutStatus::Cancelled,
             _ => {
                 return Err(DecodeError::Invalid {
                     field: "status",
@@ -161,7 +172,10 @@ impl LockOutStatus {
 
     /// Whether the amount is still held (not yet burned or refunded).
     pub fn is_pending(self) -> bool {
-        matches!(self, LockOutStatus::Locked | LockOutStatus::OrderCommitted)
+        matches!(
+            self,
+            LockOutStatus::Locked | LockOutStatus::OrderCommitted | LockOutStatus::Cancelling
+        )
     }
 }
 
@@ -183,6 +197,23 @@ pub struct LockOutRecord {
     /// The committed order and where its `CommitOrder` transaction sits (height, index in
     /// the block), once committed.
     pub order: Option<CommittedOrder>,
+    /// The committed cancellation of that order, once committed (`Cancelling`, `Cancelled`,
+    /// or `Burned` when the payment won after all).
+    pub cancellation: Option<CommittedCancellation>,
+}
+
+/// A committed cancellation: the cancelling transaction's order, the most it costs, and the
+/// position of its `CommitCancellation` transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommittedCancellation {
+    /// The unsigned cancelling transaction (custody.order.v2).
+    pub order: Vec<u8>,
+    /// The most it costs on the external chain; deducted from the refund.
+    pub fee: Amount,
+    /// Height of the block holding the `CommitCancellation` transaction.
+    pub height: u64,
+    /// Its index in that block.
+    pub index: u32,
 }
 
 /// A committed lock-out order and the position of its transaction.
@@ -214,6 +245,16 @@ impl LockOutRecord {
                 w.u32(c.index);
             }
         }
+        match &self.cancellation {
+            None => w.u8(0),
+            Some(c) => {
+                w.u8(1);
+                w.var(&c.order);
+                w.u128(c.fee);
+                w.u64(c.height);
+                w.u32(c.index);
+            }
+        }
         w.finish()
     }
 
@@ -241,6 +282,23 @@ impl LockOutRecord {
                 })
             }
         };
+        let cancellation = match r.u8()? {
+            0 => None,
+            1 => Some(CommittedCancellation {
+                order: r
+                    .var("cancellation", custody_proto::chain::MAX_ORDER_BYTES)?
+                    .to_vec(),
+                fee: r.u128()?,
+                height: r.u64()?,
+                index: r.u32()?,
+            }),
+            _ => {
+                return Err(DecodeError::Invalid {
+                    field: "cancellation",
+                    reason: "bad option flag",
+                })
+            }
+        };
         r.finish()?;
         Ok(Self {
             owner,
@@ -250,6 +308,7 @@ impl LockOutRecord {
             status,
             requested_height,
             order,
+            cancellation,
         })
     }
 }
@@ -480,22 +539,31 @@ mod tests {
             height: 3,
         };
         exact(&deposit.encode(), &deposit, DepositRecord::decode);
-        for order in [
-            None,
-            Some(CommittedOrder {
-                order: vec![1, 2, 3],
-                height: 4,
-                index: 2,
-            }),
+        let committed = Some(CommittedOrder {
+            order: vec![1, 2, 3],
+            height: 4,
+            index: 2,
+        });
+        let cancellation = Some(CommittedCancellation {
+            order: vec![4, 5],
+            fee: 3,
+            height: 9,
+            index: 0,
+        });
+        for (order, cancellation, status) in [
+            (None, None, LockOutStatus::Locked),
+            (committed.clone(), None, LockOutStatus::OrderCommitted),
+            (committed, cancellation, LockOutStatus::Cancelling),
         ] {
             let l = LockOutRecord {
                 owner: Address([2; 20]),
                 asset: Asset::MBTC,
                 amount: 5,
                 to_external: "bc1q".into(),
-                status: LockOutStatus::OrderCommitted,
+                status,
                 requested_height: 3,
                 order,
+                cancellation,
             };
             exact(&l.encode(), &l, LockOutRecord::decode);
         }
