@@ -48,6 +48,12 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(50);
 /// up as failed (the signer is then cooled down and another subset is tried).
 pub const UNREACHABLE_GRACE: Duration = Duration::from_secs(3);
 
+/// Longest wait for one signer's answer to a `ListKeys` probe ([`FleetClient::find_key`],
+/// [`FleetClient::reachable_holders`]), whatever longer limit the caller passes (callers pass
+/// their session limit): a probe is one small call, and a signer that accepts connections but
+/// never answers must not hold an engine task for a session's length.
+pub const PROBE_LIMIT: Duration = Duration::from_secs(10);
+
 /// One signer: its index and its gRPC endpoint (`https://HOST:PORT`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignerEndpoint {
@@ -507,10 +513,12 @@ impl FleetClient {
         }
     }
 
-    /// The holders of `key` that answer `ListKeys` within `limit` and list the key: a
+    /// The holders of `key` that answer `ListKeys` within `limit` (at most [`PROBE_LIMIT`])
+    /// and list the key: a
     /// reachability probe that starts no session. Holders that do not answer are recorded as
     /// unresponsive.
     pub async fn reachable_holders(&self, key: &FleetKey, limit: Duration) -> Vec<u16> {
+        let limit = limit.min(PROBE_LIMIT);
         let mut reachable = Vec::new();
         for &holder in &key.holders {
             let Ok(mut control) = self.control(holder) else {
@@ -542,7 +550,8 @@ impl FleetClient {
         reachable
     }
 
-    /// The key `key_id` as its holders report it over `ListKeys` (no session is started):
+    /// The key `key_id` as its holders report it over `ListKeys` (no session is started; each
+    /// signer gets at most `limit`, and never more than [`PROBE_LIMIT`]):
     /// `None` if no reachable signer holds it. Every reachable holder must report the same
     /// public facts, and at least t of them must answer; the epoch is the highest one that
     /// at least t holders share (the share epoch presignatures bind to). Used after a
@@ -553,6 +562,7 @@ impl FleetClient {
         key_id: [u8; 32],
         limit: Duration,
     ) -> Result<Option<FleetKey>, FleetError> {
+        let limit = limit.min(PROBE_LIMIT);
         let mut reports: Vec<(u16, FleetKey)> = Vec::new();
         for (&signer, control) in &self.controls {
             let mut control = control.clone();
