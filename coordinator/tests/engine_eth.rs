@@ -720,6 +720,15 @@ async fn signing_failure_after_start_never_refunds_and_expiry_cancels() {
         ),
         "a cancellation before the order expired on chain"
     );
+    // Killed after the cancellation was journaled, before a block held it: the restarted
+    // coordinator proposes the very same cancellation.
+    let proposed = out.txs;
+    let mut env = env.restart();
+    let out = env.saga().step(&env.chain, late).await.unwrap();
+    assert_eq!(
+        out.txs, proposed,
+        "the journaled cancellation, not a new one"
+    );
     env.time_shift_ms = late * 1000;
     env.block(&out.txs);
     let record = env.chain.lockout(&id).unwrap().unwrap();
@@ -743,15 +752,24 @@ async fn signing_failure_after_start_never_refunds_and_expiry_cancels() {
     env.fleet.down.store(false, Ordering::SeqCst);
     let calls = env.fleet.calls.load(Ordering::SeqCst);
     let fleet_address = payment_sender(&payment);
+    // Signed and broadcast; then killed again: after the restart the journaled cancellation
+    // is followed, never signed a second time.
+    let out = env.saga().step(&env.chain, late).await.unwrap();
+    assert!(
+        matches!(Env::status_of(&out, &id), Some(SagaStatus::Cancelling(ref s)) if s.ends_with("broadcast")),
+        "{out:?}"
+    );
+    assert!(out.txs.is_empty());
+    let mut env = env.restart();
     let mut seen = Vec::new();
     for _ in 0..12 {
+        env.mine(1).await;
         let out = env.saga().step(&env.chain, late).await.unwrap();
         seen.push(Env::status_of(&out, &id).unwrap());
         env.block(&out.txs);
         if !env.chain.lockout(&id).unwrap().unwrap().status.is_pending() {
             break;
         }
-        env.mine(1).await;
     }
     assert_eq!(
         seen.last(),
