@@ -92,6 +92,11 @@ struct DevnetArgs {
     /// Exit 0 once the lock-ins and lock-outs are done instead of showing live status.
     #[arg(long)]
     exit_when_done: bool,
+    /// TESTS ONLY: start signer N as a deliberate cheater (it corrupts a zero-knowledge proof
+    /// in every presigning it joins; needs a signer-node built with `--features
+    /// fault-injection`) and check that the chain blames it with verifiable evidence.
+    #[arg(long, value_name = "N")]
+    dangerously_cheating_signer: Option<u16>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -185,6 +190,7 @@ fn devnet(args: DevnetArgs) -> Result<(), RunError> {
         eth_deposit_wei: args.eth_deposit_wei,
         btc_deposit_sat: args.btc_deposit_sat,
         exit_when_done: args.exit_when_done,
+        cheating_signer: args.dangerously_cheating_signer,
     })?;
     Ok(())
 }

@@ -4,6 +4,12 @@
 //! chains, balances and supply zero, everything credited burned) and exits non-zero
 //! otherwise; this test checks the exit status, the lines that report those checks, and that
 //! no process is left listening.
+//!
+//! Signer 1 runs as a deliberate cheater (`--dangerously-cheating-signer 1`: a corrupted Πelog
+//! proof in every presigning it joins). Ties in reliability go to the lowest indices, so the
+//! first presigning includes it: the flow must still finish (the fleet leaves the culprit out
+//! and signs with others), and the chain must blame signer 1 with evidence that verifies under
+//! the node key an honest signer pins (OPS-02 through the coordinator, with real processes).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::Read;
@@ -28,7 +34,7 @@ fn signer_bin() -> PathBuf {
                 "-p",
                 "signer-node",
                 "--features",
-                "devnet-fixtures",
+                "devnet-fixtures,fault-injection",
                 "--bin",
                 "signer-node",
             ])
@@ -52,6 +58,8 @@ fn devnet_locks_in_and_out_on_both_chains_and_exits_cleanly() {
             "--exit-when-done",
             "--free-ports",
             "--confirmations",
+            "1",
+            "--dangerously-cheating-signer",
             "1",
         ])
         .arg("--dir")
@@ -124,6 +132,9 @@ fn devnet_locks_in_and_out_on_both_chains_and_exits_cleanly() {
         "supply 0 mETH",
         "supply 0 mBTC",
         "devnet: lock-in and lock-out done on both chains; mapped balances burned",
+        "signer 1 runs as a DELIBERATE CHEATER",
+        "signer 1 blamed on chain in block",
+        "envelope(s) signed with signer 1's node key as signer 2 pins it; digest matches the chain's",
     ] {
         assert!(stdout.contains(line), "missing {line:?}\n{report}");
     }

@@ -83,7 +83,7 @@ pub struct Summary {
 
 impl Env<'_> {
     /// Between two polls: fails if a child died or `limit` has passed since `started`.
-    async fn pause(
+    pub(super) async fn pause(
         &mut self,
         started: Instant,
         limit: Duration,

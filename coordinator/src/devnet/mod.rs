@@ -12,9 +12,15 @@
 //!    address; the external transactions confirm and the mapped balances are burned;
 //! 5. a live status line until Ctrl-C ([`status`]), or exit 0 with `--exit-when-done`.
 //!
+//! For tests, `--dangerously-cheating-signer N` starts signer N with fault injection (it
+//! sends one corrupted zero-knowledge proof in every presigning it joins; the signer-node
+//! binary must be built with its `fault-injection` feature). The flow must still finish, and
+//! the chain must blame signer N with evidence that verifies ([`blame`]).
+//!
 //! Everything lives under one directory (configs, keys, data, a log per process); every
 //! child is killed when the command ends, however it ends.
 
+pub mod blame;
 pub mod chain_nodes;
 pub mod flow;
 pub mod funding;
@@ -60,6 +66,9 @@ pub struct DevnetOptions {
     pub btc_deposit_sat: u128,
     /// Stop (exit 0) once the scripted flow has finished instead of showing live status.
     pub exit_when_done: bool,
+    /// Tests only: this signer runs with fault injection (a corrupted Πelog proof in every
+    /// presigning round 2 it sends), and the flow checks that the chain blames it.
+    pub cheating_signer: Option<u16>,
 }
 
 /// Where things listen.
@@ -206,6 +215,14 @@ pub fn run(options: DevnetOptions) -> Result<(), DevnetError> {
         return Err(DevnetError::Usage(
             "--confirmations must be at least 1".into(),
         ));
+    }
+    if let Some(n) = options.cheating_signer {
+        if n == 0 || n > options.signers || options.signers - 1 < options.threshold {
+            return Err(DevnetError::Usage(format!(
+                "--dangerously-cheating-signer {n}: needs a signer index 1..={} and enough honest signers for the threshold {}",
+                options.signers, options.threshold
+            )));
+        }
     }
     if !options.signer_bin.is_file() {
         return Err(DevnetError::Usage(format!(
@@ -360,6 +377,14 @@ async fn start_and_drive(
         processes::run_once(&format!("signer {} init", i + 1), init, &log)?;
         let mut run = Command::new(&options.signer_bin);
         run.args(["run", "--config"]).arg(path);
+        if options.cheating_signer == u16::try_from(i + 1).ok() {
+            run.arg("--dangerously-inject-faults")
+                .env(signer_node::fault::FAULT_ENV, "presign-r2-elog");
+            println!(
+                "signer {} runs as a DELIBERATE CHEATER (fault injection, tests only)",
+                i + 1
+            );
+        }
         running
             .processes
             .spawn(&format!("signer {}", i + 1), run, &log)?;
@@ -424,6 +449,9 @@ async fn start_and_drive(
         running_check: &mut running.processes,
     };
     let summary = flow::run(&mut env).await?;
+    if let Some(cheater) = options.cheating_signer {
+        blame::cheater_blamed(&mut env, cheater).await?;
+    }
     done.set(true);
     if options.exit_when_done {
         println!("devnet: done; stopping every process (--exit-when-done)");
