@@ -179,6 +179,7 @@ async fn transfer_lock_out_and_every_query() {
     let e = client
         .get_order_proof(pb::GetOrderProofRequest {
             lock_out_id: r.lock_out_id.clone(),
+            cancellation: false,
         })
         .await
         .unwrap_err();
@@ -589,7 +590,8 @@ async fn health_reflection_and_caller_roles() {
 async fn engine_hooks_drive_the_lock_out_saga() {
     use coordinator::chain::{LockOutOutcome, TxRejection};
     use coordinator::node::SubmitError;
-    use custody_proto::chain::OrderCommitment;
+    use custody_proto::chain::{CancellationCommitment, OrderCommitment};
+    use custody_proto::order::{DigestRule, OrderInput, SigningOrder};
 
     let h = Harness::start().await;
     let mut client = h.client();
@@ -645,8 +647,20 @@ async fn engine_hooks_drive_the_lock_out_saga() {
     .await
     .unwrap();
     let id: [u8; 32] = r.lock_out_id.clone().try_into().unwrap();
-    let commit =
-        SystemTx::CommitOrder(OrderCommitment::new(id, b"unsigned eth tx".to_vec()).unwrap());
+    // An order that has already expired (not_after 0), so that it can be cancelled below.
+    let order = SigningOrder {
+        fleet_id: "fleet".into(),
+        key_id: [1; 32],
+        not_after: 0,
+        inputs: vec![OrderInput {
+            path: vec![60, 0],
+            rule: DigestRule::Keccak256,
+            message: b"unsigned eth tx".to_vec(),
+        }],
+    }
+    .encode()
+    .unwrap();
+    let commit = SystemTx::CommitOrder(OrderCommitment::new(id, order.clone()).unwrap());
     let waiting = h.node.submit_system(commit.clone()).unwrap();
     let twin = h.node.submit_system(commit).unwrap_err();
     assert!(matches!(twin, SubmitError::Mempool(_)), "{twin:?}");
@@ -655,6 +669,7 @@ async fn engine_hooks_drive_the_lock_out_saga() {
     let proof = client
         .get_order_proof(pb::GetOrderProofRequest {
             lock_out_id: id.to_vec(),
+            cancellation: false,
         })
         .await
         .unwrap()
@@ -679,8 +694,56 @@ async fn engine_hooks_drive_the_lock_out_saga() {
         .unwrap()
         .into_inner();
     assert_eq!(l.stage, pb::LockOutStage::OrderCommitted as i32);
-    assert_eq!(l.order, b"unsigned eth tx".to_vec());
+    assert_eq!(l.order, order);
     assert_eq!(l.order_height, committed.height);
+    assert!(l.cancellation.is_empty());
+    assert_eq!(l.cancellation_fee, "0");
+    let e = client
+        .get_order_proof(pb::GetOrderProofRequest {
+            lock_out_id: id.to_vec(),
+            cancellation: true,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound, "no cancellation yet");
+
+    // The expired order is cancelled: the lock-out shows the cancellation, and its proof is
+    // served as a CancellationCommitment leaf of a certified block.
+    let cancel = CancellationCommitment::new(id, 21_000, b"cancel tx".to_vec()).unwrap();
+    let cancelled = h
+        .node
+        .submit_system_and_wait(SystemTx::CommitCancellation(cancel.clone()))
+        .await
+        .unwrap();
+    let l = client
+        .get_lock_out(pb::GetLockOutRequest {
+            lock_out_id: id.to_vec(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(l.stage, pb::LockOutStage::Cancelling as i32);
+    assert_eq!(l.cancellation, b"cancel tx".to_vec());
+    assert_eq!(l.cancellation_fee, "21000");
+    assert_eq!(l.cancellation_height, cancelled.height);
+    let proof = client
+        .get_order_proof(pb::GetOrderProofRequest {
+            lock_out_id: id.to_vec(),
+            cancellation: true,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(proof.height, cancelled.height);
+    let header = custody_proto::chain::BlockHeader::decode(&proof.header).unwrap();
+    custody_proto::chain::InclusionProof::decode(&proof.proof)
+        .unwrap()
+        .verify(&header.tx_root, &proof.transaction)
+        .unwrap();
+    assert_eq!(
+        CancellationCommitment::decode(&proof.transaction).unwrap(),
+        cancel
+    );
 
     h.node
         .submit_system_and_wait(SystemTx::SettleLockOut {

@@ -340,13 +340,25 @@ impl<C: Consensus + Send + 'static> Coordinator for CoordinatorService<C> {
         request: Request<pb::GetOrderProofRequest>,
     ) -> Result<Response<pb::TransactionProof>, Status> {
         let id = fixed::<32>(&request.get_ref().lock_out_id, "lock_out_id")?;
+        let cancellation = request.get_ref().cancellation;
         let proof = self
-            .query(move |c| c.order_proof(&id))
+            .query(move |c| {
+                if cancellation {
+                    c.cancellation_proof(&id)
+                } else {
+                    c.order_proof(&id)
+                }
+            })
             .await?
             .ok_or_else(|| {
                 Status::not_found(format!(
-                    "lock-out {} has no committed order",
-                    hex::encode(id)
+                    "lock-out {} has no committed {}",
+                    hex::encode(id),
+                    if cancellation {
+                        "cancellation"
+                    } else {
+                        "order"
+                    }
                 ))
             })?;
         Ok(Response::new(pb::TransactionProof {
