@@ -11,8 +11,8 @@ use alloy_primitives::keccak256;
 use coordinator::adapter::ethereum::{EthTxType, EthereumAdapter, EthereumConfig};
 use coordinator::adapter::jsonrpc::JsonRpcClient;
 use coordinator::adapter::{
-    AdapterError, ChainAdapter, FleetAddress, FleetSignature, SigningInput, Spend, TxStatus,
-    UnsignedWithdrawal, WithdrawalPlan,
+    AdapterError, ChainAdapter, FleetAddress, FleetSignature, SigningInput, Spend, SpentBy,
+    TxStatus, UnsignedWithdrawal, WithdrawalPlan,
 };
 use k256::ecdsa::SigningKey;
 use k256::{NonZeroScalar, ProjectivePoint, Scalar};
@@ -526,4 +526,88 @@ async fn dropped_or_rejected_transactions_never_confirm() {
         "{status:?}"
     );
     drop(env.anvil);
+}
+
+/// The cancellation of a payment that already sits in the node's pool takes its place (same
+/// nonce, fees at least one eighth higher), pays nothing out, and `spent_by` reads from the
+/// chain which of the two used the nonce, at the asked depth.
+async fn cancellation_replaces_a_pending_payment(tx_type: EthTxType) {
+    let env = Env::start(tx_type).await;
+    let (source, key) = env.funded(&[0, 3], 3 * ETH).await;
+    let dest = env.fleet.child(&env.adapter, &[9, 8]).0.address;
+    let payment = env
+        .adapter
+        .build_withdrawal(&env.plan(&dest, ETH, std::slice::from_ref(&source)))
+        .await
+        .unwrap();
+    let change = env.fleet.child(&env.adapter, &[0, 0]).0;
+    let cancel = env
+        .adapter
+        .build_cancellation(&payment, &change)
+        .await
+        .unwrap();
+    assert_eq!(cancel.spends, payment.spends);
+    assert_eq!(cancel.sent, 0);
+    assert!(
+        cancel.fee > payment.fee && cancel.fee < ETH,
+        "{} vs {}",
+        cancel.fee,
+        payment.fee
+    );
+    assert_eq!(cancel.inputs[0].path, payment.inputs[0].path);
+    // Neither is mined: undecided.
+    assert_eq!(
+        env.adapter.spent_by(&payment, &cancel, 2).await.unwrap(),
+        SpentBy::Undecided
+    );
+    // The payment reaches the pool first; the cancellation replaces it.
+    let paid = env.sign(&payment, &key);
+    env.adapter.broadcast(&paid).await.unwrap();
+    let cancelled = env.sign(&cancel, &key);
+    env.adapter.broadcast(&cancelled).await.unwrap();
+    env.mine(1).await;
+    assert!(matches!(
+        env.adapter.status(&cancelled.txid).await.unwrap(),
+        TxStatus::Confirmed { success: true, .. }
+    ));
+    assert_eq!(
+        env.adapter.status(&paid.txid).await.unwrap(),
+        TxStatus::Unknown
+    );
+    assert_eq!(env.balance(&dest).await, 0, "nothing paid out");
+    let cost = 3 * ETH - env.balance(&source.address).await;
+    assert!(cost > 0 && cost <= cancel.fee, "{cost} > {}", cancel.fee);
+    // One confirmation: final at depth 1, not yet at depth 2.
+    assert_eq!(
+        env.adapter.spent_by(&payment, &cancel, 2).await.unwrap(),
+        SpentBy::Undecided
+    );
+    assert_eq!(
+        env.adapter.spent_by(&payment, &cancel, 1).await.unwrap(),
+        SpentBy::Cancellation
+    );
+    env.mine(1).await;
+    assert_eq!(
+        env.adapter.spent_by(&payment, &cancel, 2).await.unwrap(),
+        SpentBy::Cancellation
+    );
+    // A cancellation of another address's nonce is refused.
+    let (other, _) = env.fleet.child(&env.adapter, &[0, 4]);
+    let mut wrong = cancel.clone();
+    wrong.spends = vec![Spend::Nonce {
+        address: other.address,
+        nonce: 0,
+    }];
+    wrong.inputs[0].public_key = other.public_key;
+    assert!(env.adapter.spent_by(&payment, &wrong, 1).await.is_err());
+}
+
+#[tokio::test]
+async fn eip1559_cancellation_replaces_a_pending_payment() {
+    cancellation_replaces_a_pending_payment(EthTxType::Eip1559).await;
+}
+
+#[tokio::test]
+async fn legacy_cancellation_replaces_a_pending_payment() {
+    cancellation_replaces_a_pending_payment(EthTxType::LegacyEip155).await;
 }

@@ -311,3 +311,72 @@ fn many_large_coins_do_not_overflow() {
         Err(AdapterError::InsufficientFunds(_))
     ));
 }
+
+/// The cancellation spends exactly the payment's inputs, from the same keys, to one change
+/// output; it signs and passes libbitcoinconsensus; its fee follows the rate; inputs too small
+/// to pay it and leave more than dust are refused.
+#[tokio::test]
+async fn cancellation_spends_the_payments_inputs_to_change() {
+    let a = adapter();
+    let p = plan(&a, 150_000);
+    let payment = a
+        .assemble(&p, vec![coin(10, 100_000, 0), coin(11, 80_000, 1)])
+        .unwrap();
+    let change = fleet(&a, 3, vec![1, 0]);
+    let cancel = a.build_cancellation(&payment, &change).await.unwrap();
+    assert_eq!(cancel.spends, payment.spends);
+    assert_eq!(cancel.sent, 0);
+    let (paid, _) = tx::decode_unsigned(&payment.unsigned_tx).unwrap();
+    let (tx, spent) = tx::decode_unsigned(&cancel.unsigned_tx).unwrap();
+    let outpoints = |t: &Transaction| {
+        t.input
+            .iter()
+            .map(|i| i.previous_output)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(outpoints(&tx), outpoints(&paid));
+    assert_eq!(tx.output.len(), 1);
+    assert_eq!(tx.output[0].script_pubkey, a.fleet_script(&change).unwrap());
+    let vsize = tx::estimate_vsize(2, &[tx.output[0].script_pubkey.len()]);
+    assert_eq!(cancel.fee, u128::from(vsize * a.config.fee_rate_sat_per_vb));
+    assert_eq!(
+        u128::from(tx.output[0].value.to_sat()) + cancel.fee,
+        180_000
+    );
+    assert_eq!(spent.len(), 2);
+    let keys = [key(1), key(2)];
+    for (input, paid_input) in cancel.inputs.iter().zip(&payment.inputs) {
+        assert_eq!(input.path, paid_input.path);
+        assert_eq!(input.public_key, paid_input.public_key);
+        assert_ne!(input.digest, paid_input.digest, "another transaction");
+    }
+    let sigs: Vec<_> = cancel
+        .inputs
+        .iter()
+        .zip(&keys)
+        .map(|(i, k)| sign(k, &i.digest))
+        .collect();
+    let signed = a.attach_signatures(&cancel, &sigs).unwrap();
+    assert_eq!(signed.txid, tx.compute_txid().to_string());
+
+    // Fees rose since the payment was built: its one small input cannot pay the
+    // cancellation's fee and leave more than dust.
+    let tiny = a
+        .assemble(&plan(&a, 1_000), vec![coin(12, 1_000, 0)])
+        .unwrap();
+    let mut dearer = BitcoinConfig::bcoin_regtest("http://127.0.0.1:9", "unused");
+    dearer.fee_rate_sat_per_vb = 20;
+    let dearer = BitcoinAdapter::new(dearer).unwrap();
+    assert!(a.build_cancellation(&tiny, &change).await.is_ok());
+    assert!(matches!(
+        dearer.build_cancellation(&tiny, &change).await,
+        Err(AdapterError::InsufficientFunds(_))
+    ));
+    // Not a Bitcoin payment.
+    let mut other = payment.clone();
+    other.chain = ExternalChain::Ethereum;
+    assert!(matches!(
+        a.build_cancellation(&other, &change).await,
+        Err(AdapterError::Invalid(_))
+    ));
+}
