@@ -18,7 +18,7 @@ use bcoin_node::{activate_segwit, mine, miner_pays, outside, BcoinNode};
 use common::{signed, user, CHAIN_ID};
 use coordinator::adapter::{ChainAdapter, FleetSignature};
 use coordinator::chain::{lockout_id, Asset, BlockTx, Chain, LockOutStatus, SoloConsensus, TxBody};
-use coordinator::engine::addresses::{change_path, fleet_address};
+use coordinator::engine::addresses::{change_path, deposit_addresses, fleet_address};
 use coordinator::engine::keys::record_fleet_key;
 use coordinator::engine::{
     DepositWatcher, EngineConfig, Journal, LockOutSaga, OrderSigner, SagaStatus, SignError,
@@ -30,6 +30,25 @@ const BTC: u128 = 100_000_000;
 
 /// Added to every block's time once a test needs blocks past an order's `not_after`.
 static TIME_SHIFT_MS: AtomicU64 = AtomicU64::new(0);
+
+/// What every fleet address of mBTC (each deposit address and the change address) holds in
+/// bcoin's blocks, and the mapped supply.
+async fn held_and_supply(
+    chain: &Chain<SoloConsensus>,
+    key: &coordinator::fleet::FleetKey,
+    a: &coordinator::adapter::bitcoin::BitcoinAdapter,
+) -> (u128, u128) {
+    let mut fleet: Vec<_> = deposit_addresses(chain, key, a, Asset::MBTC)
+        .unwrap()
+        .into_values()
+        .map(|(fa, _)| fa)
+        .collect();
+    fleet.push(fleet_address(key, a, &change_path(Asset::MBTC)).unwrap());
+    (
+        a.holdings(&fleet).await.unwrap(),
+        chain.totals(Asset::MBTC).unwrap().supply,
+    )
+}
 
 fn block(chain: &mut Chain<SoloConsensus>, txs: &[BlockTx]) {
     let time = 1_000 * (chain.height() + 1) + TIME_SHIFT_MS.load(Ordering::SeqCst);
@@ -113,6 +132,9 @@ async fn btc_deposits_credited_lock_out_with_change_paid_and_burned_change_not_c
     );
     assert!(leo_mbtc > 0);
     let credited = chain.totals(Asset::MBTC).unwrap().credited;
+    // Reconciliation: the deposit addresses hold exactly what was credited.
+    let (held, supply) = held_and_supply(&chain, &fleet.key, &a).await;
+    assert_eq!((held, supply), (credited, credited));
 
     // Kim gets Leo's balance and locks out 1.5 BTC: no single coin covers it.
     block(
@@ -196,6 +218,12 @@ async fn btc_deposits_credited_lock_out_with_change_paid_and_burned_change_not_c
     assert_eq!(totals.credited, credited, "change is not a deposit");
     assert_eq!(totals.burned, amount);
     chain.invariant_check().unwrap();
+    // Reconciliation: the fee was paid out of the burned amount; change below the dust
+    // limit, if any, went to the miner at the fleet's cost, so the fleet holds that much less
+    // than the supply.
+    let dust_left = entry.withdrawal.fee - (amount - entry.withdrawal.sent);
+    let (held, supply) = held_and_supply(&chain, &fleet.key, &a).await;
+    assert_eq!(held + dust_left, supply, "held {held}, supply {supply}");
 
     // A second lock-out starts signing, every session fails, and its order expires: the
     // saga cancels it. The cancellation spends the payment's inputs (the change coin) back
@@ -301,4 +329,7 @@ async fn btc_deposits_credited_lock_out_with_change_paid_and_burned_change_not_c
         .unwrap();
     assert_eq!(change_outputs.len(), 2, "{change_outputs:?}");
     chain.invariant_check().unwrap();
+    // Reconciliation: the cancellation's fee left both the fleet and the supply.
+    let (held, supply) = held_and_supply(&chain, &fleet.key, &a).await;
+    assert_eq!(held + dust_left, supply, "held {held}, supply {supply}");
 }

@@ -25,7 +25,7 @@ use coordinator::chain::{
     lockout_id, Asset, BlockOutcome, BlockTx, Chain, LockOutOutcome, LockOutStatus, SoloConsensus,
     SystemTx, TxBody, TxRejection,
 };
-use coordinator::engine::addresses::fleet_address;
+use coordinator::engine::addresses::{change_path, deposit_addresses, fleet_address};
 use coordinator::engine::keys::{latest_fleet_key, record_fleet_key};
 use coordinator::engine::{
     DepositWatcher, EngineConfig, Journal, LockOutEntry, LockOutSaga, OrderSigner, SagaStatus,
@@ -106,6 +106,9 @@ impl ChainAdapter for TestAdapter {
     }
     async fn status(&self, txid: &str) -> Result<TxStatus, AdapterError> {
         self.inner.status(txid).await
+    }
+    async fn holdings(&self, addresses: &[FleetAddress]) -> Result<u128, AdapterError> {
+        self.inner.holdings(addresses).await
     }
     async fn build_cancellation(
         &self,
@@ -286,6 +289,38 @@ impl Env {
         }
         self.chain.invariant_check().unwrap();
         outcome
+    }
+
+    /// Wei a mined transaction cost its sender: gasUsed × effectiveGasPrice of its receipt.
+    async fn gas_cost(&self, txid: &str) -> u128 {
+        let r: serde_json::Value = self
+            .rpc
+            .call("eth_getTransactionReceipt", json!([txid]))
+            .await
+            .unwrap();
+        let q = |f: &str| {
+            u128::from_str_radix(r[f].as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
+        };
+        q("gasUsed") * q("effectiveGasPrice")
+    }
+
+    /// Reconciliation with the external chain (issue #5: mapped supply = what the external
+    /// chain holds minus fees): what every fleet address of the asset (each deposit address
+    /// and the change address) holds on anvil is the mapped supply plus `unused_fees`, the part
+    /// of the burned fees (committed maxima) the transactions did not use.
+    async fn assert_reconciled(&self, unused_fees: u128) {
+        let mut fleet: Vec<FleetAddress> =
+            deposit_addresses(&self.chain, &self.fleet.key, &self.adapter, Asset::METH)
+                .unwrap()
+                .into_values()
+                .map(|(fa, _)| fa)
+                .collect();
+        fleet.push(
+            fleet_address(&self.fleet.key, &self.adapter, &change_path(Asset::METH)).unwrap(),
+        );
+        let held = self.adapter.holdings(&fleet).await.unwrap();
+        let supply = self.chain.totals(Asset::METH).unwrap().supply;
+        assert_eq!(held, supply + unused_fees, "held {held}, supply {supply}");
     }
 
     fn watcher(&self) -> DepositWatcher<'_, TestAdapter> {
@@ -815,6 +850,11 @@ async fn signing_failure_after_start_never_refunds_and_expiry_cancels() {
         [Spend::Nonce { nonce: 1, .. }]
     ));
     assert_eq!(env.eth_balance(DEST).await, next.withdrawal.sent);
+    let cancel = env.journal.cancellation(&id).unwrap().unwrap();
+    let cancel_cost = env.gas_cost(&cancel.broadcast.unwrap().txid).await;
+    let next_cost = env.gas_cost(&next.broadcast.unwrap().txid).await;
+    env.assert_reconciled((fee - cancel_cost) + (next.withdrawal.fee - next_cost))
+        .await;
 }
 
 /// The sending address of an Ethereum payment (its nonce spend).
@@ -898,6 +938,8 @@ async fn payment_mined_over_its_cancellation_is_burned() {
             .balance(Asset::METH),
         ETH
     );
+    let cost = env.gas_cost(&rogue.txid).await;
+    env.assert_reconciled(entry.withdrawal.fee - cost).await;
 }
 
 /// The coordinator dies after the signature is journaled and before the payment is
@@ -938,6 +980,8 @@ async fn restart_after_signature_resumes_without_signing_again() {
         entry.withdrawal.sent
     );
     assert_eq!(env.chain.totals(Asset::METH).unwrap().burned, ETH);
+    let paid = env.gas_cost(&entry.broadcast.as_ref().unwrap().txid).await;
+    env.assert_reconciled(entry.withdrawal.fee - paid).await;
     // A restart after the burn changes nothing.
     let env = env.restart();
     assert!(env.step().await.statuses.is_empty());

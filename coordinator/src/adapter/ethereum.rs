@@ -572,6 +572,24 @@ impl ChainAdapter for EthereumAdapter {
         })
     }
 
+    /// Σ `eth_getBalance(address, "latest")`, each address checked against its public key and
+    /// counted once.
+    async fn holdings(&self, addresses: &[FleetAddress]) -> Result<u128, AdapterError> {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut total: u128 = 0;
+        for fleet in addresses {
+            let address = self.fleet_address(fleet)?;
+            if !seen.insert(address) {
+                continue;
+            }
+            let balance = u256_to_u128_saturating(self.node.balance_at_latest(&address).await?);
+            total = total
+                .checked_add(balance)
+                .ok_or_else(|| AdapterError::Unexpected("holdings overflow 128 bits".into()))?;
+        }
+        Ok(total)
+    }
+
     /// The same nonce from the same address, 0 wei to that address itself, 21 000 gas, and
     /// fees per gas of at least one eighth above the payment's (so that a node holding the
     /// payment in its pool takes the cancellation in its place) and at least what

@@ -246,6 +246,14 @@ pub trait ChainAdapter: Send + Sync {
     /// Where the transaction `txid` stands.
     fn status(&self, txid: &str) -> impl Future<Output = Result<TxStatus, AdapterError>> + Send;
 
+    /// What the external chain holds at `addresses` in its blocks (not counting the node's
+    /// pool), in the smallest unit: Ethereum, the balances at the latest block; Bitcoin, the
+    /// unspent outputs in blocks. For reconciling the mapped supply with the external chain.
+    fn holdings(
+        &self,
+        addresses: &[FleetAddress],
+    ) -> impl Future<Output = Result<u128, AdapterError>> + Send;
+
     /// Builds the transaction that cancels `payment` (whitepaper §3.4.3, a lock-out that
     /// cannot be completed is returned): it uses up exactly the payment's nonce or outputs
     /// and pays nothing out of the fleet (Ethereum: the same nonce, 0 wei to the sending

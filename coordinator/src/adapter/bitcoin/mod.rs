@@ -291,13 +291,13 @@ impl BitcoinAdapter {
         Ok(block)
     }
 
-    /// The spendable coins of `sources` (by index), minus `reserved`, as of `tip`.
-    async fn candidates(
+    /// Every unspent coin the node lists for `sources` (by index), checked: it pays one of the
+    /// asked scripts, its amount is in range, and a coin listed twice is listed alike. With
+    /// its height (−1 unconfirmed) and whether it is a coinbase output.
+    async fn fleet_coins(
         &self,
         sources: &[(ScriptBuf, &FleetAddress)],
-        reserved: &BTreeSet<OutPoint>,
-        tip: u64,
-    ) -> Result<Vec<tx::Candidate>, AdapterError> {
+    ) -> Result<Vec<(tx::Candidate, i64, bool)>, AdapterError> {
         let by_script: HashMap<&ScriptBuf, usize> = sources
             .iter()
             .enumerate()
@@ -310,7 +310,7 @@ impl BitcoinAdapter {
             .await?;
         let coins: Vec<RestCoin> = serde_json::from_value(answer)
             .map_err(|e| AdapterError::Unexpected(format!("/coin/address: {e}")))?;
-        let mut found: BTreeMap<OutPoint, tx::Candidate> = BTreeMap::new();
+        let mut found: BTreeMap<OutPoint, (tx::Candidate, i64, bool)> = BTreeMap::new();
         for coin in coins {
             let bad = |d: String| AdapterError::Unexpected(format!("/coin/address: {d}"));
             let txid = Txid::from_str(&coin.hash).map_err(|e| bad(e.to_string()))?;
@@ -325,35 +325,53 @@ impl BitcoinAdapter {
             if coin.value == 0 || coin.value > MAX_MONEY {
                 return Err(bad(format!("coin {outpoint} has amount {}", coin.value)));
             }
-            let candidate = tx::Candidate {
-                outpoint,
-                value: coin.value,
-                source,
-            };
+            let entry = (
+                tx::Candidate {
+                    outpoint,
+                    value: coin.value,
+                    source,
+                },
+                coin.height,
+                coin.coinbase,
+            );
             if let Some(previous) = found.get(&outpoint) {
-                if *previous != candidate {
+                if *previous != entry {
                     return Err(bad(format!("coin {outpoint} listed twice, differently")));
                 }
                 continue;
             }
+            found.insert(outpoint, entry);
+        }
+        Ok(found.into_values().collect())
+    }
+
+    /// The spendable coins of `sources` (by index), minus `reserved`, as of `tip`.
+    async fn candidates(
+        &self,
+        sources: &[(ScriptBuf, &FleetAddress)],
+        reserved: &BTreeSet<OutPoint>,
+        tip: u64,
+    ) -> Result<Vec<tx::Candidate>, AdapterError> {
+        let mut out = Vec::new();
+        for (candidate, height, coinbase) in self.fleet_coins(sources).await? {
             // Unconfirmed (-1) or above the tip we read first (a block arrived since): skip.
-            let Ok(height) = u64::try_from(coin.height) else {
+            let Ok(height) = u64::try_from(height) else {
                 continue;
             };
             let Some(confirmations) = tip.checked_sub(height).map(|d| d + 1) else {
                 continue;
             };
-            let needed = if coin.coinbase {
+            let needed = if coinbase {
                 COINBASE_MATURITY.max(self.config.min_input_confirmations)
             } else {
                 self.config.min_input_confirmations
             };
-            if confirmations < needed || reserved.contains(&outpoint) {
+            if confirmations < needed || reserved.contains(&candidate.outpoint) {
                 continue;
             }
-            found.insert(outpoint, candidate);
+            out.push(candidate);
         }
-        Ok(found.into_values().collect())
+        Ok(out)
     }
 
     /// Builds the unsigned withdrawal from chosen coins: outputs, fee, BIP143 preimages.
@@ -766,6 +784,25 @@ impl ChainAdapter for BitcoinAdapter {
             confirmations: tip - height + 1,
             success: true,
         })
+    }
+
+    /// Σ of the unspent outputs in blocks (height ≥ 0) paying `addresses`, from bcoin's
+    /// address index, each coin checked as for spending.
+    async fn holdings(&self, addresses: &[FleetAddress]) -> Result<u128, AdapterError> {
+        if addresses.is_empty() {
+            return Ok(0);
+        }
+        let sources = addresses
+            .iter()
+            .map(|f| self.fleet_script(f).map(|s| (s, f)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(self
+            .fleet_coins(&sources)
+            .await?
+            .into_iter()
+            .filter(|(_, height, _)| *height >= 0)
+            .map(|(c, _, _)| u128::from(c.value))
+            .sum())
     }
 
     /// Every input of the payment, in the same order and from the same keys, and one output

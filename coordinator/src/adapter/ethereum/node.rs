@@ -271,6 +271,17 @@ impl Node {
         quantity_u256("balance", &b)
     }
 
+    /// `eth_getBalance(address, "latest")`: the balance in the best chain's latest block.
+    pub async fn balance_at_latest(&self, address: &Address) -> Result<U256, AdapterError> {
+        let b = self
+            .string(
+                "eth_getBalance",
+                serde_json::json!([format!("{address:#x}"), "latest"]),
+            )
+            .await?;
+        quantity_u256("balance", &b)
+    }
+
     /// `eth_getTransactionCount(address, "pending")`: the next nonce counting the node's pool.
     pub async fn pending_nonce(&self, address: &Address) -> Result<u64, AdapterError> {
         let n = self
