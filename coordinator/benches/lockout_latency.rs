@@ -229,13 +229,13 @@ async fn run(args: Args) {
         attempts: 3,
         limit: Duration::from_secs(120),
     });
-    let engine = Engine {
-        node: node.clone(),
-        journal: Arc::new(Journal::open(&dir.path().join("journal")).unwrap()),
-        fleet: Some(Arc::clone(&fleet)),
-        interval: Duration::from_millis(args.engine_ms),
-        presign_per_path: 2,
-    };
+    let engine = Engine::new(
+        node.clone(),
+        Arc::new(Journal::open(&dir.path().join("journal")).unwrap()),
+        Some(Arc::clone(&fleet)),
+        Duration::from_millis(args.engine_ms),
+        2,
+    );
     let (_stop, stopped) = tokio::sync::watch::channel(false);
     engine.spawn_keygen(
         KeygenSettings {

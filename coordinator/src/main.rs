@@ -288,13 +288,13 @@ fn start_engine(
         .as_ref()
         .map(|f| f.fleet_id.clone())
         .unwrap_or_default();
-    let engine = Engine {
-        node: node.clone(),
+    let engine = Engine::new(
+        node.clone(),
         journal,
         fleet,
-        interval: Duration::from_millis(config.engine.interval_ms),
-        presign_per_path: config.fleet.as_ref().map_or(0, |f| f.presign_per_path),
-    };
+        Duration::from_millis(config.engine.interval_ms),
+        config.fleet.as_ref().map_or(0, |f| f.presign_per_path),
+    );
     let mut tasks = Vec::new();
     if let Some(f) = &config.fleet {
         tasks.extend(engine.spawn_keygen(

@@ -106,6 +106,9 @@ pub struct Engine<C: Consensus> {
     /// Presignatures kept ready per deposit path (and the change path) of each asset; 0
     /// presigns on demand only.
     pub presign_per_path: usize,
+    /// The fleet key with its share epoch as the signers last reported it, and when; shared
+    /// by every task of the engine, so the signers are asked once per [`EPOCH_REFRESH`].
+    key_cache: Arc<tokio::sync::Mutex<Option<(FleetKey, Instant)>>>,
 }
 
 impl<C: Consensus> Clone for Engine<C> {
@@ -116,6 +119,7 @@ impl<C: Consensus> Clone for Engine<C> {
             fleet: self.fleet.clone(),
             interval: self.interval,
             presign_per_path: self.presign_per_path,
+            key_cache: Arc::clone(&self.key_cache),
         }
     }
 }
@@ -148,6 +152,25 @@ where
 }
 
 impl<C: Consensus + Send + 'static> Engine<C> {
+    /// An engine over `node` and `journal`; `fleet` signs (none: deposits are watched and
+    /// credited, lock-outs wait); every task runs each `interval`.
+    pub fn new(
+        node: Node<C>,
+        journal: Arc<Journal>,
+        fleet: Option<Arc<FleetSigner>>,
+        interval: Duration,
+        presign_per_path: usize,
+    ) -> Self {
+        Self {
+            node,
+            journal,
+            fleet,
+            interval,
+            presign_per_path,
+            key_cache: Arc::default(),
+        }
+    }
+
     /// Proposes `txs`; returns how many entered the mempool. Already waiting is fine;
     /// anything else is logged (the chain refuses what is no longer valid, e.g. a credit
     /// another scan proposed first, and the next tick proposes again what is still due).
@@ -168,15 +191,14 @@ impl<C: Consensus + Send + 'static> Engine<C> {
     }
 
     /// The fleet key of the chain with its current share epoch, cached per key id and asked
-    /// again every [`EPOCH_REFRESH`].
-    async fn current_key(
-        &self,
-        reader: &ChainReader,
-        cache: &mut Option<(FleetKey, Instant)>,
-    ) -> Result<Option<FleetKey>, EngineError> {
+    /// again every [`EPOCH_REFRESH`]. The cache is shared by the engine's tasks; one that
+    /// finds it stale asks the signers while the others wait for its answer.
+    async fn current_key(&self, reader: &ChainReader) -> Result<Option<FleetKey>, EngineError> {
         let Some(recorded) = keys::latest_fleet_key(reader, 0)? else {
             return Ok(None);
         };
+        let mut cache = self.key_cache.lock().await;
+        let cache = &mut *cache;
         if let Some((key, asked)) = cache {
             if key.key_id == recorded.key_id && asked.elapsed() < EPOCH_REFRESH {
                 return Ok(Some(key.clone()));
@@ -340,14 +362,11 @@ impl<C: Consensus + Send + 'static> Engine<C> {
             return None;
         }
         let engine = self.clone();
-        let cache = Arc::new(tokio::sync::Mutex::new(None));
         Some(tokio::spawn(async move {
             every(engine.interval, stop, || {
                 let engine = engine.clone();
-                let cache = Arc::clone(&cache);
                 async move {
-                    let mut cache = cache.lock().await;
-                    if let Err(e) = engine.pool_once(asset, &mut cache).await {
+                    if let Err(e) = engine.pool_once(asset).await {
                         tracing::warn!(asset = %asset, error = %e, "presignature pool step failed");
                     }
                 }
@@ -367,17 +386,13 @@ impl<C: Consensus + Send + 'static> Engine<C> {
         let engine = self.clone();
         let adapter = Arc::new(adapter);
         let config = Arc::new(config);
-        let cache = Arc::new(tokio::sync::Mutex::new(None));
         tokio::spawn(async move {
             every(engine.interval, stop, || {
                 let engine = engine.clone();
                 let adapter = Arc::clone(&adapter);
                 let config = Arc::clone(&config);
-                let cache = Arc::clone(&cache);
                 async move {
-                    let mut cache = cache.lock().await;
-                    if let Err(e) = engine.asset_once(asset, &*adapter, &config, &mut cache).await
-                    {
+                    if let Err(e) = engine.asset_once(asset, &*adapter, &config).await {
                         tracing::warn!(asset = %asset, error = %e, "engine step failed; will retry");
                     }
                 }
@@ -391,9 +406,8 @@ impl<C: Consensus + Send + 'static> Engine<C> {
         asset: Asset,
         adapter: &A,
         config: &EngineConfig,
-        cache: &mut Option<(FleetKey, Instant)>,
     ) -> Result<(), EngineError> {
-        let Some((reader, key)) = self.reader_and_key(cache).await? else {
+        let Some((reader, key)) = self.reader_and_key().await? else {
             return Ok(());
         };
         let watcher = DepositWatcher {
@@ -425,15 +439,11 @@ impl<C: Consensus + Send + 'static> Engine<C> {
     }
 
     /// One tick of the presignature pool task of `asset`.
-    async fn pool_once(
-        &self,
-        asset: Asset,
-        cache: &mut Option<(FleetKey, Instant)>,
-    ) -> Result<(), EngineError> {
+    async fn pool_once(&self, asset: Asset) -> Result<(), EngineError> {
         let Some(fleet) = &self.fleet else {
             return Ok(());
         };
-        let Some((reader, key)) = self.reader_and_key(cache).await? else {
+        let Some((reader, key)) = self.reader_and_key().await? else {
             return Ok(());
         };
         self.warm_pool(asset, &reader, &key, fleet).await
@@ -441,16 +451,13 @@ impl<C: Consensus + Send + 'static> Engine<C> {
 
     /// A reader on the committed state and the fleet key it records (`None` before the
     /// first DKG).
-    async fn reader_and_key(
-        &self,
-        cache: &mut Option<(FleetKey, Instant)>,
-    ) -> Result<Option<(ChainReader, FleetKey)>, EngineError> {
+    async fn reader_and_key(&self) -> Result<Option<(ChainReader, FleetKey)>, EngineError> {
         let reader = self
             .node
             .reader()
             .map_err(|e| EngineError::Config(e.to_string()))?;
         Ok(self
-            .current_key(&reader, cache)
+            .current_key(&reader)
             .await?
             .map(|key| (reader, key)))
     }
