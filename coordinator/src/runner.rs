@@ -456,10 +456,7 @@ impl<C: Consensus + Send + 'static> Engine<C> {
             .node
             .reader()
             .map_err(|e| EngineError::Config(e.to_string()))?;
-        Ok(self
-            .current_key(&reader)
-            .await?
-            .map(|key| (reader, key)))
+        Ok(self.current_key(&reader).await?.map(|key| (reader, key)))
     }
 
     /// Tops up the presignature pool: at most one presignature per tick, for the first path

@@ -168,29 +168,15 @@ fn chain_name(asset: Asset) -> &'static str {
 
 /// The fleet key as `GetStatus` reports it.
 fn fleet_key_from(k: &pb::FleetKey) -> Result<FleetKey, DevnetError> {
-    let bad = |what: &str| DevnetError::Flow(format!("the recorded fleet key has a bad {what}"));
-    let public_key =
-        k256::PublicKey::from_sec1_bytes(&k.public_key).map_err(|_| bad("public key"))?;
-    let key_id: [u8; 32] = k.key_id.as_slice().try_into().map_err(|_| bad("key id"))?;
-    let chain_code: [u8; 32] = k
-        .chain_code
-        .as_slice()
-        .try_into()
-        .map_err(|_| bad("chain code"))?;
-    let threshold = u16::try_from(k.threshold).map_err(|_| bad("threshold"))?;
-    let holders = k
-        .holders
-        .iter()
-        .map(|h| u16::try_from(*h).map_err(|_| bad("holder")))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(FleetKey {
-        key_id,
-        public_key,
-        chain_code,
-        threshold,
-        holders,
-        epoch: 0,
-    })
+    FleetKey::from_wire(
+        &k.key_id,
+        &k.public_key,
+        &k.chain_code,
+        k.threshold,
+        &k.holders,
+        0,
+    )
+    .map_err(|why| DevnetError::Flow(format!("the recorded fleet key: {why}")))
 }
 
 /// Runs the flow; prints each step.

@@ -852,34 +852,57 @@ impl FleetClient {
 
 /// The key a signer reported, parsed.
 fn fleet_key(key_id: [u8; 32], info: &KeyInfo) -> Result<FleetKey, FleetError> {
-    let bad = |why: &str| FleetError::Inconsistent(format!("reported key: {why}"));
-    let point =
-        EncodedPoint::from_bytes(&info.public_key).map_err(|_| bad("public key encoding"))?;
-    let point: Option<AffinePoint> = AffinePoint::from_encoded_point(&point).into();
-    let public_key = k256::PublicKey::from_affine(point.ok_or_else(|| bad("not a curve point"))?)
-        .map_err(|_| bad("identity point"))?;
-    let chain_code: [u8; 32] = info
-        .chain_code
-        .as_slice()
-        .try_into()
-        .map_err(|_| bad("chain code is not 32 bytes"))?;
-    let threshold = u16::try_from(info.threshold).map_err(|_| bad("threshold"))?;
-    let holders = info
-        .holders
-        .iter()
-        .map(|&h| u16::try_from(h).map_err(|_| bad("holder index")))
-        .collect::<Result<Vec<_>, _>>()?;
     if info.key_id != key_id {
-        return Err(bad("another key id"));
+        return Err(FleetError::Inconsistent(
+            "reported key: another key id".into(),
+        ));
     }
-    Ok(FleetKey {
-        key_id,
-        public_key,
-        chain_code,
-        threshold,
-        holders,
-        epoch: info.epoch,
-    })
+    FleetKey::from_wire(
+        &info.key_id,
+        &info.public_key,
+        &info.chain_code,
+        info.threshold,
+        &info.holders,
+        info.epoch,
+    )
+    .map_err(|why| FleetError::Inconsistent(format!("reported key: {why}")))
+}
+
+impl FleetKey {
+    /// A key from its wire fields (a signer's `KeyInfo`, the coordinator API's `FleetKey`):
+    /// 32-byte key id and chain code, a SEC1 public key that is a curve point other than the
+    /// identity, threshold and holder indices that fit u16. Says which field is bad.
+    pub fn from_wire(
+        key_id: &[u8],
+        public_key: &[u8],
+        chain_code: &[u8],
+        threshold: u32,
+        holders: &[u32],
+        epoch: u64,
+    ) -> Result<Self, &'static str> {
+        let key_id: [u8; 32] = key_id.try_into().map_err(|_| "key id is not 32 bytes")?;
+        let point = EncodedPoint::from_bytes(public_key).map_err(|_| "public key encoding")?;
+        let point: Option<AffinePoint> = AffinePoint::from_encoded_point(&point).into();
+        let public_key =
+            k256::PublicKey::from_affine(point.ok_or("public key is not a curve point")?)
+                .map_err(|_| "public key is the identity point")?;
+        let chain_code: [u8; 32] = chain_code
+            .try_into()
+            .map_err(|_| "chain code is not 32 bytes")?;
+        let threshold = u16::try_from(threshold).map_err(|_| "threshold")?;
+        let holders = holders
+            .iter()
+            .map(|&h| u16::try_from(h).map_err(|_| "holder index"))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            key_id,
+            public_key,
+            chain_code,
+            threshold,
+            holders,
+            epoch,
+        })
+    }
 }
 
 /// Checks a reported signature: 64 bytes r‖s, low s, verifies for `digest` under `key`, and
