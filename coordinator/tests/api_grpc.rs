@@ -666,26 +666,8 @@ async fn engine_hooks_drive_the_lock_out_saga() {
     assert!(matches!(twin, SubmitError::Mempool(_)), "{twin:?}");
     let committed = waiting.wait().await.unwrap();
 
-    let proof = client
-        .get_order_proof(pb::GetOrderProofRequest {
-            lock_out_id: id.to_vec(),
-            cancellation: false,
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(proof.height, committed.height);
-    let header = custody_proto::chain::BlockHeader::decode(&proof.header).unwrap();
-    custody_proto::chain::InclusionProof::decode(&proof.proof)
-        .unwrap()
-        .verify(&header.tx_root, &proof.transaction)
-        .unwrap();
-    assert_eq!(
-        OrderCommitment::decode(&proof.transaction)
-            .unwrap()
-            .lockout_id,
-        id
-    );
+    let leaf = proven_leaf(&mut client, &id, false, committed.height).await;
+    assert_eq!(OrderCommitment::decode(&leaf).unwrap().lockout_id, id);
     let l = client
         .get_lock_out(pb::GetLockOutRequest {
             lock_out_id: id.to_vec(),
@@ -726,24 +708,8 @@ async fn engine_hooks_drive_the_lock_out_saga() {
     assert_eq!(l.cancellation, b"cancel tx".to_vec());
     assert_eq!(l.cancellation_fee, "21000");
     assert_eq!(l.cancellation_height, cancelled.height);
-    let proof = client
-        .get_order_proof(pb::GetOrderProofRequest {
-            lock_out_id: id.to_vec(),
-            cancellation: true,
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(proof.height, cancelled.height);
-    let header = custody_proto::chain::BlockHeader::decode(&proof.header).unwrap();
-    custody_proto::chain::InclusionProof::decode(&proof.proof)
-        .unwrap()
-        .verify(&header.tx_root, &proof.transaction)
-        .unwrap();
-    assert_eq!(
-        CancellationCommitment::decode(&proof.transaction).unwrap(),
-        cancel
-    );
+    let leaf = proven_leaf(&mut client, &id, true, cancelled.height).await;
+    assert_eq!(CancellationCommitment::decode(&leaf).unwrap(), cancel);
 
     h.node
         .submit_system_and_wait(SystemTx::SettleLockOut {
@@ -1024,6 +990,31 @@ async fn blame_reports_are_served_with_their_evidence() {
 }
 
 /// The first block `StreamEvents` gives from `height` (within 5 s).
+/// `GetOrderProof` of lock-out `id` (its order, or its cancellation): the proof must be for
+/// the block at `height` and the leaf must be in that block's transaction root. The leaf.
+async fn proven_leaf(
+    client: &mut CoordinatorClient<tonic::transport::Channel>,
+    id: &[u8; 32],
+    cancellation: bool,
+    height: u64,
+) -> Vec<u8> {
+    let proof = client
+        .get_order_proof(pb::GetOrderProofRequest {
+            lock_out_id: id.to_vec(),
+            cancellation,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(proof.height, height);
+    let header = custody_proto::chain::BlockHeader::decode(&proof.header).unwrap();
+    custody_proto::chain::InclusionProof::decode(&proof.proof)
+        .unwrap()
+        .verify(&header.tx_root, &proof.transaction)
+        .unwrap();
+    proof.transaction
+}
+
 async fn first_block_from(
     client: &mut CoordinatorClient<tonic::transport::Channel>,
     height: u64,

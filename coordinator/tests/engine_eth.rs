@@ -1262,3 +1262,29 @@ async fn fleet_signer_with_every_signer_down_refunds_before_any_session() {
         2 * ETH
     );
 }
+
+/// A committed order this coordinator did not plan (another proposer's, or a journal lost) is
+/// neither signed nor refunded: the saga reports it for an operator and proposes nothing.
+#[tokio::test]
+async fn committed_order_missing_from_the_journal_is_left_to_an_operator() {
+    let mut env = Env::start().await;
+    let jay = user(10);
+    let id = env.funded_lock_out(&jay, 2 * ETH, ETH).await;
+    let foreign =
+        custody_proto::chain::OrderCommitment::new(id, b"planned elsewhere".to_vec()).unwrap();
+    env.block(&[BlockTx::System(SystemTx::CommitOrder(foreign))]);
+    let out = env.step().await;
+    assert!(out.txs.is_empty(), "{out:?}");
+    assert!(
+        matches!(
+            Env::status_of(&out, &id),
+            Some(SagaStatus::NeedsAttention(ref why)) if why.contains("not in this coordinator's journal")
+        ),
+        "{out:?}"
+    );
+    assert_eq!(env.fleet.calls.load(Ordering::SeqCst), 0, "nothing signed");
+    assert_eq!(
+        env.chain.lockout(&id).unwrap().unwrap().status,
+        LockOutStatus::OrderCommitted
+    );
+}

@@ -403,20 +403,11 @@ impl<A: ChainAdapter, S: OrderSigner> LockOutSaga<'_, A, S> {
         record: &LockOutRecord,
         now: u64,
     ) -> Result<(Option<BlockTx>, SagaStatus), EngineError> {
-        let Some(mut entry) = self.journal.lockout(id)? else {
-            return Ok((
-                None,
-                SagaStatus::NeedsAttention(
-                    "order committed but not in this coordinator's journal".into(),
-                ),
-            ));
+        let committed = record.order.as_ref().map(|o| o.order.as_slice());
+        let mut entry = match journaled(self.journal.lockout(id)?, committed, Part::Payment) {
+            Ok(entry) => entry,
+            Err(status) => return Ok((None, status)),
         };
-        if record.order.as_ref().map(|o| &o.order) != Some(&entry.order) {
-            return Ok((
-                None,
-                SagaStatus::NeedsAttention("the committed order is not the journaled one".into()),
-            ));
-        }
         // 1. Already broadcast: the node's view first.
         if let Some(signed) = entry.broadcast.clone() {
             return self.follow_broadcast(id, &mut entry, &signed).await;
@@ -652,24 +643,16 @@ impl<A: ChainAdapter, S: OrderSigner> LockOutSaga<'_, A, S> {
         record: &LockOutRecord,
         now: u64,
     ) -> Result<(Option<BlockTx>, SagaStatus), EngineError> {
-        let (Some(payment), Some(mut entry)) =
-            (self.journal.lockout(id)?, self.journal.cancellation(id)?)
-        else {
-            return Ok((
-                None,
-                SagaStatus::NeedsAttention(
-                    "cancellation committed but not in this coordinator's journal".into(),
-                ),
-            ));
+        let orders = (
+            record.order.as_ref().map(|o| o.order.as_slice()),
+            record.cancellation.as_ref().map(|c| c.order.as_slice()),
+        );
+        let payment = journaled(self.journal.lockout(id)?, orders.0, Part::Payment);
+        let cancel = journaled(self.journal.cancellation(id)?, orders.1, Part::Cancellation);
+        let (payment, mut entry) = match (payment, cancel) {
+            (Ok(payment), Ok(cancel)) => (payment, cancel),
+            (Err(status), _) | (_, Err(status)) => return Ok((None, status)),
         };
-        if record.cancellation.as_ref().map(|c| &c.order) != Some(&entry.order) {
-            return Ok((
-                None,
-                SagaStatus::NeedsAttention(
-                    "the committed cancellation is not the journaled one".into(),
-                ),
-            ));
-        }
         // 1. The chain's view first.
         match self
             .adapter
@@ -838,6 +821,27 @@ impl<A: ChainAdapter, S: OrderSigner> LockOutSaga<'_, A, S> {
             )),
         }
     }
+}
+
+/// The journal entry of `part` if it holds exactly the `committed` order bytes; otherwise
+/// what an operator must look at (a committed order this coordinator did not plan, or one
+/// that differs from what it journaled).
+fn journaled(
+    entry: Option<LockOutEntry>,
+    committed: Option<&[u8]>,
+    part: Part,
+) -> Result<LockOutEntry, SagaStatus> {
+    let Some(entry) = entry else {
+        return Err(SagaStatus::NeedsAttention(format!(
+            "{part} committed but not in this coordinator's journal"
+        )));
+    };
+    if committed != Some(entry.order.as_slice()) {
+        return Err(SagaStatus::NeedsAttention(format!(
+            "the committed {part} order is not the journaled one"
+        )));
+    }
+    Ok(entry)
 }
 
 fn cancellation_tx(id: &[u8; 32], fee: u128, order: Vec<u8>) -> Result<BlockTx, EngineError> {
