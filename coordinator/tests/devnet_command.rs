@@ -132,6 +132,8 @@ fn devnet_locks_in_and_out_on_both_chains_and_exits_cleanly() {
         "supply 0 mETH",
         "supply 0 mBTC",
         "devnet: lock-in and lock-out done on both chains; mapped balances burned",
+        "Ethereum holds ",
+        "Bitcoin holds 0 BTC at the fleet's addresses for a supply of 0 mBTC",
         "signer 1 runs as a DELIBERATE CHEATER",
         "signer 1 blamed on chain in block",
         "envelope(s) signed with signer 1's node key as signer 2 pins it; digest matches the chain's",

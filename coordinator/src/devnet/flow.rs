@@ -21,7 +21,7 @@ use crate::adapter::{ChainAdapter, FleetAddress, TxStatus};
 use crate::api::convert::asset_to_pb;
 use crate::chain::{Address, Asset, TxBody};
 use crate::client::ApiClient;
-use crate::engine::addresses::fleet_address;
+use crate::engine::addresses::{change_path, fleet_address};
 use crate::fleet::FleetKey;
 
 /// How long the DKG may take (5 signers with fixture primes take well under a minute).
@@ -410,6 +410,28 @@ pub async fn run(env: &mut Env<'_>) -> Result<Summary, DevnetError> {
         if balance != 0 || supply != 0 || credited == 0 || burned != credited {
             problems.push(format!("{asset} is not fully burned"));
         }
+        // What backs the supply on the external chain: the deposit address and the change
+        // address of the fleet.
+        let mut fleet: Vec<FleetAddress> = watched
+            .iter()
+            .filter(|(a, _)| *a == asset)
+            .map(|(_, fa)| fa.clone())
+            .collect();
+        fleet.push(env.address_of(&fleet_key, asset, &change_path(asset))?);
+        let held = match asset {
+            Asset::METH => env.eth.holdings(&fleet).await?,
+            Asset::MBTC => env.btc.holdings(&fleet).await?,
+        };
+        println!(
+            "  {} holds {} at the fleet's addresses for a supply of {} ({})",
+            chain_name(asset),
+            fmt_external(asset, held),
+            fmt_amount(asset, supply),
+            match asset {
+                Asset::METH => "the rest of the fee maxima the payouts did not use",
+                Asset::MBTC => "exact, less any change below the dust limit left to miners",
+            }
+        );
     }
     if !problems.is_empty() {
         return Err(DevnetError::Flow(problems.join("; ")));
