@@ -647,11 +647,18 @@ async fn engine_hooks_drive_the_lock_out_saga() {
     .await
     .unwrap();
     let id: [u8; 32] = r.lock_out_id.clone().try_into().unwrap();
-    // An order that has already expired (not_after 0), so that it can be cancelled below.
+    // An order valid for about a second, so that it can be cancelled below.
+    let now_secs = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    let not_after = now_secs() + 1;
     let order = SigningOrder {
         fleet_id: "fleet".into(),
         key_id: [1; 32],
-        not_after: 0,
+        not_after,
         inputs: vec![OrderInput {
             path: vec![60, 0],
             rule: DigestRule::Keccak256,
@@ -689,8 +696,14 @@ async fn engine_hooks_drive_the_lock_out_saga() {
         .unwrap_err();
     assert_eq!(e.code(), Code::NotFound, "no cancellation yet");
 
-    // The expired order is cancelled: the lock-out shows the cancellation, and its proof is
-    // served as a CancellationCommitment leaf of a certified block.
+    // Once the order expired, it is cancelled: the lock-out shows the cancellation, and its
+    // proof is served as a CancellationCommitment leaf of a certified block. No block was
+    // made since the order's, whose time is before not_after: the cancellation is checked on
+    // entry at the time the next block will carry, not at the last block's.
+    while now_secs() <= not_after {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let last = h.node.height().unwrap();
     let cancel = CancellationCommitment::new(id, 21_000, b"cancel tx".to_vec()).unwrap();
     let cancelled = h
         .node
@@ -704,6 +717,7 @@ async fn engine_hooks_drive_the_lock_out_saga() {
         .await
         .unwrap()
         .into_inner();
+    assert_eq!(cancelled.height, last + 1);
     assert_eq!(l.stage, pb::LockOutStage::Cancelling as i32);
     assert_eq!(l.cancellation, b"cancel tx".to_vec());
     assert_eq!(l.cancellation_fee, "21000");

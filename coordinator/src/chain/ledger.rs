@@ -227,14 +227,22 @@ impl<C: Consensus> Chain<C> {
     }
 
     /// Checks `tx` against the committed state as if it were the first transaction of the
-    /// next block. Changes nothing.
+    /// next block, at the last block's time. Changes nothing.
     pub fn check(&self, tx: &BlockTx) -> Result<(), TxRejection> {
+        self.check_at(tx, self.tip.time_unix_ms)
+    }
+
+    /// [`check`](Self::check) for a next block made at `time_unix_ms` (raised to the last
+    /// block's time, as block times never go back): a proposer checks with the time its next
+    /// block will carry, so that a transaction valid only from some time on (a cancellation
+    /// after its order's `not_after`) is not refused for the age of the last block.
+    pub fn check_at(&self, tx: &BlockTx, time_unix_ms: u64) -> Result<(), TxRejection> {
         let mut view = Overlay::new(&self.reader.tree);
         let ctx = TxContext {
             chain_id: &self.reader.genesis.chain_id,
             height: self.tip.height.saturating_add(1),
             index: 0,
-            time_unix_ms: self.tip.time_unix_ms,
+            time_unix_ms: time_unix_ms.max(self.tip.time_unix_ms),
         };
         apply(&mut view, &ctx, tx)
     }

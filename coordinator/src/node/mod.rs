@@ -205,7 +205,7 @@ impl<C: Consensus + Send + 'static> Node<C> {
         let sender = tx.sender();
         let pending = pool.mempool.pending_nonces(&sender);
         match pending.last() {
-            None => chain.check(&BlockTx::Signed(tx.clone()))?,
+            None => chain.check_at(&BlockTx::Signed(tx.clone()), now_ms())?,
             Some(last) => {
                 tx.verify_signature()?;
                 let expected_chain = &chain.genesis().chain_id;
@@ -246,7 +246,8 @@ impl<C: Consensus + Send + 'static> Node<C> {
         if pool.mempool.contains(&hash) {
             return Err(MempoolError::Duplicate.into());
         }
-        chain.check(&block_tx)?;
+        // At the time the next block will carry (see `produce`).
+        chain.check_at(&block_tx, now_ms())?;
         let BlockTx::System(tx) = block_tx else {
             return Err(SubmitError::Node("not a system transaction".into()));
         };
