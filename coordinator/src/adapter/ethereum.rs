@@ -37,7 +37,7 @@ use std::time::Duration;
 
 use alloy_primitives::{keccak256, Address, U256};
 
-use self::node::Node;
+use self::node::{Node, State};
 use self::tx::{address_of, checksummed, hash_hex, parse_address, Transfer, UnsignedTx};
 use super::jsonrpc::{JsonRpcClient, RpcError};
 use super::{
@@ -417,7 +417,8 @@ impl ChainAdapter for EthereumAdapter {
         let mut chosen = None;
         for source in &plan.sources {
             let address = self.fleet_address(source)?;
-            let balance = u256_to_u128_saturating(self.node.balance(&address).await?);
+            let balance =
+                u256_to_u128_saturating(self.node.balance(&address, State::Pending).await?);
             if balance >= plan.amount {
                 chosen = Some((source, address));
                 break;
@@ -582,7 +583,8 @@ impl ChainAdapter for EthereumAdapter {
             if !seen.insert(address) {
                 continue;
             }
-            let balance = u256_to_u128_saturating(self.node.balance_at_latest(&address).await?);
+            let balance =
+                u256_to_u128_saturating(self.node.balance(&address, State::Latest).await?);
             total = total
                 .checked_add(balance)
                 .ok_or_else(|| AdapterError::Unexpected("holdings overflow 128 bits".into()))?;

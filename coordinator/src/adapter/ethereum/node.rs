@@ -203,6 +203,24 @@ impl BlockTx {
     }
 }
 
+/// Which state a call reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// The best chain's latest block.
+    Latest,
+    /// The latest block plus the node's pool.
+    Pending,
+}
+
+impl State {
+    fn tag(self) -> &'static str {
+        match self {
+            State::Latest => "latest",
+            State::Pending => "pending",
+        }
+    }
+}
+
 /// Typed calls to the node.
 #[derive(Debug)]
 pub struct Node {
@@ -260,23 +278,13 @@ impl Node {
         Ok(Some(block))
     }
 
-    /// `eth_getBalance(address, "pending")`.
-    pub async fn balance(&self, address: &Address) -> Result<U256, AdapterError> {
+    /// `eth_getBalance(address, state)`: the balance in the latest block, or counting the
+    /// node's pool.
+    pub async fn balance(&self, address: &Address, state: State) -> Result<U256, AdapterError> {
         let b = self
             .string(
                 "eth_getBalance",
-                serde_json::json!([format!("{address:#x}"), "pending"]),
-            )
-            .await?;
-        quantity_u256("balance", &b)
-    }
-
-    /// `eth_getBalance(address, "latest")`: the balance in the best chain's latest block.
-    pub async fn balance_at_latest(&self, address: &Address) -> Result<U256, AdapterError> {
-        let b = self
-            .string(
-                "eth_getBalance",
-                serde_json::json!([format!("{address:#x}"), "latest"]),
+                serde_json::json!([format!("{address:#x}"), state.tag()]),
             )
             .await?;
         quantity_u256("balance", &b)
